@@ -1,0 +1,87 @@
+"""Checkpoints: a folder `checkpoints/step_XXXXXXXX/` per save, written whole then renamed.
+
+Inside: model.safetensors (hypernetwork), state.safetensors (Adam moments, RNG state) and
+meta.json (config, step, seed, package version, sha256 of both tensor files). A folder only
+gets its final name once every file is on disk, and its hashes are checked on load, so a
+half-written or damaged checkpoint is never loaded.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import torch
+from safetensors import SafetensorError
+from safetensors.torch import load_file, save_file
+
+from .errors import UserError
+
+STEP_PREFIX = "step_"
+
+
+def _sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def save(run_dir: Path, step: int, model: dict[str, torch.Tensor], state: dict[str, torch.Tensor],
+         meta: dict[str, Any]) -> Path:
+    root = run_dir / "checkpoints"
+    root.mkdir(parents=True, exist_ok=True)
+    final = root / f"{STEP_PREFIX}{step:08d}"
+    tmp = Path(tempfile.mkdtemp(dir=root, prefix=".tmp-"))
+    try:
+        save_file({k: v.contiguous() for k, v in model.items()}, tmp / "model.safetensors")
+        save_file({k: v.contiguous() for k, v in state.items()}, tmp / "state.safetensors")
+        meta = {**meta, "step": step, "sha256": {f: _sha256(tmp / f) for f in ("model.safetensors", "state.safetensors")}}
+        (tmp / "meta.json").write_text(json.dumps(meta, indent=1))
+        for f in tmp.iterdir():
+            with open(f, "rb") as fh:
+                os.fsync(fh.fileno())
+        if final.exists():
+            shutil.rmtree(final)
+        os.rename(tmp, final)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return final
+
+
+def load(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor], dict[str, Any]]:
+    """Load one checkpoint folder, checking it is complete and undamaged."""
+    path = Path(path)
+    if not path.is_dir():
+        raise UserError(f"checkpoint {path} not found")
+    try:
+        meta = json.loads((path / "meta.json").read_text())
+        for f, digest in meta["sha256"].items():
+            if _sha256(path / f) != digest:
+                raise UserError(f"checkpoint {path} is corrupt: {f} does not match its recorded hash")
+        return load_file(path / "model.safetensors"), load_file(path / "state.safetensors"), meta
+    except UserError:
+        raise
+    except (OSError, ValueError, KeyError, TypeError, SafetensorError) as e:
+        raise UserError(f"checkpoint {path} is missing, truncated or corrupt ({type(e).__name__})") from None
+
+
+def list_steps(run_dir: Path) -> list[Path]:
+    root = Path(run_dir) / "checkpoints"
+    if not root.is_dir():
+        return []
+    return sorted(p for p in root.iterdir() if p.is_dir() and p.name.startswith(STEP_PREFIX))
+
+
+def resolve(path: str | Path) -> Path:
+    """A checkpoint folder, or a run folder (its latest checkpoint)."""
+    p = Path(path)
+    if (p / "meta.json").is_file() or p.name.startswith(STEP_PREFIX):
+        return p
+    steps = list_steps(p)
+    if not steps:
+        raise UserError(f"no checkpoint found at {p}")
+    return steps[-1]

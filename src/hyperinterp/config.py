@@ -1,0 +1,176 @@
+"""Run configuration: nested dataclasses, loaded from TOML plus `section.key=value` overrides.
+
+Every key is checked: an unknown section or key, or a value of the wrong type, is an error.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .complexity import PRIORS
+from .errors import UserError
+from .hypernet import HyperConfig
+from .target import ACTIVATIONS
+from .tasks import INPUT_DISTRIBUTIONS, TASKS
+
+
+@dataclass(frozen=True)
+class TaskConfig:
+    name: str = "l1"
+    input_dist: str = "normal"
+    activation: str = "silu"
+    n: int = 16
+    m: int = 48
+    # Train over several input sizes (m = round(m_per_n * n) each): the route to any-n generation.
+    train_sizes: tuple[int, ...] = ()
+    m_per_n: float = 3.0
+
+
+@dataclass(frozen=True)
+class BudgetConfig:
+    prior: str = "gaussian"
+    prior_scale: float = 1.0
+    beta_mode: str = "range"         # "range": one model conditioned on log beta; "fixed": one beta
+    beta: float = 1e-3               # used when beta_mode = "fixed"
+    beta_min: float = 1e-6
+    beta_max: float = 1e-1
+    anneal_steps: int = 0            # beta grows linearly from 0 to its value over these steps
+
+
+@dataclass(frozen=True)
+class OptimConfig:
+    steps: int = 30000
+    nets_per_step: int = 16
+    inputs_per_step: int = 256
+    lr: float = 2e-3
+    lr_decay_frac: float = 0.3       # cosine decay to 0 over the last fraction of the steps
+    grad_clip: float = 1.0
+    seed: int = 0
+    checkpoint_every: int = 1000
+    log_every: int = 100
+    threads: int = 0                 # 0: leave torch's default
+
+
+@dataclass(frozen=True)
+class Config:
+    task: TaskConfig = field(default_factory=TaskConfig)
+    hyper: HyperConfig = field(default_factory=HyperConfig)
+    budget: BudgetConfig = field(default_factory=BudgetConfig)
+    optim: OptimConfig = field(default_factory=OptimConfig)
+
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+
+def _coerce(section: str, f: dataclasses.Field, value: Any) -> Any:
+    name = f"{section}.{f.name}"
+    default = f.default if f.default is not dataclasses.MISSING else f.default_factory()  # type: ignore[misc]
+    if isinstance(default, bool):
+        ok = isinstance(value, bool)
+    elif isinstance(default, int):
+        ok = isinstance(value, int) and not isinstance(value, bool)
+    elif isinstance(default, float):
+        ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+        value = float(value) if ok else value
+    elif isinstance(default, str):
+        ok = isinstance(value, str)
+    else:  # tuples
+        ok = isinstance(value, (list, tuple))
+        value = tuple(value) if ok else value
+    if not ok:
+        raise UserError(f"config key {name} must be a {type(default).__name__}, got {value!r}")
+    return value
+
+
+def from_dict(data: dict[str, Any]) -> Config:
+    sections = {f.name: f for f in dataclasses.fields(Config)}
+    built = {}
+    for sec, values in data.items():
+        if sec not in sections:
+            raise UserError(f"unknown config section {sec!r} (known: {', '.join(sections)})")
+        if not isinstance(values, dict):
+            raise UserError(f"config section {sec!r} must be a table")
+        cls = sections[sec].default_factory  # type: ignore[misc]
+        fields = {f.name: f for f in dataclasses.fields(cls)}
+        kwargs = {}
+        for key, value in values.items():
+            if key not in fields:
+                raise UserError(f"unknown config key {sec}.{key} (known: {', '.join(fields)})")
+            kwargs[key] = _coerce(sec, fields[key], value)
+        built[sec] = cls(**kwargs)
+    return validate(Config(**built))
+
+
+def validate(cfg: Config) -> Config:
+    t, b, o, h = cfg.task, cfg.budget, cfg.optim, cfg.hyper
+    if t.name not in TASKS:
+        raise UserError(f"unknown task {t.name!r} (known: {', '.join(sorted(TASKS))})")
+    if t.input_dist not in INPUT_DISTRIBUTIONS:
+        raise UserError(f"unknown input distribution {t.input_dist!r}")
+    if t.activation not in ACTIVATIONS:
+        raise UserError(f"unknown activation {t.activation!r} (known: {', '.join(ACTIVATIONS)})")
+    for size in (t.n, *t.train_sizes):
+        if not isinstance(size, int) or size < 1:
+            raise UserError(f"input size n must be an integer >= 1, got {size!r}")
+    if t.m < 1:
+        raise UserError(f"hidden width m must be >= 1, got {t.m}")
+    if b.prior not in PRIORS:
+        raise UserError(f"unknown prior {b.prior!r} (known: {', '.join(PRIORS)})")
+    if b.beta_mode not in ("range", "fixed"):
+        raise UserError(f"budget.beta_mode must be 'range' or 'fixed', got {b.beta_mode!r}")
+    for name in ("beta", "beta_min", "beta_max", "prior_scale"):
+        check_positive(f"budget.{name}", getattr(b, name))
+    if b.beta_min > b.beta_max:
+        raise UserError(f"budget.beta_min {b.beta_min} exceeds budget.beta_max {b.beta_max}")
+    if o.steps < 1 or o.nets_per_step < 1 or o.inputs_per_step < 2:
+        raise UserError("optim.steps and optim.nets_per_step must be >= 1, optim.inputs_per_step >= 2")
+    if o.checkpoint_every < 1 or o.log_every < 1:
+        raise UserError("optim.checkpoint_every and optim.log_every must be >= 1")
+    check_positive("optim.lr", o.lr)
+    if h.layers < 0 or h.width < 1 or h.noise_channels < 1:
+        raise UserError("hyper.layers must be >= 0, hyper.width and hyper.noise_channels >= 1")
+    if not set(h.pools) <= {"mean", "max"} or not h.pools:
+        raise UserError(f"hyper.pools must be a non-empty list of 'mean' and 'max', got {list(h.pools)}")
+    return cfg
+
+
+def check_positive(name: str, value: float) -> None:
+    if not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+        raise UserError(f"{name} must be a finite number > 0, got {value!r}")
+
+
+def parse_override(text: str) -> tuple[str, str, Any]:
+    """`section.key=value`, the value read as TOML (so 6, 1e-3, "gaussian", [8, 16]) or else a string."""
+    if "=" not in text or "." not in text.split("=", 1)[0]:
+        raise UserError(f"override {text!r} must look like section.key=value")
+    path, raw = text.split("=", 1)
+    sec, key = path.strip().split(".", 1)
+    try:
+        value = tomllib.loads(f"v = {raw}")["v"]
+    except tomllib.TOMLDecodeError:
+        value = raw
+    return sec, key, value
+
+
+def load(path: str | Path | None = None, overrides: list[str] = ()) -> Config:
+    data: dict[str, dict[str, Any]] = {}
+    if path is not None:
+        p = Path(path)
+        if not p.is_file():
+            raise UserError(f"config file {p} not found")
+        try:
+            data = tomllib.loads(p.read_text())
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+            raise UserError(f"config file {p} is not valid TOML: {e}") from None
+    for text in overrides:
+        sec, key, value = parse_override(text)
+        data.setdefault(sec, {})
+        if not isinstance(data[sec], dict):
+            raise UserError(f"config section {sec!r} must be a table")
+        data[sec][key] = value
+    return from_dict(data)

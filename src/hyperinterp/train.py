@@ -1,0 +1,243 @@
+"""Training: Adam on log(MSE) + beta * bits of networks drawn from the hypernetwork.
+
+One step: pick the size (n, m) and a log beta per network, generate K weight
+distributions, draw one network from each, evaluate all K on one batch of inputs in a
+batched matmul, and take a gradient step on the mean objective. Everything random comes
+from one torch.Generator whose state is checkpointed, so `--resume` ends bitwise where an
+uninterrupted run ends.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from tqdm import tqdm
+
+from . import __version__, checkpoint, complexity
+from .config import Config, from_dict
+from .errors import UserError
+from .hypernet import HyperNetwork, NetDistribution
+from .target import Nets, forward
+from .tasks import Task, make_task
+
+MAX_DIVERGENCE_RETRIES = 3
+
+
+class TrainingDiverged(UserError):
+    pass
+
+
+def network_bits(dist: NetDistribution, prior: str, prior_scale: float) -> torch.Tensor:
+    """(K,) total bits of each generated network."""
+    return sum(complexity.bits(mu, ls, prior, prior_scale) if mu.dim() > 1
+               else complexity.kl_nats(mu, ls, prior, prior_scale) / complexity.LN2
+               for mu, ls in zip(dist.mu, dist.log_sigma))
+
+
+def mean_network(dist: NetDistribution, prior: str) -> Nets:
+    """The mean weights; under the log-uniform prior weights with log alpha > 3 are zeroed
+    (the sparse variational dropout convention: they are noise)."""
+    if prior != "log_uniform":
+        return dist.mu
+    return Nets(*(torch.where(complexity.log_alpha(mu, ls) > 3, torch.zeros_like(mu), mu)
+                  for mu, ls in zip(dist.mu, dist.log_sigma)))
+
+
+def sizes(cfg: Config, gen: torch.Generator) -> tuple[int, int]:
+    t = cfg.task
+    if not t.train_sizes:
+        return t.n, t.m
+    n = t.train_sizes[int(torch.randint(len(t.train_sizes), (1,), generator=gen))]
+    return n, max(1, round(t.m_per_n * n))
+
+
+def log_betas(cfg: Config, k: int, gen: torch.Generator) -> torch.Tensor:
+    b = cfg.budget
+    if b.beta_mode == "fixed":
+        return torch.full((k,), math.log(b.beta))
+    lo, hi = math.log(b.beta_min), math.log(b.beta_max)
+    return lo + (hi - lo) * torch.rand(k, generator=gen)
+
+
+def learning_rate(cfg: Config, step: int) -> float:
+    o = cfg.optim
+    start = o.steps * (1 - o.lr_decay_frac)
+    if step < start or o.lr_decay_frac <= 0:
+        return o.lr
+    return o.lr * 0.5 * (1 + math.cos(math.pi * (step - start) / (o.steps - start)))
+
+
+@dataclass
+class StepResult:
+    loss: torch.Tensor
+    mse: torch.Tensor      # (K,)
+    bits: torch.Tensor     # (K,)
+    var_y: torch.Tensor
+    log_beta: torch.Tensor
+    dist: NetDistribution
+    x: torch.Tensor
+    y: torch.Tensor
+
+
+def objective(model: HyperNetwork, cfg: Config, task: Task, step: int, gen: torch.Generator) -> StepResult:
+    """The training objective of one step, with every random number drawn from `gen`."""
+    n, m = sizes(cfg, gen)
+    k, device = cfg.optim.nets_per_step, next(model.parameters()).device
+    log_beta = log_betas(cfg, k, gen)
+    dist = model.generate(log_beta, n, m, gen)
+    nets = dist.draw(gen)
+    x = task.sample_x(cfg.optim.inputs_per_step, n, gen).to(device)
+    y = task.target(x)
+    mse = ((forward(nets, x, cfg.task.activation) - y) ** 2).mean(1)
+    bits = network_bits(dist, cfg.budget.prior, cfg.budget.prior_scale)
+    anneal = min(1.0, step / cfg.budget.anneal_steps) if cfg.budget.anneal_steps > 0 else 1.0
+    beta = anneal * torch.exp(log_beta.to(device))
+    loss = (torch.log(mse) + beta * bits).mean()
+    return StepResult(loss, mse, bits, y.var(), log_beta, dist, x, y)
+
+
+def build_model(cfg: Config) -> HyperNetwork:
+    """The hypernetwork, initialised from the seed; c starts at the target mean."""
+    torch.manual_seed(cfg.optim.seed)
+    task = make_task(cfg.task.name, cfg.task.input_dist)
+    probe = torch.Generator().manual_seed(cfg.optim.seed + 7919)
+    c_init = float(task.target(task.sample_x(4096, cfg.task.n, probe)).mean())
+    return HyperNetwork(cfg.hyper, c_init=c_init)
+
+
+def _state(opt: torch.optim.Adam, model: HyperNetwork, gen: torch.Generator) -> dict[str, torch.Tensor]:
+    names = {id(p): name for name, p in model.named_parameters()}
+    state = {"rng": gen.get_state()}
+    for p, s in opt.state.items():
+        for key, value in s.items():
+            state[f"adam.{names[id(p)]}.{key}"] = value.detach().cpu()
+    return state
+
+
+def _restore(opt: torch.optim.Adam, model: HyperNetwork, gen: torch.Generator, state: dict[str, torch.Tensor]) -> None:
+    gen.set_state(state["rng"])
+    params = dict(model.named_parameters())
+    opt.state.clear()
+    for name, value in state.items():
+        if name.startswith("adam."):
+            pname, key = name[5:].rsplit(".", 1)
+            opt.state[params[pname]][key] = value.clone()
+
+
+def _truncate_metrics(path: Path, step: int) -> None:
+    if not path.exists():
+        return
+    keep = [line for line in path.read_text().splitlines() if line.strip() and json.loads(line)["step"] <= step]
+    path.write_text("".join(line + "\n" for line in keep))
+
+
+def train(cfg: Config, run_dir: str | Path, resume: bool = False, progress: bool = True,
+          fault_hook: Any = None) -> dict[str, Any]:
+    """Train (or resume) a hypernetwork in `run_dir`; returns a summary with throughput."""
+    from torch.utils.tensorboard import SummaryWriter
+
+    run_dir = Path(run_dir)
+    if cfg.optim.threads > 0:
+        torch.set_num_threads(cfg.optim.threads)
+    existing = checkpoint.list_steps(run_dir)
+    if existing and not resume:
+        raise UserError(f"{run_dir} already holds checkpoints: pass --resume, or choose a new run folder")
+    if not run_dir.parent.is_dir():
+        raise UserError(f"parent folder {run_dir.parent} does not exist")
+    run_dir.mkdir(exist_ok=True)
+
+    start, lr_scale = 0, 1.0
+    if resume and existing:
+        weights, state, meta = checkpoint.load(existing[-1])
+        cfg = from_dict(meta["config"])
+        start, lr_scale = meta["step"], meta.get("lr_scale", 1.0)
+    model = build_model(cfg)
+    task = make_task(cfg.task.name, cfg.task.input_dist)
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.optim.lr)
+    gen = torch.Generator().manual_seed(cfg.optim.seed)
+    if start:
+        model.load_state_dict(weights)
+        _restore(opt, model, gen, state)
+    (run_dir / "config.json").write_text(json.dumps(cfg.to_dict(), indent=1))
+
+    metrics_path = run_dir / "metrics.jsonl"
+    _truncate_metrics(metrics_path, start)
+    writer = SummaryWriter(str(run_dir / "tb"), purge_step=start if start else None)
+
+    def save(step: int) -> Path:
+        meta = {"config": cfg.to_dict(), "seed": cfg.optim.seed, "version": __version__, "lr_scale": lr_scale,
+                "command": "hyperinterp train"}
+        return checkpoint.save(run_dir, step, model.state_dict(), _state(opt, model, gen), meta)
+
+    if start == 0:
+        save(0)
+    steps, retries = cfg.optim.steps, 0
+    t0, done = time.perf_counter(), 0
+    bar = tqdm(range(start, steps), initial=start, total=steps, disable=not progress, desc="train", smoothing=0.05)
+    step = start
+    while step < steps:
+        for group in opt.param_groups:
+            group["lr"] = learning_rate(cfg, step) * lr_scale
+        res = objective(model, cfg, task, step, gen)
+        opt.zero_grad(set_to_none=True)
+        res.loss.backward()
+        if fault_hook is not None:
+            fault_hook(step, model, res)
+        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.optim.grad_clip)
+        if not (torch.isfinite(res.loss) and torch.isfinite(grad_norm)):
+            # divergence guard: back to the last good checkpoint with a smaller step
+            retries += 1
+            if retries > MAX_DIVERGENCE_RETRIES:
+                raise TrainingDiverged(f"training diverged (NaN/Inf) at step {step} after "
+                                       f"{MAX_DIVERGENCE_RETRIES} restarts with smaller steps")
+            last = checkpoint.list_steps(run_dir)[-1]
+            weights, state, meta = checkpoint.load(last)
+            model.load_state_dict(weights)
+            _restore(opt, model, gen, state)
+            step, lr_scale = meta["step"], lr_scale * 0.5
+            tqdm.write(f"non-finite loss or gradient at step {step}: restored {last.name}, lr scale {lr_scale}")
+            bar.reset(total=steps)
+            bar.update(step)
+            continue
+        opt.step()
+        step += 1
+        done += 1
+        bar.update(1)
+        if step % cfg.optim.log_every == 0 or step == steps:
+            rec = _metrics(step, res, cfg)
+            with open(metrics_path, "a") as fh:
+                fh.write(json.dumps(rec) + "\n")
+            for key, value in rec.items():
+                if key != "step":
+                    writer.add_scalar(key, value, step)
+            bar.set_postfix(rel=f"{rec['rel_mse_median']:.3g}", bits=f"{rec['bits_median']:.0f}")
+        if step % cfg.optim.checkpoint_every == 0 or step == steps:
+            save(step)
+    bar.close()
+    writer.close()
+    elapsed = time.perf_counter() - t0
+    k, b = cfg.optim.nets_per_step, cfg.optim.inputs_per_step
+    summary = {"steps": steps, "trained_steps": done, "seconds": elapsed,
+               "steps_per_second": done / elapsed if elapsed else float("nan"),
+               "network_samples_per_second": done * k * b / elapsed if elapsed else float("nan"),
+               "checkpoint": str(checkpoint.list_steps(run_dir)[-1])}
+    (run_dir / "summary.json").write_text(json.dumps(summary, indent=1))
+    return summary
+
+
+@torch.no_grad()
+def _metrics(step: int, res: StepResult, cfg: Config) -> dict[str, float]:
+    rel = (res.mse / res.var_y).detach()
+    lowest = res.log_beta.argsort()[: max(1, len(rel) // 4)]
+    mean_nets = mean_network(res.dist, cfg.budget.prior)
+    mean_mse = ((forward(mean_nets, res.x, cfg.task.activation) - res.y) ** 2).mean(1)
+    return {"step": step, "loss": float(res.loss), "rel_mse_median": float(rel.median()),
+            "rel_mse_low_beta": float(rel[lowest].median()), "bits_median": float(res.bits.median()),
+            "rel_mse_mean_weights": float((mean_mse / res.var_y).median()),
+            "lr": float(learning_rate(cfg, step))}
