@@ -1,0 +1,267 @@
+"""Decoding verified by re-encoding (DESIGN.md §6).
+
+From the classifier's evidence, the parameters of the algorithm are extracted, the *ideal* network
+of that algorithm is built from them (a network of the same family, so it runs through the same
+code), and the two functions are compared on fresh data:
+
+    rel_error = mean((f_gen - f_ideal)²) / Var(f_gen)
+
+the fraction of the generated network's variance that the decoding does not reproduce (when
+f_gen is constant, Var(y) of the target is the denominator instead). ``rel_error_target`` divides
+by Var(y) instead, to compare with the network's own error.
+
+Two ideals are built:
+
+* the **formula** (``formula``, ``ideal``, ``rel_error``): one shared set of numbers per mechanism,
+  exactly as printed (4 significant digits), e.g. ``y ≈ Σ_i 2·silu(3.1·x_i)/3.1 − 1·Σ_i x_i + 0.02``;
+  every served side of an input gets one neuron ``A·φ(s·k·x_i + β)`` with the mechanism's median
+  slope ``S = A·k``, sharpness ``k`` and bias ``β``; a linear term ``g·Σ_i x_i`` with the mean
+  coefficient; the constant from ``c``, the dense part's intercept and the inactive neurons' means.
+* **per input** (``per_input``): each (input, sign) side merged into one neuron with its own slope
+  ``S = Σ a_j k_j``, sharpness ``k = Σ a_j k_j² / S`` and kink position (slope-weighted mean of the
+  neurons'), off-axis weights dropped; the dense part replaced by its per-input linear fit
+  ``g·x + d`` when it is linear (R² ≥ DENSE_LINEAR_R2) or negligible, kept as it is otherwise.
+
+Labels:
+
+* ``double_sided``: ``Σ_i S·[φ(k·x_i + β) + φ(−k·x_i + β)]/k + c``;
+* ``pudding_pos`` / ``pudding_neg``: ``Σ_i S·φ(±k·x_i + β)/k + g·Σ_i x_i + c``;
+* ``convexity``: no shorter description is claimed: ``Σ_j a_j φ(w_j·x + b_j) + c`` over the active
+  neurons, all ``a_j > 0`` (the ideal is the network less its inactive neurons, so ``rel_error``
+  measures only what dropping them changes); ``simplified`` gives the radial fit
+  ``y ≈ α·‖x‖₂ + γ`` and its error, the rough function such networks approximate;
+* ``other``: the per-mechanism formula over whatever the network has (± pairs, one-sided inputs,
+  the dense part linearised if linear, else kept as its neurons), prefixed by why it is ``other``.
+
+A linear term is re-encoded as one neuron in φ's linear regime: ``‖g‖·φ(g·x/‖g‖ + 30) − 30‖g‖``
+(SiLU(z) − z < 1e-11 there; exact for ReLU).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from .classify import DENSE_LINEAR_R2, classify, sample_inputs
+from .references import forward, phi
+
+LINEAR_BIAS = 30.0
+MECHANISMS = (("pair", (1, -1)), ("pos", (1,)), ("neg", (-1,)))
+
+
+def _r(v: float) -> float:
+    """The number as printed: 4 significant digits."""
+    return float(f"{v:.4g}")
+
+
+def _num(v: float) -> str:
+    return f"{_r(v):g}"
+
+
+def _signed(v: float) -> str:
+    v = _r(v)
+    return f"+ {v:g}" if v >= 0 else f"− {-v:g}"
+
+
+def _rel(f_gen: np.ndarray, f_ideal: np.ndarray, y: np.ndarray) -> tuple[float, float]:
+    err = float(np.mean((f_gen - f_ideal) ** 2))
+    var = float(f_gen.var())
+    den = var if var > 1e-12 * max(float(y.var()), 1e-300) else float(y.var())
+    return err / den, err / float(y.var())
+
+
+class _Builder:
+    """Collects neurons (rows of W, b, a) and a constant into a network of the target family."""
+
+    def __init__(self, n: int):
+        self.n = n
+        self.W: list[np.ndarray] = []
+        self.b: list[float] = []
+        self.a: list[float] = []
+        self.c = 0.0
+
+    def kink(self, i: int, s: int, k: float, beta: float, amp: float) -> None:
+        w = np.zeros(self.n)
+        w[i] = s * k
+        self.W.append(w)
+        self.b.append(beta)
+        self.a.append(amp)
+
+    def linear(self, g: np.ndarray) -> None:
+        norm = float(np.linalg.norm(g))
+        if norm == 0:
+            return
+        self.W.append(np.asarray(g, float) / norm)
+        self.b.append(LINEAR_BIAS)
+        self.a.append(norm)
+        self.c -= norm * LINEAR_BIAS
+
+    def neuron(self, w: np.ndarray, b: float, a: float) -> None:
+        self.W.append(np.asarray(w, float))
+        self.b.append(float(b))
+        self.a.append(float(a))
+
+    def net(self) -> dict[str, np.ndarray]:
+        W = np.array(self.W).reshape(-1, self.n)
+        return {"W": W, "b": np.array(self.b, float), "a": np.array(self.a, float), "c": np.array(self.c)}
+
+
+def _merge(W: np.ndarray, b: np.ndarray, a: np.ndarray, side: dict) -> dict[str, float]:
+    """One (input, sign) side -> one neuron: slope S, sharpness k, bias beta, amplitude A = S/k."""
+    i, s, js = side["input"], side["sign"], side["neurons"]
+    k_j = np.abs(W[js, i])
+    slope_j = a[js] * k_j
+    S = float(slope_j.sum())
+    k = float((slope_j * k_j).sum() / S)
+    beta = float(k * (slope_j * b[js] / k_j).sum() / S)  # slope-weighted kink position, times k
+    return {"input": i, "sign": s, "slope": S, "k": k, "bias": beta, "amp": S / k}
+
+
+def _sum_over(inputs: list[int], n: int) -> str:
+    if len(inputs) == n:
+        return "Σ_i"
+    if len(inputs) <= 8:
+        return "Σ_{i∈{" + ",".join(str(i) for i in inputs) + "}}"
+    return f"Σ_(i: {len(inputs)} of {n} inputs)"
+
+
+def _kink_text(s: int, k: float, beta: float, act: str) -> str:
+    inner = f"{'−' if s < 0 else ''}{_num(k)}·x_i"
+    if _r(beta) != 0:
+        inner += f" {_signed(beta)}"
+    return f"{act}({inner})"
+
+
+def decode(W, b, a, c, activation: str = "silu", result: dict[str, Any] | None = None, n_samples: int = 8192,
+           seed: int = 12345) -> dict[str, Any]:
+    """Decode one network (W (m,n), b (m,), a (m,), c) using `result` from `classify.classify`
+    (computed here when not given). Returns ``formula`` (str), ``rel_error`` (float), ``ideal``
+    (arrays W (m',n), b, a, c of the formula's network), ``per_input`` (its own ideal and error),
+    ``params`` (the extracted numbers, JSON-serialisable) and, for convexity, ``simplified``."""
+    W = np.asarray(W, float)
+    b = np.asarray(b, float).reshape(-1)
+    a = np.asarray(a, float).reshape(-1)
+    c = float(np.asarray(c, float).reshape(()))
+    m, n = W.shape
+    if result is None:
+        result = classify(W, b, a, c, activation)
+    label = result["label"]
+    act = activation
+    x, y = sample_inputs(n, n_samples, seed, result.get("task", "l1"), result.get("input_dist", "normal"))
+    gen = {"W": W, "b": b, "a": a, "c": np.array(c)}
+    f_gen = forward(gen, x, activation)
+
+    inactive = np.asarray(result["inactive"], int)
+    c_eff = c + (float((phi(x @ W[inactive].T + b[inactive], activation) * a[inactive]).mean(0).sum())
+                 if inactive.size else 0.0)
+    sides = [_merge(W, b, a, sd) for sd in result["sides"] if sd["served"]]
+    per_input = result["composition"]["per_input"]
+    dp = result["dense_part"]
+    rest = np.asarray(dp["neurons"], int)
+    g = np.asarray(dp["coef"], float)
+    d = float(dp["intercept"])
+    linearise = label in ("pudding_pos", "pudding_neg") or dp["negligible"] or dp["r2"] >= DENSE_LINEAR_R2
+
+    # --- per-input ideal: every side merged, the dense part linearised (or kept) -----------------
+    bp = _Builder(n)
+    for sd in sides:
+        bp.kink(sd["input"], sd["sign"], sd["k"], sd["bias"], sd["amp"])
+    if label == "convexity":
+        for j in rest:
+            bp.neuron(W[j], b[j], a[j])
+        bp.c += c_eff
+    elif linearise:
+        bp.linear(g)
+        bp.c += c_eff + d
+    else:
+        for j in rest:
+            bp.neuron(W[j], b[j], a[j])
+        bp.c += c_eff
+    ideal_pi = bp.net()
+    rel_pi, rel_pi_t = _rel(f_gen, forward(ideal_pi, x, activation), y)
+
+    # --- the formula: shared numbers per mechanism, as printed ------------------------------------
+    bf = _Builder(n)
+    terms: list[str] = []
+    params: dict[str, Any] = {"label": label, "mechanisms": {}, "activation": activation}
+    if label == "convexity":
+        for j in rest:
+            bf.neuron(W[j], b[j], a[j])
+        bf.c += _r(c_eff)
+        pr = result.get("pr_median_dense")
+        terms.append(f"+ Σ_j a_j·{act}(w_j·x + b_j) with all a_j > 0 ({len(rest)} dense neurons"
+                     + (f", median participation ratio {pr:.3g} of {n}" if pr is not None else "") + ")")
+        const = c_eff
+    else:
+        for mech, signs in MECHANISMS:
+            inputs = [i for i in range(n) if per_input[i] == mech]
+            if not inputs:
+                continue
+            group = [sd for sd in sides if sd["input"] in inputs]
+            S, k, beta = (_r(float(np.median([sd[key] for sd in group]))) for key in ("slope", "k", "bias"))
+            for i in inputs:
+                for s in signs:
+                    bf.kink(i, s, k, beta, S / k)
+            params["mechanisms"][mech] = {"inputs": inputs, "slope": S, "k": k, "bias": beta,
+                                          "slope_spread": float(np.std([sd["slope"] for sd in group])),
+                                          "k_spread": float(np.std([sd["k"] for sd in group]))}
+            if mech == "pair":
+                body = f"[{_kink_text(1, k, beta, act)} + {_kink_text(-1, k, beta, act)}]"
+            else:
+                body = _kink_text(signs[0], k, beta, act)
+            terms.append(f"+ {_sum_over(inputs, n)} {_num(S)}·{body}/{_num(k)}")
+        const = c_eff + d if linearise else c_eff
+        if label in ("pudding_pos", "pudding_neg") or (linearise and not dp["negligible"]):
+            gm = _r(float(g.mean()))
+            bf.linear(np.full(n, gm))
+            terms.append(f"{_signed(gm)}·Σ_i x_i")
+            params["linear_coef"] = gm
+            params["linear_coef_cv"] = dp["coef_cv"]
+        elif not linearise:
+            for j in rest:
+                bf.neuron(W[j], b[j], a[j])
+            terms.append(f"+ D(x) [{len(rest)} dense-part neurons kept as they are; {dp['r2']:.0%} linear]")
+        bf.c += _r(const)
+    ideal = bf.net()
+    rel, rel_t = _rel(f_gen, forward(ideal, x, activation), y)
+
+    body = " ".join(terms).strip()
+    if body.startswith("+ "):
+        body = body[2:]
+    elif body.startswith("− "):
+        body = "−" + body[2:]
+    formula = f"y ≈ {body} {_signed(const)}" if body else f"y ≈ {_num(const)}"
+    uncovered = [i for i in range(n) if per_input[i] == "none"]
+    notes = []
+    if uncovered and label != "convexity":
+        notes.append(f"uncovered inputs: {_sum_over(uncovered, n)[2:] if len(uncovered) < n else 'all'}")
+    if label == "other":
+        formula = f"[other: {result['reason']}] " + formula
+    if notes:
+        formula += "  (" + "; ".join(notes) + ")"
+    params.update(constant=_r(const), served_sides=[{k: v for k, v in sd.items()} for sd in sides])
+
+    out: dict[str, Any] = {
+        "label": label, "formula": formula, "rel_error": rel, "rel_error_target": rel_t, "ideal": ideal,
+        "per_input": {"ideal": ideal_pi, "rel_error": rel_pi, "rel_error_target": rel_pi_t},
+        "params": params, "n_samples": n_samples, "seed": seed,
+    }
+    if label == "convexity":
+        X1 = np.stack([np.linalg.norm(x, axis=1), np.ones(len(x))], 1)
+        (alpha, gamma), *_ = np.linalg.lstsq(X1, f_gen, rcond=None)
+        r_s, r_st = _rel(f_gen, X1 @ np.array([alpha, gamma]), y)
+        out["simplified"] = {"formula": f"y ≈ {_num(alpha)}·‖x‖₂ {_signed(gamma)}", "rel_error": r_s,
+                             "rel_error_target": r_st}
+    return out
+
+
+def decode_arrays(arrays: dict[str, np.ndarray], meta: dict[str, Any],
+                  results: list[dict[str, Any]] | None = None) -> list[dict[str, Any]]:
+    """Decode every network of a loaded networks file (classifying them when `results` is None)."""
+    from .classify import classify_arrays
+
+    results = classify_arrays(arrays, meta) if results is None else results
+    act = meta.get("activation", "silu")
+    return [decode(arrays["W"][k], arrays["b"][k], arrays["a"][k], arrays["c"][k], act, results[k])
+            for k in range(arrays["W"].shape[0])]
