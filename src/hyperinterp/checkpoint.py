@@ -12,6 +12,7 @@ import hashlib
 import json
 import os
 import shutil
+import sys
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -38,7 +39,8 @@ def save(run_dir: Path, step: int, model: dict[str, torch.Tensor], state: dict[s
     try:
         save_file({k: v.contiguous() for k, v in model.items()}, tmp / "model.safetensors")
         save_file({k: v.contiguous() for k, v in state.items()}, tmp / "state.safetensors")
-        meta = {**meta, "step": step, "sha256": {f: _sha256(tmp / f) for f in ("model.safetensors", "state.safetensors")}}
+        meta = {**meta, "step": step,
+                "sha256": {f: _sha256(tmp / f) for f in ("model.safetensors", "state.safetensors")}}
         (tmp / "meta.json").write_text(json.dumps(meta, indent=1))
         for f in tmp.iterdir():
             with open(f, "rb") as fh:
@@ -59,14 +61,29 @@ def load(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor], 
         raise UserError(f"checkpoint {path} not found")
     try:
         meta = json.loads((path / "meta.json").read_text())
-        for f, digest in meta["sha256"].items():
-            if _sha256(path / f) != digest:
+        if not (isinstance(meta, dict) and isinstance(meta.get("sha256"), dict) and isinstance(meta.get("step"), int)
+                and isinstance(meta.get("config"), dict)):
+            raise UserError(f"checkpoint {path} is corrupt: meta.json lacks its config, step or hashes")
+        for f in ("model.safetensors", "state.safetensors"):
+            if _sha256(path / f) != meta["sha256"].get(f):
                 raise UserError(f"checkpoint {path} is corrupt: {f} does not match its recorded hash")
         return load_file(path / "model.safetensors"), load_file(path / "state.safetensors"), meta
     except UserError:
         raise
     except (OSError, ValueError, KeyError, TypeError, SafetensorError) as e:
         raise UserError(f"checkpoint {path} is missing, truncated or corrupt ({type(e).__name__})") from None
+
+
+def load_latest(run_dir: Path) -> tuple[Path, dict[str, torch.Tensor], dict[str, torch.Tensor], dict[str, Any]] | None:
+    """The newest checkpoint of a run that is complete and undamaged (path, model, state, meta), or None.
+
+    A damaged one (files missing, truncated or not matching their hashes) is skipped with a warning."""
+    for path in reversed(list_steps(run_dir)):
+        try:
+            return (path, *load(path))
+        except UserError as e:
+            print(f"hyperinterp: warning: skipping damaged checkpoint: {e}", file=sys.stderr)
+    return None
 
 
 def list_steps(run_dir: Path) -> list[Path]:

@@ -38,6 +38,8 @@ def cmd_train(args: argparse.Namespace) -> None:
 
     if args.resume and (args.config or args.set):
         raise UserError("--resume continues with the run's saved configuration: drop --config/--set")
+    if args.resume and not train.checkpoint.list_steps(Path(args.run_dir)):
+        raise UserError(f"nothing to resume: {args.run_dir} holds no checkpoint")
     cfg = config.load(args.config, args.set or [])
     summary = train.train(cfg, args.run_dir, resume=args.resume, progress=not args.quiet)
     print(json.dumps(summary))
@@ -80,7 +82,8 @@ class _OneLineParser(argparse.ArgumentParser):
     """argparse, but a usage error is one line (the full usage stays behind --help)."""
 
     def error(self, message: str):  # type: ignore[override]
-        self.exit(2, f"{self.prog}: error: {message}\n")
+        # the same prefix as every other error, whichever subcommand's parser complains
+        self.exit(2, f"hyperinterp: error: {message} (see: {self.prog} --help)\n")
 
 
 def parser() -> argparse.ArgumentParser:

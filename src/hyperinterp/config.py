@@ -108,6 +108,11 @@ def from_dict(data: dict[str, Any]) -> Config:
 
 def validate(cfg: Config) -> Config:
     t, b, o, h = cfg.task, cfg.budget, cfg.optim, cfg.hyper
+    for sec in dataclasses.fields(cfg):
+        for f in dataclasses.fields(getattr(cfg, sec.name)):
+            value = getattr(getattr(cfg, sec.name), f.name)
+            if isinstance(value, float) and not math.isfinite(value):
+                raise UserError(f"config key {sec.name}.{f.name} must be finite, got {value}")
     if t.name not in TASKS:
         raise UserError(f"unknown task {t.name!r} (known: {', '.join(sorted(TASKS))})")
     if t.input_dist not in INPUT_DISTRIBUTIONS:
@@ -119,6 +124,9 @@ def validate(cfg: Config) -> Config:
             raise UserError(f"input size n must be an integer >= 1, got {size!r}")
     if t.m < 1:
         raise UserError(f"hidden width m must be >= 1, got {t.m}")
+    check_positive("task.m_per_n", t.m_per_n)
+    if not 0 <= o.seed < 2**62:
+        raise UserError(f"optim.seed must be in [0, 2**62), got {o.seed}")
     if b.prior not in PRIORS:
         raise UserError(f"unknown prior {b.prior!r} (known: {', '.join(PRIORS)})")
     if b.beta_mode not in ("range", "fixed"):
@@ -134,7 +142,7 @@ def validate(cfg: Config) -> Config:
     check_positive("optim.lr", o.lr)
     if h.layers < 0 or h.width < 1 or h.noise_channels < 1:
         raise UserError("hyper.layers must be >= 0, hyper.width and hyper.noise_channels >= 1")
-    if not set(h.pools) <= {"mean", "max"} or not h.pools:
+    if not all(isinstance(p, str) for p in h.pools) or not set(h.pools) <= {"mean", "max"} or not h.pools:
         raise UserError(f"hyper.pools must be a non-empty list of 'mean' and 'max', got {list(h.pools)}")
     return cfg
 

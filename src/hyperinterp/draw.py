@@ -123,10 +123,10 @@ def draw_file(path: str | Path, out_dir: str | Path, max_networks: int | None = 
         raise UserError(f"output path {out} is a file, not a folder")
     if max_networks is not None and max_networks < 1:
         raise UserError(f"max_networks must be at least 1, got {max_networks}")
-    out.mkdir(parents=True, exist_ok=True)
     K = arrays["W"].shape[0] if max_networks is None else min(max_networks, arrays["W"].shape[0])
     sub = {key: v[:K] for key, v in arrays.items()}
-    results = classify_arrays(sub, meta)
+    results = classify_arrays(sub, meta)  # first: a file it cannot classify leaves no empty folder behind
+    out.mkdir(parents=True, exist_ok=True)
     written: list[Path] = []
     for k in range(K):
         W, b, a = (np.asarray(sub[key][k], float) for key in ("W", "b", "a"))

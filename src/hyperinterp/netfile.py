@@ -33,13 +33,29 @@ def check_out_path(path: str | Path) -> Path:
         raise UserError(f"output folder {p.parent} does not exist")
     if p.is_dir():
         raise UserError(f"output path {p} is a folder")
+    if p.exists() and not os.access(p, os.W_OK):
+        raise UserError(f"output file {p} is read-only")
+    if not os.access(p.parent, os.W_OK | os.X_OK):
+        raise UserError(f"output folder {p.parent} is not writable")
     return p
+
+
+def _new_file_mode(path: Path) -> int:
+    """The mode a plain `open(path, "w")` would give: the existing file's, or 0666 less the umask."""
+    try:
+        return path.stat().st_mode & 0o777
+    except OSError:
+        umask = os.umask(0o022)
+        os.umask(umask)
+        return 0o666 & ~umask
 
 
 def atomic_write(path: Path, write) -> None:
     """Write through a temporary file in the same folder, then rename: never a half file."""
+    mode = _new_file_mode(path)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
+        os.fchmod(fd, mode)  # mkstemp makes a private (0600) file
         with os.fdopen(fd, "wb") as fh:
             write(fh)
             fh.flush()
@@ -71,10 +87,16 @@ def validate(data: dict[str, np.ndarray], where: str) -> None:
     if W.ndim != 3:
         raise UserError(f"{where}: W must have shape (K,m,n), got {W.shape}")
     k, m, n = W.shape
+    if min(k, m, n) < 1:
+        raise UserError(f"{where}: W has shape {W.shape}: no networks, neurons or inputs")
     expected = {"b": (k, m), "a": (k, m), "c": (k,), **{key: (k,) for key in PER_NET_KEYS}}
     for key, shape in expected.items():
         if key in data and data[key].shape != shape:
             raise UserError(f"{where}: {key} must have shape {shape}, got {data[key].shape}")
+    for key in PER_NET_KEYS:
+        if key in data and not (np.issubdtype(data[key].dtype, np.floating)
+                                or np.issubdtype(data[key].dtype, np.integer)):
+            raise UserError(f"{where}: {key} must be numeric, got {data[key].dtype}")
     for key in WEIGHT_KEYS:
         if not np.issubdtype(data[key].dtype, np.floating):
             raise UserError(f"{where}: {key} must be floating point, got {data[key].dtype}")
@@ -90,7 +112,8 @@ def load(path: str | Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     try:
         with np.load(p, allow_pickle=False) as f:
             data = {k: f[k] for k in f.files}
-    except (zipfile.BadZipFile, ValueError, OSError, EOFError) as e:
+    except (zipfile.BadZipFile, ValueError, OSError, EOFError, TypeError, AttributeError) as e:
+        # TypeError/AttributeError: a plain .npy (one array, not an archive) under an .npz name
         raise UserError(f"{p} is not a readable .npz networks file ({type(e).__name__})") from None
     meta: dict[str, Any] = {}
     if "meta" in data:

@@ -23,7 +23,10 @@ WEIGHT_MODES = ("draw", "mean")
 def load_model(path: str | Path) -> tuple[HyperNetwork, Config, dict[str, Any]]:
     ckpt = checkpoint.resolve(path)
     weights, _, meta = checkpoint.load(ckpt)
-    cfg = from_dict(meta["config"])
+    try:
+        cfg = from_dict(meta["config"])
+    except UserError as e:
+        raise UserError(f"checkpoint {ckpt} has an invalid configuration: {e}") from None
     model = build_model(cfg)
     try:
         model.load_state_dict(weights)
@@ -52,6 +55,8 @@ def sample(model: HyperNetwork, cfg: Config, beta: float, n: int, m: int, count:
     for name, value in (("n", n), ("m", m), ("count", count)):
         if value < 1:
             raise UserError(f"{name} must be >= 1, got {value}")
+    if not 0 <= seed < 2**62:
+        raise UserError(f"seed must be in [0, 2**62), got {seed}")
     if weights not in WEIGHT_MODES:
         raise UserError(f"--weights must be one of {', '.join(WEIGHT_MODES)}, got {weights!r}")
     gen = torch.Generator().manual_seed(seed)

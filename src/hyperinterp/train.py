@@ -37,7 +37,7 @@ def network_bits(dist: NetDistribution, prior: str, prior_scale: float) -> torch
     """(K,) total bits of each generated network."""
     return sum(complexity.bits(mu, ls, prior, prior_scale) if mu.dim() > 1
                else complexity.kl_nats(mu, ls, prior, prior_scale) / complexity.LN2
-               for mu, ls in zip(dist.mu, dist.log_sigma))
+               for mu, ls in zip(dist.mu, dist.log_sigma, strict=True))
 
 
 def mean_network(dist: NetDistribution, prior: str) -> Nets:
@@ -46,7 +46,7 @@ def mean_network(dist: NetDistribution, prior: str) -> Nets:
     if prior != "log_uniform":
         return dist.mu
     return Nets(*(torch.where(complexity.log_alpha(mu, ls) > 3, torch.zeros_like(mu), mu)
-                  for mu, ls in zip(dist.mu, dist.log_sigma)))
+                  for mu, ls in zip(dist.mu, dist.log_sigma, strict=True)))
 
 
 def sizes(cfg: Config, gen: torch.Generator) -> tuple[int, int]:
@@ -133,7 +133,13 @@ def _restore(opt: torch.optim.Adam, model: HyperNetwork, gen: torch.Generator, s
 def _truncate_metrics(path: Path, step: int) -> None:
     if not path.exists():
         return
-    keep = [line for line in path.read_text().splitlines() if line.strip() and json.loads(line)["step"] <= step]
+    keep = []
+    for line in path.read_text(errors="replace").splitlines():
+        try:
+            if json.loads(line)["step"] <= step:
+                keep.append(line)
+        except (ValueError, KeyError, TypeError):
+            pass  # a line half-written when the run was killed, or not a record: dropped
     path.write_text("".join(line + "\n" for line in keep))
 
 
@@ -150,11 +156,16 @@ def train(cfg: Config, run_dir: str | Path, resume: bool = False, progress: bool
         raise UserError(f"{run_dir} already holds checkpoints: pass --resume, or choose a new run folder")
     if not run_dir.parent.is_dir():
         raise UserError(f"parent folder {run_dir.parent} does not exist")
+    if run_dir.exists() and not run_dir.is_dir():
+        raise UserError(f"run folder {run_dir} is a file")
     run_dir.mkdir(exist_ok=True)
 
     start, lr_scale = 0, 1.0
     if resume and existing:
-        weights, state, meta = checkpoint.load(existing[-1])
+        latest = checkpoint.load_latest(run_dir)  # the newest complete one: a damaged one is skipped
+        if latest is None:
+            raise UserError(f"{run_dir}: every checkpoint is damaged, nothing to resume from")
+        _, weights, state, meta = latest
         cfg = from_dict(meta["config"])
         start, lr_scale = meta["step"], meta.get("lr_scale", 1.0)
     model = build_model(cfg)
@@ -190,22 +201,30 @@ def train(cfg: Config, run_dir: str | Path, resume: bool = False, progress: bool
         if fault_hook is not None:
             fault_hook(step, model, res)
         grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.optim.grad_clip)
-        if not (torch.isfinite(res.loss) and torch.isfinite(grad_norm)):
+        finite = bool(torch.isfinite(res.loss) and torch.isfinite(grad_norm))
+        if finite:
+            opt.step()
+            # non-finite weights must never reach a checkpoint
+            finite = bool(torch.stack([torch.isfinite(p).all() for p in model.parameters()]).all())
+        if not finite:
             # divergence guard: back to the last good checkpoint with a smaller step
             retries += 1
             if retries > MAX_DIVERGENCE_RETRIES:
                 raise TrainingDiverged(f"training diverged (NaN/Inf) at step {step} after "
                                        f"{MAX_DIVERGENCE_RETRIES} restarts with smaller steps")
-            last = checkpoint.list_steps(run_dir)[-1]
-            weights, state, meta = checkpoint.load(last)
+            latest = checkpoint.load_latest(run_dir)
+            if latest is None:
+                raise TrainingDiverged(f"training diverged at step {step} and no undamaged checkpoint is left in "
+                                       f"{run_dir}")
+            last, weights, state, meta = latest
             model.load_state_dict(weights)
             _restore(opt, model, gen, state)
-            step, lr_scale = meta["step"], lr_scale * 0.5
-            tqdm.write(f"non-finite loss or gradient at step {step}: restored {last.name}, lr scale {lr_scale}")
+            bad_step, step, lr_scale = step, meta["step"], lr_scale * 0.5
+            tqdm.write(f"non-finite loss, gradient or weights at step {bad_step}: restored {last.name}, "
+                       f"lr scale {lr_scale}")
             bar.reset(total=steps)
             bar.update(step)
             continue
-        opt.step()
         step += 1
         done += 1
         bar.update(1)

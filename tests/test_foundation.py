@@ -1,0 +1,274 @@
+"""Foundations: configuration, determinism, any-n generation, equivariance, the batched target, the file format."""
+
+from __future__ import annotations
+
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+from conftest import TINY, run_cli
+
+from hyperinterp import cli, config, sample
+from hyperinterp.errors import UserError
+from hyperinterp.hypernet import HyperConfig, HyperNetwork
+from hyperinterp.target import Nets, forward, forward_loop
+
+# ---------------------------------------------------------------------------------------------- config
+
+
+@pytest.mark.parametrize(("overrides", "named"), [
+    (["nosuch.x=1"], "nosuch"),
+    (["task.nosuch=1"], "task.nosuch"),
+    (["hyper.widht=8"], "hyper.widht"),
+    (['task.n="four"'], "task.n"),
+    (["task.n=1.5"], "task.n"),
+    (["task.n=true"], "task.n"),
+    (['budget.beta_min="small"'], "budget.beta_min"),
+    (["hyper.pools=3"], "hyper.pools"),
+    (["task.n=0"], "n must be"),
+    (["task.n=-3"], "n must be"),
+    (["task.train_sizes=[4, 0]"], "n must be"),
+    (["task.m=0"], "m must be"),
+    (["task.m=-1"], "m must be"),
+    (["budget.beta=0"], "budget.beta"),
+    (["budget.beta=-1e-3"], "budget.beta"),
+    (["budget.beta=nan"], "budget.beta"),
+    (["budget.beta=inf"], "budget.beta"),
+    (["budget.beta_min=0"], "budget.beta_min"),
+    (["budget.beta_max=-inf"], "budget.beta_max"),
+    (["budget.beta_min=0.1", "budget.beta_max=0.01"], "beta_min"),
+    (["optim.lr=nan"], "optim.lr"),
+    (["task.m_per_n=nan"], "task.m_per_n"),
+    (['task.name="l2"'], "'l2'"),
+    (['task.activation="tanh"'], "'tanh'"),
+    (['budget.prior="laplace"'], "'laplace'"),
+    (['hyper.pools=["mean", "median"]'], "hyper.pools"),
+    (["optim.seed=-1"], "optim.seed"),
+])
+def test_config_rejects_bad_values_naming_them(overrides, named):
+    with pytest.raises(UserError) as e:
+        config.load(None, overrides)
+    assert named in str(e.value)
+    assert "\n" not in str(e.value)
+
+
+def test_config_rejects_unknown_names_from_a_file(tmp_path):
+    path = tmp_path / "c.toml"
+    path.write_text("[optim]\nsteps = 10\nlearning_rate = 0.1\n")
+    with pytest.raises(UserError, match="optim.learning_rate"):
+        config.load(path)
+    path.write_text("[optimizer]\nsteps = 10\n")
+    with pytest.raises(UserError, match="optimizer"):
+        config.load(path)
+    path.write_text('[task]\nn = "16"\n')
+    with pytest.raises(UserError, match="task.n must be a int"):
+        config.load(path)
+
+
+def test_overrides_apply_on_top_of_the_file(tmp_path):
+    path = tmp_path / "c.toml"
+    path.write_text("[task]\nn = 5\nm = 11\n[optim]\nlr = 0.5\n")
+    cfg = config.load(path, ["task.n=9", 'budget.prior="log_uniform"', 'hyper.pools=["mean"]', "optim.lr=1e-3",
+                             "task.train_sizes=[4, 6]", "budget.beta=2"])
+    assert (cfg.task.n, cfg.task.m) == (9, 11)           # the override wins, the file's other key stays
+    assert cfg.budget.prior == "log_uniform"
+    assert cfg.hyper.pools == ("mean",)
+    assert cfg.optim.lr == 1e-3
+    assert cfg.task.train_sizes == (4, 6)
+    assert cfg.budget.beta == 2.0 and isinstance(cfg.budget.beta, float)  # an int is accepted for a float key
+    default = config.Config()
+    assert cfg.hyper.width == default.hyper.width and cfg.optim.steps == default.optim.steps
+
+
+def test_training_records_the_overridden_configuration(tiny_run):
+    run, _ = tiny_run
+    saved = json.loads((run / "config.json").read_text())
+    expected = config.load(None, TINY).to_dict()
+    assert saved == json.loads(json.dumps(expected))
+    assert saved["task"]["n"] == 4 and saved["hyper"]["layers"] == 1 and saved["optim"]["steps"] == 20
+    steps = sorted(p.name for p in (run / "checkpoints").iterdir())
+    assert steps == [f"step_{s:08d}" for s in (0, 5, 10, 15, 20)]
+
+
+def test_training_reports_throughput(tiny_run):
+    run, summary = tiny_run
+    assert summary["trained_steps"] == summary["steps"] == 20
+    assert summary["network_samples_per_second"] > 0
+    assert summary["network_samples_per_second"] == pytest.approx(20 * 4 * 32 / summary["seconds"], rel=1e-9)
+    assert json.loads((run / "summary.json").read_text()) == summary
+    records = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
+    assert [r["step"] for r in records] == [5, 10, 15, 20]
+    assert all(math.isfinite(r["loss"]) for r in records)
+
+
+# ------------------------------------------------------------------------------------- sampling
+
+
+def _npz(path):
+    with np.load(path, allow_pickle=False) as f:
+        return {k: f[k] for k in f.files}
+
+
+def test_same_command_and_seed_give_identical_networks(tiny_run, tmp_path, capsys):
+    run, _ = tiny_run
+    args = ["sample", str(run), "--beta", "1e-3", "--count", "5", "--seed", "3"]
+    a, b, c = tmp_path / "a.npz", tmp_path / "b.npz", tmp_path / "c.npz"
+    proc = run_cli(*args, "--out", str(a))                   # a fresh interpreter ...
+    assert proc.returncode == 0, proc.stderr
+    assert cli.main([*args, "--out", str(b)]) == 0           # ... and this one
+    fa, fb = _npz(a), _npz(b)
+    assert fa.keys() == fb.keys()
+    for key in fa:
+        assert fa[key].dtype == fb[key].dtype and fa[key].shape == fb[key].shape
+        assert fa[key].tobytes() == fb[key].tobytes(), key
+    # a different seed gives different networks (so the equality above is not vacuous)
+    assert cli.main([*args[:-1], "4", "--out", str(c)]) == 0
+    assert not np.array_equal(_npz(c)["W"], fa["W"])
+
+
+@pytest.mark.parametrize("n", [8, 32])
+def test_a_checkpoint_generates_other_input_sizes(tiny_run, n):
+    run, _ = tiny_run
+    m = 2 * n
+    arrays, meta = sample.sample_checkpoint(run, beta=1e-3, n=n, m=m, count=3, seed=0)
+    assert arrays["W"].shape == (3, m, n)
+    assert arrays["b"].shape == arrays["a"].shape == (3, m)
+    assert arrays["c"].shape == arrays["bits"].shape == arrays["mse"].shape == (3,)
+    for key in ("W", "b", "a", "c", "bits", "mse", "rel_mse"):
+        assert np.all(np.isfinite(arrays[key])), key
+    assert (meta["n"], meta["m"]) == (n, m)
+
+
+def test_sample_defaults_to_the_training_size(tiny_run, tmp_path, capsys):
+    run, _ = tiny_run
+    out = tmp_path / "nets.npz"
+    assert cli.main(["sample", str(run), "--beta", "0.01", "--n", "8", "--count", "2", "--out", str(out)]) == 0
+    assert _npz(out)["W"].shape == (2, 8, 8)  # m from the checkpoint's configuration (8), n from --n
+
+
+def test_npz_is_readable_by_numpy_alone_with_documented_keys(tiny_run, tmp_path, capsys):
+    run, _ = tiny_run
+    out = tmp_path / "nets.npz"
+    assert cli.main(["sample", str(run), "--beta", "2e-3", "--count", "6", "--seed", "11", "--out", str(out)]) == 0
+    assert "wrote 6 networks" in capsys.readouterr().out
+    f = _npz(out)
+    K, m, n = 6, 8, 4
+    shapes = {"W": (K, m, n), "b": (K, m), "a": (K, m), "c": (K,), "beta": (K,), "bits": (K,), "mse": (K,),
+              "rel_mse": (K,), "meta": ()}
+    assert {k: v.shape for k, v in f.items()} == shapes
+    for key in shapes:
+        if key != "meta":
+            assert f[key].dtype == np.float32 and np.all(np.isfinite(f[key])), key
+    assert np.all(f["beta"] == np.float32(2e-3))
+    assert np.all(f["bits"] > 0) and np.all(f["mse"] >= 0)
+    meta = json.loads(str(f["meta"]))
+    assert meta["task"] == "l1" and meta["activation"] == "silu"
+    assert (meta["n"], meta["m"], meta["seed"], meta["weights"]) == (4, 8, 11, "draw")
+    assert meta["checkpoint"].endswith("step_00000020")
+    # the recorded MSE is the networks' own error on fresh data, recomputed here with numpy alone
+    rng = np.random.default_rng(0)
+    x = rng.standard_normal((20000, n))
+    y = np.abs(x).sum(1)
+    pre = np.einsum("bn,kmn->kbm", x, f["W"].astype(float)) + f["b"][:, None, :]
+    out_ = (pre / (1 + np.exp(-pre))) @ f["a"][..., None].astype(float)
+    mse = ((out_[..., 0] + f["c"][:, None] - y) ** 2).mean(1)
+    np.testing.assert_allclose(mse, f["mse"], rtol=0.1)
+    np.testing.assert_allclose(f["rel_mse"], f["mse"] / y.var(), rtol=0.1)
+
+
+def test_weights_mode_is_recorded_and_mean_is_the_distributions_centre(tiny_run, tmp_path, capsys):
+    run, _ = tiny_run
+    files = {}
+    for mode in ("draw", "mean"):
+        files[mode] = tmp_path / f"{mode}.npz"
+        assert cli.main(["sample", str(run), "--beta", "1e-3", "--count", "4", "--seed", "5", "--weights", mode,
+                         "--out", str(files[mode])]) == 0
+    draw, mean = _npz(files["draw"]), _npz(files["mean"])
+    assert json.loads(str(draw["meta"]))["weights"] == "draw"
+    assert json.loads(str(mean["meta"]))["weights"] == "mean"
+    # same seed, same noise: the draw is the mean plus Gaussian noise of the generated sigma
+    model, cfg, _ = sample.load_model(run)
+    dist = model.generate(torch.full((4,), math.log(1e-3)), 4, 8, torch.Generator().manual_seed(5))
+    np.testing.assert_array_equal(mean["W"], dist.mu.W.detach().numpy())
+    z = (draw["W"] - mean["W"]) / np.exp(dist.log_sigma.W.detach().numpy())
+    assert not np.allclose(draw["W"], mean["W"])
+    assert abs(z.mean()) < 0.5 and 0.6 < z.std() < 1.4
+    np.testing.assert_array_equal(draw["bits"], mean["bits"])  # bits measure the distribution, not the draw
+
+
+def test_bits_fall_as_beta_rises(tiny_run):
+    """Even 20 steps teach the beta conditioning its direction (same seed, so the same noise at every beta)."""
+    run, _ = tiny_run
+    bits = [float(np.median(sample.sample_checkpoint(run, beta=beta, n=4, m=8, count=32, seed=0)[0]["bits"]))
+            for beta in (1e-6, 1e-4, 1e-2)]
+    assert bits[0] > bits[1] > bits[2], bits
+
+
+def test_sample_rejects_bad_arguments(tiny_run):
+    run, _ = tiny_run
+    model, cfg, _ = sample.load_model(run)
+    for kwargs, named in [({"beta": 0.0}, "beta"), ({"beta": float("nan")}, "beta"), ({"beta": math.inf}, "beta"),
+                          ({"n": 0}, "n must"), ({"m": 0}, "m must"), ({"count": 0}, "count"),
+                          ({"weights": "median"}, "--weights"), ({"seed": -1}, "seed")]:
+        args = {"beta": 1e-3, "n": 4, "m": 8, "count": 2, "seed": 0, **kwargs}
+        with pytest.raises(UserError, match=named):
+            sample.sample(model, cfg, **args)
+
+
+# ------------------------------------------------------------------------- model mathematics
+
+
+def _random_model(seed: int, **kw) -> HyperNetwork:
+    torch.manual_seed(seed)
+    model = HyperNetwork(HyperConfig(layers=2, width=8, **kw))
+    with torch.no_grad():  # the zero / tiny initialisations would make the outputs trivially symmetric
+        for p in model.parameters():
+            p.normal_(0, 0.5)
+    return model
+
+
+@pytest.mark.parametrize("pools", [("mean", "max"), ("mean",)])
+def test_hypernetwork_is_equivariant_to_input_and_neuron_permutations(pools):
+    model = _random_model(0, pools=pools)
+    k, m, n = 3, 7, 5
+    gen = torch.Generator().manual_seed(1)
+    z = model.noise(k, m, n, gen)
+    log_beta = torch.tensor([-9.0, -5.0, -2.0])
+    rows, cols = torch.randperm(m, generator=gen), torch.randperm(n, generator=gen)
+    with torch.no_grad():
+        out = model(z, log_beta)
+        out_p = model(z[:, rows][:, :, cols], log_beta)
+    for dist, dist_p in ((out.mu, out_p.mu), (out.log_sigma, out_p.log_sigma)):
+        torch.testing.assert_close(dist_p.W, dist.W[:, rows][:, :, cols], rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(dist_p.b, dist.b[:, rows], rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(dist_p.a, dist.a[:, rows], rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(dist_p.c, dist.c, rtol=1e-5, atol=1e-5)
+    # not vacuous: neurons and inputs really get different weights, and the permutations move them
+    assert out.mu.W.std(1).min() > 1e-3 and out.mu.W.std(2).min() > 1e-3
+    assert not torch.allclose(out_p.mu.W, out.mu.W)
+
+
+def test_hypernetwork_output_depends_on_beta():
+    model = _random_model(2)
+    z = model.noise(1, 4, 3, torch.Generator().manual_seed(0)).expand(2, -1, -1, -1)
+    with torch.no_grad():
+        out = model(z, torch.tensor([-12.0, -1.0]))
+    assert not torch.allclose(out.mu.W[0], out.mu.W[1])
+
+
+@pytest.mark.parametrize("act", ["silu", "relu"])
+def test_batched_forward_equals_per_network_loop(act):
+    gen = torch.Generator().manual_seed(0)
+    k, m, n, b = 6, 9, 5, 33
+    nets = Nets(torch.randn(k, m, n, generator=gen), torch.randn(k, m, generator=gen),
+                torch.randn(k, m, generator=gen), torch.randn(k, generator=gen))
+    x = torch.randn(b, n, generator=gen)
+    batched, loop = forward(nets, x, act), forward_loop(nets, x, act)
+    assert batched.shape == (k, b)
+    torch.testing.assert_close(batched, loop, rtol=1e-5, atol=1e-5)
+    # and the loop is the formula itself: f(x) = sum_j a_j phi(w_j . x + b_j) + c
+    phi = torch.nn.functional.silu if act == "silu" else torch.relu
+    one = (nets.a[2] * phi(x @ nets.W[2].T + nets.b[2])).sum(1) + nets.c[2]
+    torch.testing.assert_close(loop[2], one, rtol=1e-5, atol=1e-5)
