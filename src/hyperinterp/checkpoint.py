@@ -36,6 +36,9 @@ def save(run_dir: Path, step: int, model: dict[str, torch.Tensor], state: dict[s
     root.mkdir(parents=True, exist_ok=True)
     final = root / f"{STEP_PREFIX}{step:08d}"
     tmp = Path(tempfile.mkdtemp(dir=root, prefix=".tmp-"))
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes it private; a checkpoint is for sharing
     try:
         save_file({k: v.contiguous() for k, v in model.items()}, tmp / "model.safetensors")
         save_file({k: v.contiguous() for k, v in state.items()}, tmp / "state.safetensors")

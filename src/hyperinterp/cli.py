@@ -41,7 +41,8 @@ def cmd_train(args: argparse.Namespace) -> None:
     if args.resume and not train.checkpoint.list_steps(Path(args.run_dir)):
         raise UserError(f"nothing to resume: {args.run_dir} holds no checkpoint")
     cfg = config.load(args.config, args.set or [])
-    summary = train.train(cfg, args.run_dir, resume=args.resume, progress=not args.quiet)
+    command = " ".join(["hyperinterp", *sys.argv[1:]])
+    summary = train.train(cfg, args.run_dir, resume=args.resume, progress=not args.quiet, command=command)
     print(json.dumps(summary))
 
 
@@ -76,6 +77,101 @@ def cmd_draw(args: argparse.Namespace) -> None:
         raise UserError(f"output folder {out.parent} does not exist")
     files = draw.draw_file(args.file, out, max_networks=args.max)
     print(f"wrote {len(files)} files to {out}")
+
+
+def _floats(text: str) -> tuple[float, ...]:
+    values = tuple(_positive_float(v) for v in text.split(",") if v.strip())
+    if not values:
+        raise argparse.ArgumentTypeError("expected a comma-separated list of numbers")
+    return values
+
+
+def _ints(text: str) -> tuple[int, ...]:
+    return tuple(_positive_int(v) for v in text.split(",") if v.strip())
+
+
+def _sweep_spec(args: argparse.Namespace):
+    from . import sweep
+
+    seeds = tuple(range(sweep.PAPER_SEEDS if args.paper else args.seeds))
+    modes = tuple(m.strip() for m in args.modes.split(",") if m.strip())
+    kwargs = {"seeds": seeds, "count": args.count, "modes": modes, "steps": args.steps,
+              "per_beta_steps": args.per_beta_steps, "direct_steps": args.direct_steps,
+              "per_beta_seeds": args.per_beta_seeds, "multi_n_seeds": args.multi_n_seeds}
+    if args.betas:
+        kwargs["betas"] = args.betas
+    if args.generalization_sizes:
+        kwargs["generalization_sizes"] = args.generalization_sizes
+    return sweep.SweepSpec(**kwargs)
+
+
+def run_sweep(args: argparse.Namespace) -> list[dict]:
+    import os
+
+    from . import config, executor, sweep
+
+    base = config.load(args.config, args.set or [])
+    spec = _sweep_spec(args)
+    out = sweep.prepare(args.out_dir, spec, base)
+    jobs = sweep.plan(spec)
+    if args.ray_address:
+        failures = executor.run_ray(out, spec, base, jobs, args.ray_address, args.retries)
+    else:
+        workers = args.workers or os.cpu_count() or 1
+        failures = executor.run_local(out, spec, base, jobs, workers, args.retries)
+    rows = sweep.collect(out, spec)
+    if failures:
+        name, err = next(iter(failures.items()))
+        raise executor.SweepFailed(f"{len(failures)} of {len(jobs)} jobs failed after {args.retries} retries "
+                                   f"(first: {name}: {err}); rerun the same command to retry them")
+    return rows
+
+
+def cmd_sweep(args: argparse.Namespace) -> None:
+    rows = run_sweep(args)
+    print(f"wrote {len(rows)} rows to {Path(args.out_dir) / 'table.csv'} and table.json")
+
+
+def cmd_report(args: argparse.Namespace) -> None:
+    from . import report
+
+    path = report.write_report(args.sweep_dir, args.out)
+    print(f"wrote {path}")
+
+
+def cmd_demo(args: argparse.Namespace) -> None:
+    from . import demo
+
+    path = demo.run(args.out, from_scratch=args.from_scratch, workers=args.workers)
+    print(f"report: {path}")
+
+
+def cmd_bench(args: argparse.Namespace) -> None:
+    from . import bench
+
+    code = bench.main(args.bench_args)
+    if code:
+        raise UserError("benchmark failed")
+
+
+def _add_sweep_args(w: argparse.ArgumentParser) -> None:
+    w.add_argument("--config", help="TOML file for the base training configuration")
+    w.add_argument("--set", action="append", metavar="SECTION.KEY=VALUE", help="override a config key")
+    w.add_argument("--betas", type=_floats, help="comma-separated beta grid (default: 10 values 1e-6..1e-2)")
+    w.add_argument("--seeds", type=_positive_int, default=4, help="seeds 0..S-1 (default 4)")
+    w.add_argument("--paper", action="store_true", help="the original study's 33 seeds")
+    w.add_argument("--count", type=_positive_int, default=16, help="networks sampled per (beta, seed) cell")
+    w.add_argument("--modes", default="range,per_beta,multi_n,direct,adam",
+                   help="comma-separated: range, per_beta, multi_n, direct, adam")
+    w.add_argument("--steps", type=_positive_int, help="training steps of range and multi_n runs")
+    w.add_argument("--per-beta-steps", type=_positive_int, help="training steps of each per_beta run")
+    w.add_argument("--direct-steps", type=_positive_int, default=4000, help="Adam steps of the baselines")
+    w.add_argument("--per-beta-seeds", type=_positive_int, help="per_beta runs on the first S seeds only")
+    w.add_argument("--multi-n-seeds", type=_positive_int, default=1, help="multi_n runs on the first S seeds")
+    w.add_argument("--generalization-sizes", type=_ints, help="comma-separated n (default 2,4,...,64)")
+    w.add_argument("--workers", type=_positive_int, help="local processes (default: CPU count)")
+    w.add_argument("--ray-address", help="run jobs as Ray tasks on this cluster ('auto' for a local one)")
+    w.add_argument("--retries", type=int, default=2, help="extra attempts for a failed job (default 2)")
 
 
 class _OneLineParser(argparse.ArgumentParser):
@@ -120,6 +216,26 @@ def parser() -> argparse.ArgumentParser:
     d.add_argument("--out", required=True, help="output folder (created if its parent exists)")
     d.add_argument("--max", type=_positive_int, help="draw at most this many networks")
     d.set_defaults(func=cmd_draw)
+
+    w = sub.add_parser("sweep", help="beta x seed sweep: train, sample, classify; tidy table (CSV + JSON)")
+    w.add_argument("out_dir", help="sweep folder (rerunning the same command skips finished cells)")
+    _add_sweep_args(w)
+    w.set_defaults(func=cmd_sweep)
+
+    r = sub.add_parser("report", help="one HTML page with the figures and tables of a sweep")
+    r.add_argument("sweep_dir")
+    r.add_argument("--out", help="report folder (default: SWEEP_DIR/report)")
+    r.set_defaults(func=cmd_report)
+
+    e = sub.add_parser("demo", help="the main job: sweep from the shipped checkpoints and write the report")
+    e.add_argument("--out", default="runs/demo", help="demo folder (default runs/demo)")
+    e.add_argument("--from-scratch", action="store_true", help="train everything instead of the shipped checkpoints")
+    e.add_argument("--workers", type=_positive_int, help="local processes (default: CPU count)")
+    e.set_defaults(func=cmd_demo)
+
+    b = sub.add_parser("bench", help="performance figures as one JSON object (see docs/performance.md)")
+    b.add_argument("bench_args", nargs=argparse.REMAINDER, help="passed to the benchmark (try: bench --help)")
+    b.set_defaults(func=cmd_bench)
     return p
 
 

@@ -25,7 +25,7 @@ from .target import Nets
 
 @dataclass(frozen=True)
 class HyperConfig:
-    layers: int = 3
+    layers: int = 6
     width: int = 16
     noise_channels: int = 4          # per entry (neuron i, input j)
     neuron_noise_channels: int = 2   # per neuron, shared along its row
@@ -41,16 +41,79 @@ class NetDistribution(NamedTuple):
     log_sigma: Nets
 
     def draw(self, generator: torch.Generator | None = None) -> Nets:
-        return Nets(*(m + torch.exp(s) * torch.randn(m.shape, generator=generator, device=m.device, dtype=m.dtype)
-                      for m, s in zip(self.mu, self.log_sigma)))
+        return Nets(*(m + torch.exp(s) * randn(m.shape, generator, m.device, m.dtype)
+                      for m, s in zip(self.mu, self.log_sigma, strict=True)))
 
 
-def pool(h: torch.Tensor, dim: int, kinds: tuple[str, ...]) -> torch.Tensor:
+def randn(shape: tuple[int, ...], generator: torch.Generator | None, device: torch.device | str,
+          dtype: torch.dtype | None = None) -> torch.Tensor:
+    """Standard normal noise drawn by `generator` on the generator's own device, then moved to `device`.
+
+    A CPU generator therefore gives the same numbers whether the model runs on the CPU or on CUDA (CUDA
+    results equal CPU results up to floating-point rounding), and its state alone makes a run resumable."""
+    home = generator.device if generator is not None else torch.device(device)
+    return torch.randn(shape, generator=generator, device=home, dtype=dtype).to(device)
+
+
+def pool_reference(h: torch.Tensor, dim: int, kinds: tuple[str, ...]) -> torch.Tensor:
     """Concatenate the requested symmetric pools of h over `dim` along the feature axis."""
     parts = []
     for kind in kinds:
         parts.append(h.mean(dim) if kind == "mean" else h.amax(dim))
     return torch.cat(parts, -1)
+
+
+def _fold_max(h: torch.Tensor, dim: int) -> torch.Tensor:
+    """max over `dim` by pairwise halving. Exact (max does not round), and on the CPU several times faster
+    than amax over a middle axis with a short contiguous inner axis (the d = 16 features)."""
+    while h.shape[dim] > 1:
+        size = h.shape[dim]
+        half = size // 2
+        folded = torch.maximum(h.narrow(dim, 0, half), h.narrow(dim, half, half))
+        h = torch.cat([folded, h.narrow(dim, 2 * half, 1)], dim) if size % 2 else folded
+    return h.squeeze(dim)
+
+
+class _Pool(torch.autograd.Function):
+    """Mean and/or max of h over `dim`, with one fused backward.
+
+    The gradient is the one autograd gives `mean` and `amax` (a max's gradient shared equally between tied
+    entries), built in place from a float mask written by `eq`, instead of autograd's bool mask, type
+    conversion and separate full-size gradient tensors per pool."""
+
+    @staticmethod
+    def forward(ctx, h: torch.Tensor, dim: int, kinds: tuple[str, ...]) -> tuple[torch.Tensor, ...]:
+        # pairwise folding pays where the reduced axis has a short contiguous inner block (the rows: d values)
+        fold = h.stride(dim) <= 64 and h.numel() >= 1 << 15
+        outs = tuple(h.mean(dim) if kind == "mean" else _fold_max(h, dim) if fold else h.amax(dim) for kind in kinds)
+        ctx.dim, ctx.kinds = dim, kinds
+        maxes = [o for o, kind in zip(outs, kinds, strict=True) if kind == "max"]
+        ctx.save_for_backward(h, *maxes)
+        return outs
+
+    @staticmethod
+    def backward(ctx, *grads: torch.Tensor):
+        h, *maxes = ctx.saved_tensors
+        dim, size = ctx.dim, h.shape[ctx.dim]
+        grad = None
+        for g, kind in zip(grads, ctx.kinds, strict=True):
+            if kind == "max":
+                mask = torch.eq(h, maxes.pop(0).unsqueeze(dim), out=torch.empty_like(h))
+                part = mask.mul_((g / mask.sum(dim)).unsqueeze(dim))
+                grad = part if grad is None else grad.add_(part)
+        for g, kind in zip(grads, ctx.kinds, strict=True):
+            if kind == "mean":
+                part = (g / size).unsqueeze(dim)
+                grad = part.expand_as(h) if grad is None else grad.add_(part)
+        return grad, None, None
+
+
+def pool(h: torch.Tensor, dim: int, kinds: tuple[str, ...]) -> torch.Tensor:
+    """Concatenate the requested symmetric pools of h over `dim` along the feature axis.
+
+    Equal to `pool_reference` up to floating-point rounding of the backward pass (the forward is bitwise
+    the same); `tests/test_performance.py` checks it."""
+    return torch.cat(_Pool.apply(h, dim, tuple(kinds)), -1)
 
 
 class Exchangeable(nn.Module):
@@ -69,15 +132,33 @@ class Exchangeable(nn.Module):
         self.col = nn.Linear(p, d, bias=False)
         self.glob = nn.Linear(p, d, bias=False)
 
-    def forward(self, h: torch.Tensor) -> torch.Tensor:
+    def reference(self, h: torch.Tensor) -> torch.Tensor:
+        """The straightforward formulation (tests check `forward` against it)."""
         d = h.shape[-1]
-        row = pool(h, 2, self.pools)                       # (K,m,P*d) per neuron
-        col = pool(h, 1, self.pools)                       # (K,n,P*d) per input
+        row = pool_reference(h, 2, self.pools)             # (K,m,P*d) per neuron
+        col = pool_reference(h, 1, self.pools)             # (K,n,P*d) per input
         # the global pool from the row pools: mean of means, max of maxes
         glob = torch.cat([row[..., i * d:(i + 1) * d].mean(1) if k == "mean" else row[..., i * d:(i + 1) * d].amax(1)
                           for i, k in enumerate(self.pools)], -1)  # (K,P*d)
         return (self.entry(h) + self.row(row)[:, :, None] + self.col(col)[:, None]
                 + self.glob(glob)[:, None, None])
+
+    def pooled_terms(self, h: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The per-neuron term (K,m,d) (row pool, global pool and the entry bias) and the per-input term
+        (K,n,d) (column pool): everything but the entry map, projected before any broadcast."""
+        d = h.shape[-1]
+        row = pool(h, 2, self.pools)
+        col = pool(h, 1, self.pools)
+        glob = torch.cat([row[..., i * d:(i + 1) * d].mean(1) if k == "mean" else row[..., i * d:(i + 1) * d].amax(1)
+                          for i, k in enumerate(self.pools)], -1)
+        return self.row(row) + (self.glob(glob) + self.entry.bias)[:, None], self.col(col)
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        k, m, n, d = h.shape
+        row, col = self.pooled_terms(h)
+        # one full-size sum of the two pooled terms, then the entry map accumulates into it (one GEMM)
+        base = (row[:, :, None] + col[:, None]).reshape(-1, d)
+        return torch.addmm(base, h.reshape(-1, d), self.entry.weight.t()).view(k, m, n, d)
 
 
 class Block(nn.Module):
@@ -91,9 +172,17 @@ class Block(nn.Module):
         nn.init.zeros_(self.film.weight)
         nn.init.zeros_(self.film.bias)
 
+    def reference(self, h: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
+        """The straightforward formulation (tests check `forward` against it)."""
+        gamma, shift = self.film(cond)[:, None, None].chunk(2, -1)
+        return h + nn.functional.silu(self.norm(self.layer.reference(h)) * (1 + gamma) + shift)
+
     def forward(self, h: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
         gamma, shift = self.film(cond)[:, None, None].chunk(2, -1)
         return h + nn.functional.silu(self.norm(self.layer(h)) * (1 + gamma) + shift)
+
+
+GENERATE_CHUNK_VALUES = 1 << 18
 
 
 class HyperNetwork(nn.Module):
@@ -127,26 +216,42 @@ class HyperNetwork(nn.Module):
     def noise(self, k: int, m: int, n: int, generator: torch.Generator | None = None,
               device: torch.device | str = "cpu") -> torch.Tensor:
         cfg = self.cfg
-        z = torch.randn(k, m, n, cfg.noise_channels, generator=generator, device=device)
-        zn = torch.randn(k, m, 1, cfg.neuron_noise_channels, generator=generator, device=device)
+        z = randn((k, m, n, cfg.noise_channels), generator, device)
+        zn = randn((k, m, 1, cfg.neuron_noise_channels), generator, device)
         return torch.cat([z, zn.expand(k, m, n, -1)], -1)
 
-    def forward(self, z: torch.Tensor, log_beta: torch.Tensor) -> NetDistribution:
-        """z: (K,m,n,C) noise from `noise`; log_beta: (K,). Returns the weight distribution."""
+    def forward(self, z: torch.Tensor, log_beta: torch.Tensor, reference: bool = False) -> NetDistribution:
+        """z: (K,m,n,C) noise from `noise`; log_beta: (K,). Returns the weight distribution.
+
+        `reference=True` runs the straightforward formulation of every layer (equal up to rounding)."""
         k, m, n, _ = z.shape
+        pool_ = pool_reference if reference else pool
         cond = self.cond(self.conditions(log_beta, n, m))
         h = self.embed(z)
         for block in self.blocks:
-            h = block(h, cond)
+            h = block.reference(h, cond) if reference else block(h, cond)
         w = self.w_head(h)
         mu_w = w[..., 0] + self.cfg.skip * z[..., 0]
-        neuron = self.neuron_head(pool(h, 2, self.cfg.pools))               # (K,m,4)
-        c = self.c_head(torch.cat([pool(pool(h, 2, ("mean",)), 1, self.cfg.pools), cond], -1))  # (K,2)
+        neuron = self.neuron_head(pool_(h, 2, self.cfg.pools))               # (K,m,4)
+        c = self.c_head(torch.cat([pool_(pool_(h, 2, ("mean",)), 1, self.cfg.pools), cond], -1))  # (K,2)
         mu = Nets(mu_w, neuron[..., 0], neuron[..., 1], c[:, 0])
         log_sigma = Nets(w[..., 1], neuron[..., 2], neuron[..., 3], c[:, 1])
         return NetDistribution(mu, log_sigma)
 
     def generate(self, log_beta: torch.Tensor, n: int, m: int,
                  generator: torch.Generator | None = None) -> NetDistribution:
+        """Weight distributions of K = len(log_beta) networks of size (m, n).
+
+        Without gradients (sampling), the networks go through the layers in groups of about
+        GENERATE_CHUNK_VALUES activations: the noise is drawn for all K first, so the networks are the
+        same, but each group's activations stay in cache (on a CPU, about twice as fast for K in the
+        thousands as one (K,m,n,d) pass)."""
         device = next(self.parameters()).device
-        return self(self.noise(log_beta.shape[0], m, n, generator, device), log_beta.to(device))
+        k = log_beta.shape[0]
+        z, log_beta = self.noise(k, m, n, generator, device), log_beta.to(device)
+        group = max(1, GENERATE_CHUNK_VALUES // (m * n * self.cfg.width))
+        if torch.is_grad_enabled() or group >= k:
+            return self(z, log_beta)
+        parts = [self(z[i:i + group], log_beta[i:i + group]) for i in range(0, k, group)]
+        return NetDistribution(*(Nets(*(torch.cat(ts) for ts in zip(*(getattr(p, f) for p in parts), strict=True)))
+                                 for f in ("mu", "log_sigma")))

@@ -10,7 +10,7 @@ import numpy as np
 import torch
 
 from . import checkpoint
-from .config import Config, check_positive, from_dict
+from .config import Config, check_positive, from_dict, resolve_device
 from .errors import UserError
 from .hypernet import HyperNetwork
 from .target import Nets, forward
@@ -20,7 +20,9 @@ from .train import build_model, mean_network, network_bits
 WEIGHT_MODES = ("draw", "mean")
 
 
-def load_model(path: str | Path) -> tuple[HyperNetwork, Config, dict[str, Any]]:
+def load_model(path: str | Path, device: str = "cpu") -> tuple[HyperNetwork, Config, dict[str, Any]]:
+    """The hypernetwork of a checkpoint (read on the CPU whatever device trained it), moved to `device`
+    (cpu | cuda | auto)."""
     ckpt = checkpoint.resolve(path)
     weights, _, meta = checkpoint.load(ckpt)
     try:
@@ -32,7 +34,7 @@ def load_model(path: str | Path) -> tuple[HyperNetwork, Config, dict[str, Any]]:
         model.load_state_dict(weights)
     except RuntimeError:
         raise UserError(f"checkpoint {ckpt} does not match its recorded configuration") from None
-    model.eval()
+    model.to(resolve_device(device)).eval()
     return model, cfg, {**meta, "path": str(ckpt)}
 
 
@@ -41,10 +43,13 @@ def evaluate(nets: Nets, cfg: Config, n: int, seed: int, inputs: int = 4096) -> 
     """MSE and MSE/Var(y) of each network on fresh inputs from the task (seeded)."""
     task = make_task(cfg.task.name, cfg.task.input_dist)
     gen = torch.Generator().manual_seed(seed + 1_000_003)
-    x = task.sample_x(inputs, n, gen)
+    x = task.sample_x(inputs, n, gen).to(nets.W.device)
     y = task.target(x)
-    mse = ((forward(nets, x, cfg.task.activation) - y) ** 2).mean(1)
-    return mse, mse / y.var()
+    # float64: the figures must not depend on the summation order the BLAS picks (reproducible tables)
+    nets64 = Nets(*(t.detach().double().cpu() for t in nets))
+    x, y = x.double().cpu(), y.double().cpu()
+    mse = ((forward(nets64, x, cfg.task.activation) - y) ** 2).mean(1)
+    return mse.float(), (mse / y.var()).float()
 
 
 @torch.no_grad()
@@ -65,15 +70,16 @@ def sample(model: HyperNetwork, cfg: Config, beta: float, n: int, m: int, count:
     nets = dist.draw(gen) if weights == "draw" else mean_network(dist, cfg.budget.prior)
     mse, rel = evaluate(nets, cfg, n, seed)
     bits = network_bits(dist, cfg.budget.prior, cfg.budget.prior_scale)
-    arrays = {**{k: v.numpy() for k, v in nets._asdict().items()}, "beta": np.full(count, beta),
-              "bits": bits.numpy(), "mse": mse.numpy(), "rel_mse": rel.numpy()}
+    arrays = {**{k: v.cpu().numpy() for k, v in nets._asdict().items()}, "beta": np.full(count, beta),
+              "bits": bits.cpu().numpy(), "mse": mse.cpu().numpy(), "rel_mse": rel.cpu().numpy()}
     meta = {"source": "hypernetwork", "task": cfg.task.name, "input_dist": cfg.task.input_dist,
             "activation": cfg.task.activation, "n": n, "m": m, "seed": seed, "weights": weights,
             "prior": cfg.budget.prior}
     return arrays, meta
 
 
-def sample_checkpoint(path: str | Path, **kwargs: Any) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    model, cfg, meta = load_model(path)
+def sample_checkpoint(path: str | Path, device: str = "cpu",
+                      **kwargs: Any) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    model, cfg, meta = load_model(path, device)
     arrays, out_meta = sample(model, cfg, **kwargs)
     return arrays, {**out_meta, "checkpoint": meta["path"], "checkpoint_step": meta["step"]}

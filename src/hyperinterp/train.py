@@ -20,7 +20,7 @@ import torch
 from tqdm import tqdm
 
 from . import __version__, checkpoint, complexity
-from .config import Config, from_dict
+from .config import Config, from_dict, resolve_device
 from .errors import UserError
 from .hypernet import HyperNetwork, NetDistribution
 from .target import Nets, forward
@@ -111,6 +111,13 @@ def build_model(cfg: Config) -> HyperNetwork:
     return HyperNetwork(cfg.hyper, c_init=c_init)
 
 
+def compile_blocks(model: HyperNetwork) -> None:
+    """torch.compile each exchangeable block in place (parameter names unchanged; one compiled graph serves
+    every block). Roughly halves a CPU training step after 10-40 s of compilation: `optim.compile`."""
+    for block in model.blocks:
+        block.compile()
+
+
 def _state(opt: torch.optim.Adam, model: HyperNetwork, gen: torch.Generator) -> dict[str, torch.Tensor]:
     names = {id(p): name for name, p in model.named_parameters()}
     state = {"rng": gen.get_state()}
@@ -127,7 +134,9 @@ def _restore(opt: torch.optim.Adam, model: HyperNetwork, gen: torch.Generator, s
     for name, value in state.items():
         if name.startswith("adam."):
             pname, key = name[5:].rsplit(".", 1)
-            opt.state[params[pname]][key] = value.clone()
+            # Adam keeps `step` on the CPU, its moments beside the parameter
+            param = params[pname]
+            opt.state[param][key] = value.clone() if key == "step" else value.to(param.device, copy=True)
 
 
 def _truncate_metrics(path: Path, step: int) -> None:
@@ -144,7 +153,7 @@ def _truncate_metrics(path: Path, step: int) -> None:
 
 
 def train(cfg: Config, run_dir: str | Path, resume: bool = False, progress: bool = True,
-          fault_hook: Any = None) -> dict[str, Any]:
+          fault_hook: Any = None, command: str = "hyperinterp train") -> dict[str, Any]:
     """Train (or resume) a hypernetwork in `run_dir`; returns a summary with throughput."""
     from torch.utils.tensorboard import SummaryWriter
 
@@ -168,13 +177,17 @@ def train(cfg: Config, run_dir: str | Path, resume: bool = False, progress: bool
         _, weights, state, meta = latest
         cfg = from_dict(meta["config"])
         start, lr_scale = meta["step"], meta.get("lr_scale", 1.0)
-    model = build_model(cfg)
+    device = resolve_device(cfg.optim.device)
+    model = build_model(cfg).to(device)
     task = make_task(cfg.task.name, cfg.task.input_dist)
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.optim.lr)
-    gen = torch.Generator().manual_seed(cfg.optim.seed)
+    # foreach: the same arithmetic as the per-tensor loop (bitwise), in fewer kernel calls
+    opt = torch.optim.Adam(model.parameters(), lr=cfg.optim.lr, foreach=True)
+    gen = torch.Generator().manual_seed(cfg.optim.seed)  # on the CPU whatever the device: see hypernet.randn
     if start:
         model.load_state_dict(weights)
         _restore(opt, model, gen, state)
+    if cfg.optim.compile:
+        compile_blocks(model)
     (run_dir / "config.json").write_text(json.dumps(cfg.to_dict(), indent=1))
 
     metrics_path = run_dir / "metrics.jsonl"
@@ -183,8 +196,9 @@ def train(cfg: Config, run_dir: str | Path, resume: bool = False, progress: bool
 
     def save(step: int) -> Path:
         meta = {"config": cfg.to_dict(), "seed": cfg.optim.seed, "version": __version__, "lr_scale": lr_scale,
-                "command": "hyperinterp train"}
-        return checkpoint.save(run_dir, step, model.state_dict(), _state(opt, model, gen), meta)
+                "command": command}
+        weights = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+        return checkpoint.save(run_dir, step, weights, _state(opt, model, gen), meta)
 
     if start == 0:
         save(0)
@@ -200,7 +214,7 @@ def train(cfg: Config, run_dir: str | Path, resume: bool = False, progress: bool
         res.loss.backward()
         if fault_hook is not None:
             fault_hook(step, model, res)
-        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.optim.grad_clip)
+        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.optim.grad_clip, foreach=True)
         finite = bool(torch.isfinite(res.loss) and torch.isfinite(grad_norm))
         if finite:
             opt.step()

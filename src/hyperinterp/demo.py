@@ -1,0 +1,58 @@
+"""`hyperinterp demo`: the README's main job, from the shipped checkpoints to the report.
+
+The repository ships the hypernetworks of the default sweep (made by `hyperinterp train`,
+command and seed in each checkpoint's meta.json; see `shipped/README.md`). The demo copies
+them into a sweep folder, where the sweep finds their trainings finished, then samples,
+classifies, runs the direct-training baselines, and writes the report. `--from-scratch`
+trains every hypernetwork itself (the whole pipeline from nothing; about an hour on 2 cores).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from . import config, executor, sweep
+from .errors import UserError
+from .report import write_report
+
+SHIPPED = Path(__file__).resolve().parents[2] / "shipped"
+
+DEMO_SPEC = sweep.SweepSpec(seeds=(0, 1), count=16, modes=("range", "per_beta", "multi_n", "direct", "adam"),
+                            per_beta_steps=6000, per_beta_seeds=1, multi_n_seeds=1, direct_steps=2000)
+
+
+def install_shipped(out: Path, shipped: Path = SHIPPED) -> list[str]:
+    """Copy the shipped training runs into the sweep folder (never over an existing run)."""
+    copied = []
+    if not shipped.is_dir():
+        return copied
+    for run in sorted(shipped.glob("train/*/*")):
+        if not (run / "checkpoints").is_dir():
+            continue
+        target = out / run.relative_to(shipped)
+        if not target.exists():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            shutil.copytree(run, target)
+            copied.append(str(run.relative_to(shipped)))
+    return copied
+
+
+def run(out_dir: str | Path, from_scratch: bool = False, workers: int | None = None) -> Path:
+    out = Path(out_dir)
+    if not out.parent.is_dir():
+        raise UserError(f"parent folder {out.parent} does not exist")
+    base = config.Config()
+    sweep.prepare(out, DEMO_SPEC, base)
+    if not from_scratch:
+        copied = install_shipped(out)
+        if not copied and not (out / "train").is_dir():
+            raise UserError(f"no shipped checkpoints in {SHIPPED}: run `hyperinterp demo --from-scratch`")
+    failures = executor.run_local(out, DEMO_SPEC, base, sweep.plan(DEMO_SPEC), workers or os.cpu_count() or 1,
+                                  retries=1)
+    sweep.collect(out, DEMO_SPEC)
+    if failures:
+        name, err = next(iter(failures.items()))
+        raise UserError(f"{len(failures)} demo jobs failed (first: {name}: {err})")
+    return write_report(out)

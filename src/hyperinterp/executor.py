@@ -1,0 +1,93 @@
+"""Run sweep jobs: in local processes (default) or as Ray tasks on an existing cluster.
+
+Every job is idempotent (a finished job has its cell file, an unfinished training resumes
+from its last checkpoint), so a retry after a crash never duplicates a cell. A job that
+still fails after `retries` extra attempts is reported, not dropped.
+"""
+
+from __future__ import annotations
+
+import concurrent.futures as cf
+import multiprocessing as mp
+import os
+import traceback
+from pathlib import Path
+
+from tqdm import tqdm
+
+from .config import Config
+from .errors import UserError
+from .sweep import Job, SweepSpec, run_job
+
+
+class SweepFailed(UserError):
+    pass
+
+
+def _pending(out: Path, jobs: list[Job]) -> list[Job]:
+    return [j for j in jobs if not (out / "cells" / f"{j.name}.json").exists()]
+
+
+def _describe(exc: BaseException) -> str:
+    return f"{type(exc).__name__}: {exc}".splitlines()[0]
+
+
+def run_local(out: Path, spec: SweepSpec, base: Config, jobs: list[Job], workers: int, retries: int,
+              progress: bool = True) -> dict[str, str]:
+    """Jobs in a pool of `workers` processes (one torch thread each). Returns {job: error} of failures."""
+    todo = _pending(out, jobs)
+    failures: dict[str, str] = {}
+    bar = tqdm(total=len(jobs), initial=len(jobs) - len(todo), desc="sweep", disable=not progress)
+    attempts = dict.fromkeys((j.name for j in todo), 0)
+    while todo:
+        retry: list[Job] = []
+        with cf.ProcessPoolExecutor(max_workers=max(1, workers), mp_context=mp.get_context("spawn")) as pool:
+            futures = {pool.submit(run_job, out, spec, base, job): job for job in todo}
+            for fut in cf.as_completed(futures):
+                job = futures[fut]
+                try:
+                    fut.result()
+                    bar.update(1)
+                except Exception as exc:  # includes a worker killed from outside (BrokenProcessPool)
+                    attempts[job.name] += 1
+                    if attempts[job.name] > retries:
+                        failures[job.name] = _describe(exc)
+                        bar.update(1)
+                    else:
+                        retry.append(job)
+                    if os.environ.get("HYPERINTERP_DEBUG"):
+                        traceback.print_exception(exc)
+        todo = retry
+    bar.close()
+    return failures
+
+
+def run_ray(out: Path, spec: SweepSpec, base: Config, jobs: list[Job], address: str, retries: int,
+            progress: bool = True) -> dict[str, str]:
+    """Jobs as Ray tasks (one CPU each) on the cluster at `address` ("auto": the local one)."""
+    try:
+        import ray
+    except ImportError:
+        raise UserError("--ray-address needs Ray: pip install 'hyperinterp[distributed]'") from None
+    try:
+        ray.init(address=address, ignore_reinit_error=True, log_to_driver=False,
+                 runtime_env={"env_vars": {"OMP_NUM_THREADS": "1"}})
+    except Exception as exc:  # noqa: BLE001 - Ray raises many types for an unreachable cluster
+        raise UserError(f"cannot connect to the Ray cluster at {address}: {_describe(exc)}") from None
+    # max_retries covers a dead worker or node; retry_exceptions also retries a raised error.
+    task = ray.remote(num_cpus=1, max_retries=retries, retry_exceptions=True)(run_job)
+    todo = _pending(out, jobs)
+    refs = {task.remote(str(out), spec, base, job): job for job in todo}
+    failures: dict[str, str] = {}
+    bar = tqdm(total=len(jobs), initial=len(jobs) - len(todo), desc="sweep (ray)", disable=not progress)
+    remaining = list(refs)
+    while remaining:
+        done, remaining = ray.wait(remaining, num_returns=1)
+        try:
+            ray.get(done[0])
+        except Exception as exc:  # noqa: BLE001
+            failures[refs[done[0]].name] = _describe(exc)
+        bar.update(1)
+    bar.close()
+    ray.shutdown()
+    return failures

@@ -1,0 +1,291 @@
+"""The beta sweep: trainings and their evaluation cells, run as independent jobs.
+
+Layout of a sweep folder (everything the report reads is here):
+
+  sweep.json                    the spec and base config (a rerun must match it)
+  train/<mode>/seed_<s>[...]    one training run per job (checkpoints, metrics)
+  cells/<job>.json              the table rows of one finished job, written atomically
+  networks/<job>/beta_<b>.npz   the K networks of each final (beta, seed) cell
+  table.csv, table.json         every row of every finished job (tidy: one row per cell)
+
+A job is one training (plus its evaluation) or one baseline. A finished job has its cell
+file; rerunning the sweep skips it, and resumes an unfinished training from its last
+checkpoint. Jobs run in local processes, or as Ray tasks (`executor.py`).
+
+Modes:
+  range     one beta-conditioned hypernetwork per seed, evaluated at every beta of the grid,
+            at checkpoints along training (phases), and at other n (generalization)
+  per_beta  one fixed-beta hypernetwork per (beta, seed)
+  multi_n   like range, trained over a set of input sizes (m = 3n), for generalization
+  direct    log MSE + beta * bits optimised on the target weights directly, per (beta, seed)
+  adam      plain Adam on the target weights, no budget, per seed
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+import json
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from . import checkpoint, netfile
+from .classify import LABELS, classify_arrays
+from .config import Config, from_dict
+from .errors import UserError
+
+DEFAULT_BETAS = (1e-6, 1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 2e-3, 3e-3, 5e-3, 1e-2)
+GENERALIZATION_SIZES = (2, 4, 8, 12, 16, 20, 24, 32, 48, 64)
+MULTI_N_SIZES = (6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26)
+MODES = ("range", "per_beta", "multi_n", "direct", "adam")
+PAPER_SEEDS = 33
+COLUMNS = ("kind", "mode", "seed", "beta", "step", "n", "m", "count", *(f"frac_{lab}" for lab in LABELS),
+           "majority", "rel_mse_median", "rel_mse_mean_weights_median", "mse_median", "bits_median",
+           "active_median", "loss_median")
+
+
+@dataclass(frozen=True)
+class SweepSpec:
+    betas: tuple[float, ...] = DEFAULT_BETAS
+    seeds: tuple[int, ...] = (0, 1, 2, 3)
+    count: int = 16                       # K sampled networks per (beta, seed) cell
+    modes: tuple[str, ...] = ("range", "per_beta", "multi_n", "direct", "adam")
+    steps: int | None = None              # training steps of range/multi_n (None: the config's)
+    per_beta_steps: int | None = None     # per_beta runs are many: often shorter
+    direct_steps: int = 4000
+    phase_points: int = 8                 # checkpoints evaluated along training
+    generalization_sizes: tuple[int, ...] = GENERALIZATION_SIZES
+    generalization_betas: tuple[float, ...] = (1e-6, 1e-4)
+    multi_n_seeds: int = 1                # the multi_n experiment runs on the first seeds only
+    per_beta_seeds: int | None = None     # None: every seed
+    sample_seed: int = 0
+
+    def validate(self) -> None:
+        for b in (*self.betas, *self.generalization_betas):
+            if not (math.isfinite(b) and b > 0):
+                raise UserError(f"every beta must be a finite number > 0, got {b}")
+        if len(self.betas) < 1 or len(self.seeds) < 1:
+            raise UserError("a sweep needs at least one beta and one seed")
+        unknown = [m for m in self.modes if m not in MODES]
+        if unknown:
+            raise UserError(f"unknown sweep mode {unknown[0]!r} (known: {', '.join(MODES)})")
+        if self.count < 1 or any(n < 1 for n in self.generalization_sizes):
+            raise UserError("count and every generalization size must be >= 1")
+
+
+@dataclass(frozen=True)
+class Job:
+    mode: str
+    seed: int
+    beta: float | None = None
+    extra: dict[str, Any] = field(default_factory=dict, hash=False, compare=False)
+
+    @property
+    def name(self) -> str:
+        return f"{self.mode}_seed{self.seed}" + (f"_beta{self.beta:.0e}" if self.beta is not None else "")
+
+
+def plan(spec: SweepSpec) -> list[Job]:
+    """Every job of the sweep, in a fixed order."""
+    jobs: list[Job] = []
+    per_beta_seeds = spec.seeds[: spec.per_beta_seeds] if spec.per_beta_seeds else spec.seeds
+    for mode in spec.modes:
+        if mode == "range":
+            jobs += [Job(mode, s) for s in spec.seeds]
+        elif mode == "multi_n":
+            jobs += [Job(mode, s) for s in spec.seeds[: spec.multi_n_seeds]]
+        elif mode in ("per_beta", "direct"):
+            seeds = per_beta_seeds if mode == "per_beta" else spec.seeds
+            jobs += [Job(mode, s, b) for b in spec.betas for s in seeds]
+        elif mode == "adam":
+            jobs += [Job(mode, s) for s in spec.seeds]
+    return jobs
+
+
+def job_config(base: Config, spec: SweepSpec, job: Job) -> Config:
+    """The training configuration of one job: the base, its seed, one thread (reproducible)."""
+    optim = {"seed": job.seed, "threads": 1}
+    task: dict[str, Any] = {}
+    budget: dict[str, Any] = {}
+    if job.mode in ("range", "multi_n") and spec.steps:
+        optim["steps"] = spec.steps
+    if job.mode == "per_beta":
+        budget = {"beta_mode": "fixed", "beta": job.beta}
+        if spec.per_beta_steps:
+            optim["steps"] = spec.per_beta_steps
+    if job.mode == "multi_n":
+        task = {"train_sizes": MULTI_N_SIZES, "m_per_n": 3.0}
+    d = base.to_dict()
+    for section, values in (("optim", optim), ("task", task), ("budget", budget)):
+        d[section] = {**d[section], **values}
+    return from_dict(d)
+
+
+# ---------------------------------------------------------------- evaluation of one cell
+
+def cell_row(arrays: dict[str, np.ndarray], results: list[dict[str, Any]], **keys: Any) -> dict[str, Any]:
+    """One table row from K networks and their classifications."""
+    labels = [r["label"] for r in results]
+    fracs = {f"frac_{lab}": labels.count(lab) / len(labels) for lab in LABELS}
+    beta = float(arrays["beta"][0])
+    with np.errstate(divide="ignore"):
+        loss = np.log(arrays["mse"].astype(float)) + beta * arrays["bits"].astype(float)
+    row = {**keys, "count": len(labels), **fracs,
+           "majority": max(LABELS, key=lambda lab: (labels.count(lab), -LABELS.index(lab))),
+           "rel_mse_median": float(np.median(arrays["rel_mse"])),
+           "rel_mse_mean_weights_median": float(np.median(arrays["rel_mse_mean"])) if "rel_mse_mean" in arrays
+           else float("nan"),
+           "mse_median": float(np.median(arrays["mse"])), "bits_median": float(np.median(arrays["bits"])),
+           "active_median": float(np.median([r["n_active"] for r in results])),
+           "loss_median": float(np.median(loss))}
+    return {c: row.get(c) for c in COLUMNS}
+
+
+def sample_cell(model, cfg: Config, beta: float, n: int, m: int, count: int, seed: int,
+                ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """K draws at beta, plus the fresh-data error of their mean networks (DESIGN §4: both count)."""
+    from .sample import sample
+
+    arrays, meta = sample(model, cfg, beta, n, m, count, seed, weights="draw")
+    mean_arrays, _ = sample(model, cfg, beta, n, m, count, seed, weights="mean")
+    return {**arrays, "rel_mse_mean": mean_arrays["rel_mse"]}, meta
+
+
+def _phase_steps(run_dir: Path, points: int) -> list[int]:
+    steps = [int(p.name.split("_")[1]) for p in checkpoint.list_steps(run_dir)]
+    steps = [s for s in steps if s > 0]
+    if len(steps) <= points:
+        return steps
+    idx = np.unique(np.round(np.geomspace(1, len(steps), points)).astype(int) - 1)
+    return [steps[i] for i in idx]
+
+
+def _train(cfg: Config, run_dir: Path) -> None:
+    from .train import train
+
+    steps = checkpoint.list_steps(run_dir)
+    if steps and int(steps[-1].name.split("_")[1]) >= cfg.optim.steps:
+        return
+    if steps:
+        _, _, meta = checkpoint.load(steps[-1])
+        saved = from_dict(meta["config"])
+        if saved != cfg:
+            raise UserError(f"{run_dir} holds a run with another configuration: remove it or use another sweep folder")
+    run_dir.parent.mkdir(parents=True, exist_ok=True)
+    train(cfg, run_dir, resume=bool(steps), progress=False, command="hyperinterp sweep")
+
+
+def run_job(out_dir: str | Path, spec: SweepSpec, base: Config, job: Job) -> list[dict[str, Any]]:
+    """Run one job to the end and write its cell file; returns its rows. Idempotent."""
+    from .baselines import train_direct
+    from .sample import load_model
+
+    out = Path(out_dir)
+    cell_file = out / "cells" / f"{job.name}.json"
+    if cell_file.exists():
+        return json.loads(cell_file.read_text())
+    torch.set_num_threads(1)
+    cfg = job_config(base, spec, job)
+    rows: list[dict[str, Any]] = []
+    net_dir = out / "networks" / job.name
+    net_dir.mkdir(parents=True, exist_ok=True)
+    n, m = cfg.task.n, cfg.task.m
+
+    def record(arrays, meta, kind: str, beta: float, step: int, n: int, m: int, save: bool) -> None:
+        results = classify_arrays(arrays, meta)
+        rows.append(cell_row(arrays, results, kind=kind, mode=job.mode, seed=job.seed, beta=beta, step=step,
+                             n=n, m=m))
+        if save:
+            netfile.save(net_dir / f"beta_{beta:.0e}.npz", arrays, {**meta, "mode": job.mode})
+
+    if job.mode in ("direct", "adam"):
+        beta = job.beta if job.mode == "direct" else None
+        arrays, meta = train_direct(cfg, beta, spec.count, seed=job.seed, steps=spec.direct_steps)
+        record(arrays, meta, "sweep", beta or 0.0, spec.direct_steps, n, m, save=True)
+    else:
+        run_dir = out / "train" / job.mode / (f"seed_{job.seed}" if job.beta is None
+                                              else f"beta_{job.beta:.0e}_seed_{job.seed}")
+        _train(cfg, run_dir)
+        final = checkpoint.list_steps(run_dir)[-1]
+        final_step = int(final.name.split("_")[1])
+        sseed = spec.sample_seed + job.seed
+        betas = spec.betas if job.beta is None else (job.beta,)
+        phase_steps = _phase_steps(run_dir, spec.phase_points) if job.mode == "range" else [final_step]
+        for step in phase_steps:
+            model, mcfg, _ = load_model(run_dir / "checkpoints" / f"{checkpoint.STEP_PREFIX}{step:08d}")
+            for beta in betas:
+                arrays, meta = sample_cell(model, mcfg, beta, n, m, spec.count, sseed)
+                meta.update(checkpoint=str(run_dir.relative_to(out)), checkpoint_step=step)
+                record(arrays, meta, "sweep" if step == final_step else "phase", beta, step, n, m,
+                       save=step == final_step)
+        if job.mode in ("range", "multi_n"):
+            model, mcfg, _ = load_model(final)
+            for beta in spec.generalization_betas:
+                for gn in spec.generalization_sizes:
+                    gm = round(3 * gn)
+                    arrays, meta = sample_cell(model, mcfg, beta, gn, gm, spec.count, sseed)
+                    record(arrays, meta, "generalization", beta, final_step, gn, gm, save=False)
+    netfile.atomic_write(cell_file, lambda fh: fh.write(json.dumps(rows, indent=0).encode()))
+    return rows
+
+
+# ---------------------------------------------------------------- the whole sweep
+
+def _spec_dict(spec: SweepSpec) -> dict[str, Any]:
+    return json.loads(json.dumps(dataclasses.asdict(spec)))
+
+
+def prepare(out_dir: str | Path, spec: SweepSpec, base: Config) -> Path:
+    """Create the sweep folder, or check that an existing one was made by the same spec."""
+    spec.validate()
+    out = Path(out_dir)
+    if not out.parent.is_dir():
+        raise UserError(f"parent folder {out.parent} does not exist")
+    record = {"spec": _spec_dict(spec), "config": base.to_dict()}
+    saved = out / "sweep.json"
+    if saved.exists():
+        try:
+            old = json.loads(saved.read_text())
+        except json.JSONDecodeError:
+            raise UserError(f"{saved} is corrupt") from None
+        if old != json.loads(json.dumps(record)):
+            raise UserError(f"{out} holds a sweep with other settings: use a new folder to change them")
+    else:
+        (out / "cells").mkdir(parents=True, exist_ok=True)
+        netfile.atomic_write(saved, lambda fh: fh.write(json.dumps(record, indent=1).encode()))
+    (out / "cells").mkdir(exist_ok=True)
+    return out
+
+
+def load_spec(out_dir: str | Path) -> tuple[SweepSpec, Config]:
+    saved = Path(out_dir) / "sweep.json"
+    if not saved.is_file():
+        raise UserError(f"{out_dir} is not a sweep folder (no sweep.json)")
+    record = json.loads(saved.read_text())
+    s = record["spec"]
+    spec = SweepSpec(**{k: tuple(v) if isinstance(v, list) else v for k, v in s.items()})
+    return spec, from_dict(record["config"])
+
+
+def collect(out_dir: str | Path, spec: SweepSpec) -> list[dict[str, Any]]:
+    """Rows of every finished job, in plan order; writes table.csv and table.json."""
+    out = Path(out_dir)
+    rows: list[dict[str, Any]] = []
+    for job in plan(spec):
+        f = out / "cells" / f"{job.name}.json"
+        if f.exists():
+            rows += json.loads(f.read_text())
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    for r in rows:
+        writer.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in r.items()})
+    netfile.atomic_write(out / "table.csv", lambda fh: fh.write(buf.getvalue().encode()))
+    netfile.atomic_write(out / "table.json", lambda fh: fh.write(json.dumps(rows, indent=0).encode()))
+    return rows
