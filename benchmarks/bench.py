@@ -1,0 +1,10 @@
+"""Run the benchmark without the CLI: `python benchmarks/bench.py [--quick] [--device cpu|cuda|auto] [--out F]`.
+
+The same as `hyperinterp bench`; see src/hyperinterp/bench.py and docs/performance.md."""
+
+import sys
+
+from hyperinterp.bench import main
+
+if __name__ == "__main__":
+    sys.exit(main())
