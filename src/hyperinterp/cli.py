@@ -44,6 +44,22 @@ def cmd_train(args: argparse.Namespace) -> None:
     command = " ".join(["hyperinterp", *sys.argv[1:]])
     summary = train.train(cfg, args.run_dir, resume=args.resume, progress=not args.quiet, command=command)
     print(json.dumps(summary))
+    print(beta_table(args.run_dir))
+
+
+def beta_table(run_dir: str) -> str:
+    """Median relative MSE and bits of 16 draws across the trained beta range (last checkpoint)."""
+    from . import sample
+
+    model, cfg, _ = sample.load_model(run_dir)
+    b = cfg.budget
+    betas = [b.beta] if b.beta_mode == "fixed" else np.geomspace(b.beta_min, b.beta_max, 7).tolist()
+    n, m = cfg.task.n, cfg.task.m
+    lines = [f"{'beta':>8} {'rel MSE':>9} {'bits':>8}   (median of 16 draws, n={n}, m={m})"]
+    for beta in betas:
+        arrays, _ = sample.sample(model, cfg, beta, n, m, 16, 0)
+        lines.append(f"{beta:>8.1e} {np.median(arrays['rel_mse']):>9.4g} {np.median(arrays['bits']):>8.0f}")
+    return "\n".join(lines)
 
 
 def cmd_sample(args: argparse.Namespace) -> None:

@@ -1,0 +1,60 @@
+"""Copy the demo's trainings out of a finished sweep folder into shipped/, with recorded figures.
+
+    .venv/bin/python scripts/ship_checkpoints.py runs/main
+
+Ships, from SWEEP/train: range seeds 0 and 1 (the checkpoints the phase diagram reads), multi_n
+seed 0 and per_beta seed 0 (final checkpoints). Each checkpoint's meta.json keeps the command and
+seed that made it. shipped/figures.json records, per final checkpoint, the median relative error
+and bits of 16 draws at each beta of the demo grid; tests/test_shipped.py reproduces them.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+
+import numpy as np
+
+from hyperinterp import checkpoint, sweep
+from hyperinterp.demo import DEMO_SPEC, SHIPPED
+from hyperinterp.sample import load_model, sample
+
+
+def recorded_figures(run: Path) -> dict:
+    model, cfg, meta = load_model(run)
+    betas = DEMO_SPEC.betas if cfg.budget.beta_mode == "range" else (cfg.budget.beta,)
+    out = {"checkpoint_step": meta["step"], "command": meta.get("command"), "seed": meta["seed"], "cells": []}
+    for beta in betas:
+        arrays, _ = sample(model, cfg, beta, cfg.task.n, cfg.task.m, 16, 0)
+        out["cells"].append({"beta": beta, "rel_mse_median": float(np.median(arrays["rel_mse"])),
+                             "bits_median": float(np.median(arrays["bits"]))})
+    return out
+
+
+def main(sweep_dir: str) -> None:
+    src = Path(sweep_dir) / "train"
+    runs = [src / "range" / "seed_0", src / "range" / "seed_1", src / "multi_n" / "seed_0",
+            *sorted((src / "per_beta").glob("beta_*_seed_0"))]
+    if SHIPPED.exists():
+        shutil.rmtree(SHIPPED)
+    figures = {}
+    for run in runs:
+        steps = [p for p in checkpoint.list_steps(run)]
+        keep = set(sweep._phase_steps(run, DEMO_SPEC.phase_points)) if run.parent.name == "range" else set()
+        keep.add(int(steps[-1].name.split("_")[1]))
+        dest = SHIPPED / run.relative_to(src.parent)
+        for p in steps:
+            if int(p.name.split("_")[1]) in keep:
+                shutil.copytree(p, dest / "checkpoints" / p.name)
+        for f in ("config.json", "metrics.jsonl", "summary.json"):
+            if (run / f).exists():
+                shutil.copy(run / f, dest / f)
+        figures[str(run.relative_to(src.parent))] = recorded_figures(dest)
+    (SHIPPED / "figures.json").write_text(json.dumps(figures, indent=1))
+    print(f"shipped {len(runs)} runs to {SHIPPED}")
+
+
+if __name__ == "__main__":
+    main(sys.argv[1])
