@@ -62,32 +62,51 @@ def run_local(out: Path, spec: SweepSpec, base: Config, jobs: list[Job], workers
     return failures
 
 
+def _ray_error(exc: BaseException) -> str:
+    """One line for a failed Ray task: the job's own exception where there is one, not Ray's wrapper."""
+    cause = getattr(exc, "cause", None)  # RayTaskError keeps the exception the job raised
+    return _describe(cause if isinstance(cause, BaseException) else exc)
+
+
 def run_ray(out: Path, spec: SweepSpec, base: Config, jobs: list[Job], address: str, retries: int,
             progress: bool = True) -> dict[str, str]:
-    """Jobs as Ray tasks (one CPU each) on the cluster at `address` ("auto": the local one)."""
+    """Jobs as Ray tasks (one CPU each) on the cluster at `address` ("auto": the local one).
+
+    The workers import hyperinterp and torch from their own environment (install the package on every
+    node) and read and write the sweep folder at the same path as here (one machine, or a shared file
+    system). A worker or node that dies mid-job is retried by Ray (`max_retries`), as is a job that raised
+    (`retry_exceptions`); the retry skips a finished job and resumes an unfinished training from its last
+    checkpoint, so no cell is ever written twice. Returns {job: error} of the jobs still failing after that.
+    """
     try:
         import ray
     except ImportError:
         raise UserError("--ray-address needs Ray: pip install 'hyperinterp[distributed]'") from None
+    out = Path(out).resolve()  # a worker's working directory is its node's, not ours
+    owned = not ray.is_initialized()
     try:
-        ray.init(address=address, ignore_reinit_error=True, log_to_driver=False,
-                 runtime_env={"env_vars": {"OMP_NUM_THREADS": "1"}})
+        # Ray gives a task of one CPU OMP_NUM_THREADS=1, and run_job sets torch to one thread.
+        ray.init(address=address, ignore_reinit_error=True, log_to_driver=False)
     except Exception as exc:  # noqa: BLE001 - Ray raises many types for an unreachable cluster
         raise UserError(f"cannot connect to the Ray cluster at {address}: {_describe(exc)}") from None
-    # max_retries covers a dead worker or node; retry_exceptions also retries a raised error.
-    task = ray.remote(num_cpus=1, max_retries=retries, retry_exceptions=True)(run_job)
-    todo = _pending(out, jobs)
-    refs = {task.remote(str(out), spec, base, job): job for job in todo}
-    failures: dict[str, str] = {}
-    bar = tqdm(total=len(jobs), initial=len(jobs) - len(todo), desc="sweep (ray)", disable=not progress)
-    remaining = list(refs)
-    while remaining:
-        done, remaining = ray.wait(remaining, num_returns=1)
-        try:
-            ray.get(done[0])
-        except Exception as exc:  # noqa: BLE001
-            failures[refs[done[0]].name] = _describe(exc)
-        bar.update(1)
-    bar.close()
-    ray.shutdown()
-    return failures
+    try:
+        # max_retries covers a dead worker or node; retry_exceptions also retries a raised error.
+        task = ray.remote(num_cpus=1, max_retries=retries, retry_exceptions=True)(run_job)
+        todo = _pending(out, jobs)
+        refs = {task.remote(str(out), spec, base, job): job for job in todo}
+        failures: dict[str, str] = {}
+        with tqdm(total=len(jobs), initial=len(jobs) - len(todo), desc="sweep (ray)", disable=not progress) as bar:
+            remaining = list(refs)
+            while remaining:
+                done, remaining = ray.wait(remaining, num_returns=1)
+                try:
+                    ray.get(done[0])
+                except Exception as exc:  # noqa: BLE001 - a job's error, or Ray's for a dead worker
+                    failures[refs[done[0]].name] = _ray_error(exc)
+                    if os.environ.get("HYPERINTERP_DEBUG"):
+                        traceback.print_exception(exc)
+                bar.update(1)
+        return failures
+    finally:
+        if owned:
+            ray.shutdown()

@@ -170,13 +170,14 @@ def _train(cfg: Config, run_dir: Path) -> None:
     from .train import train
 
     steps = checkpoint.list_steps(run_dir)
-    if steps and int(steps[-1].name.split("_")[1]) >= cfg.optim.steps:
-        return
-    if steps:
-        _, _, meta = checkpoint.load(steps[-1])
-        saved = from_dict(meta["config"])
-        if saved != cfg:
+    # the newest undamaged checkpoint: a damaged one (a crash, a bad disk) is retrained, not fatal
+    latest = checkpoint.load_latest(run_dir) if steps else None
+    if latest is not None:
+        meta = latest[3]
+        if from_dict(meta["config"]) != cfg:
             raise UserError(f"{run_dir} holds a run with another configuration: remove it or use another sweep folder")
+        if meta["step"] >= cfg.optim.steps:
+            return
     run_dir.parent.mkdir(parents=True, exist_ok=True)
     train(cfg, run_dir, resume=bool(steps), progress=False, command="hyperinterp sweep")
 
@@ -212,7 +213,10 @@ def run_job(out_dir: str | Path, spec: SweepSpec, base: Config, job: Job) -> lis
         run_dir = out / "train" / job.mode / (f"seed_{job.seed}" if job.beta is None
                                               else f"beta_{job.beta:.0e}_seed_{job.seed}")
         _train(cfg, run_dir)
-        final = checkpoint.list_steps(run_dir)[-1]
+        latest = checkpoint.load_latest(run_dir)
+        if latest is None:
+            raise UserError(f"{run_dir}: no undamaged checkpoint after training")
+        final = latest[0]
         final_step = int(final.name.split("_")[1])
         sseed = spec.sample_seed + job.seed
         betas = spec.betas if job.beta is None else (job.beta,)
