@@ -43,8 +43,8 @@ def cmd_train(args: argparse.Namespace) -> None:
     cfg = config.load(args.config, args.set or [])
     command = " ".join(["hyperinterp", *sys.argv[1:]])
     summary = train.train(cfg, args.run_dir, resume=args.resume, progress=not args.quiet, command=command)
-    print(json.dumps(summary))
     print(beta_table(args.run_dir))
+    print(json.dumps(summary))  # the last line stays machine-readable
 
 
 def beta_table(run_dir: str) -> str:
