@@ -176,29 +176,84 @@ def fig_baselines(agg_sweep, out: Path) -> str | None:
     return _png(fig, out / "baselines.png")
 
 
-def examples(sweep_dir: Path, out: Path, modes: tuple[str, ...]) -> list[dict[str, Any]]:
-    """One example network per algorithm found (first found in `modes` order): drawings + formula."""
-    found: list[dict[str, Any]] = []
-    seen: set[tuple[str, str]] = set()
+def classified(sweep_dir: Path, modes: tuple[str, ...]):
+    """(mode, path, arrays, meta, results) of every saved final cell, classified once."""
     for mode in modes:
         for path in sorted((sweep_dir / "networks").glob(f"{mode}_seed*/beta_*.npz")):
             arrays, meta = netfile.load(path)
-            results = classify_arrays(arrays, meta)
-            for k, res in enumerate(results):
-                key = (mode if mode in ("direct", "adam") else "hyper", res["label"])
-                if res["label"] == "other" or key in seen:
-                    continue
-                seen.add(key)
-                W, b, a = (np.asarray(arrays[x][k], float) for x in ("W", "b", "a"))
-                stem = f"example_{mode}_{res['label']}"
-                graph = _png(draw_graph(W, a, res, k), out / f"{stem}_graph.png")
-                heat = _png(draw_heatmap(W, b, a, res, k), out / f"{stem}_heatmap.png")
-                dec = decode(W, b, a, arrays["c"][k], meta.get("activation", "silu"), res)
-                found.append({"mode": mode, "label": res["label"], "file": str(path.relative_to(sweep_dir)),
-                              "index": k, "beta": float(arrays["beta"][k]), "bits": float(arrays["bits"][k]),
-                              "rel_mse": float(arrays["rel_mse"][k]), "formula": dec["formula"],
-                              "decode_rel_error": float(dec["rel_error"]), "graph": graph, "heatmap": heat,
-                              "reason": res["reason"]})
+            yield mode, path, arrays, meta, classify_arrays(arrays, meta)
+
+
+def composition(cells) -> list[dict[str, Any]]:
+    """Per (mode, beta): the share of inputs served by a +/- pair (double-sided mechanism), by one
+    side only (pudding mechanism) or by nothing, over every draw and seed. Hybrids show up here."""
+    acc: dict[tuple, list[dict[str, int]]] = defaultdict(list)
+    for mode, _, arrays, _, results in cells:
+        for k, res in enumerate(results):
+            acc[(mode, float(arrays["beta"][k]))].append(res["composition"])
+    rows = []
+    for (mode, beta), comps in sorted(acc.items()):
+        total = sum(c["pair"] + c["pos_only"] + c["neg_only"] + c["none"] for c in comps)
+        rows.append({"mode": mode, "beta": beta, "networks": len(comps),
+                     **{f"{key}_share": sum(c[key] for c in comps) / total
+                        for key in ("pair", "pos_only", "neg_only", "none")}})
+    return rows
+
+
+def fig_composition(comp, out: Path) -> str | None:
+    rows = [c for c in comp if c["mode"] == "range"]
+    if not rows:
+        return None
+    fig, ax = plt.subplots(figsize=(6.5, 3.6))
+    x = np.arange(len(rows))
+    bottom = np.zeros(len(rows))
+    for key, color, name in (("pair_share", COLORS["double_sided"], "+/- pair (double-sided mechanism)"),
+                             ("pos_only_share", COLORS["pudding_pos"], "positive side only (pudding+)"),
+                             ("neg_only_share", COLORS["pudding_neg"], "negative side only (pudding-)"),
+                             ("none_share", COLORS["other"], "no sparse mechanism")):
+        v = np.array([r[key] for r in rows])
+        ax.bar(x, v, bottom=bottom, color=color, label=name)
+        bottom += v
+    ax.set_xticks(x, [f"{r['beta']:.0e}" for r in rows], rotation=45, fontsize=7)
+    ax.set_xlabel("beta")
+    ax.set_ylabel("share of inputs")
+    ax.set_title("How each input is served (range mode, all draws and seeds)", fontsize=9)
+    ax.legend(fontsize=7, loc="upper left", bbox_to_anchor=(1, 1))
+    return _png(fig, out / "composition.png")
+
+
+def _example(mode, path, sweep_dir, arrays, meta, k, res, out: Path, title: str) -> dict[str, Any]:
+    W, b, a = (np.asarray(arrays[x][k], float) for x in ("W", "b", "a"))
+    stem = f"example_{mode}_{title}"
+    graph = _png(draw_graph(W, a, res, k), out / f"{stem}_graph.png")
+    heat = _png(draw_heatmap(W, b, a, res, k), out / f"{stem}_heatmap.png")
+    dec = decode(W, b, a, arrays["c"][k], meta.get("activation", "silu"), res)
+    return {"mode": mode, "label": res["label"], "title": title, "file": str(path.relative_to(sweep_dir)),
+            "index": k, "beta": float(arrays["beta"][k]), "bits": float(arrays["bits"][k]),
+            "rel_mse": float(arrays["rel_mse"][k]), "formula": dec["formula"],
+            "decode_rel_error": float(dec["rel_error"]), "graph": graph, "heatmap": heat, "reason": res["reason"]}
+
+
+def examples(cells, sweep_dir: Path, out: Path) -> list[dict[str, Any]]:
+    """One example network per algorithm found (first found in mode order), and for the hypernetwork
+    the most double-sided hybrid (most inputs served by +/- pairs) when it is not labelled double_sided."""
+    found: list[dict[str, Any]] = []
+    seen: set[tuple[str, str]] = set()
+    best_hybrid: tuple[int, Any] | None = None
+    for mode, path, arrays, meta, results in cells:
+        hyper = mode not in ("direct", "adam")
+        for k, res in enumerate(results):
+            pairs = res["composition"]["pair"]
+            if hyper and res["label"] == "other" and pairs >= 2 and (best_hybrid is None or pairs > best_hybrid[0]):
+                best_hybrid = (pairs, (mode, path, arrays, meta, k, res))
+            key = ("hyper" if hyper else mode, res["label"])
+            if res["label"] == "other" or key in seen:
+                continue
+            seen.add(key)
+            found.append(_example(mode, path, sweep_dir, arrays, meta, k, res, out, res["label"]))
+    if best_hybrid and ("hyper", "double_sided") not in seen:
+        mode, path, arrays, meta, k, res = best_hybrid[1]
+        found.append(_example(mode, path, sweep_dir, arrays, meta, k, res, out, "hybrid_most_pairs"))
     return found
 
 
@@ -266,12 +321,15 @@ def write_report(sweep_dir: str | Path, out_dir: str | Path | None = None) -> Pa
     figs = {"phase": fig_phase(rows, out), "fractions": fig_fractions(agg_sweep, out),
             "frontier": fig_frontier(rows, out), "generalization": fig_generalization(rows, out),
             "baselines": fig_baselines(agg_sweep, out)}
-    found = examples(sweep_dir, out, ("range", "per_beta", "multi_n", "direct", "adam"))
+    cells = list(classified(sweep_dir, ("range", "per_beta", "multi_n", "direct", "adam")))
+    found = examples(cells, sweep_dir, out)
+    comp = composition(cells)
+    figs["composition"] = fig_composition(comp, out)
     order = order_along_beta(agg_sweep)
     gen_agg = aggregate([r for r in rows if r["kind"] == "generalization"], ("mode", "beta", "n"))
     summary = {"order": order, "examples": [{k: v for k, v in e.items() if k not in ("graph", "heatmap")}
                                             for e in found],
-               "by_mode_beta": agg_sweep, "generalization": gen_agg}
+               "by_mode_beta": agg_sweep, "generalization": gen_agg, "composition": comp}
     netfile.atomic_write(out / "summary.json", lambda fh: fh.write(json.dumps(summary, indent=1).encode()))
 
     def img(key: str, alt: str) -> str:
@@ -280,7 +338,7 @@ def write_report(sweep_dir: str | Path, out_dir: str | Path | None = None) -> Pa
     frac_cols = ["mode", "beta", "seeds", *[f"frac_{lab}" for lab in LABELS], "majority", "rel_mse_median",
                  "rel_mse_mean_weights_median", "bits_median", "active_median", "loss_median"]
     ex_html = "".join(
-        f"<h3>{html.escape(e['label'])} ({html.escape(MODE_NAMES.get(e['mode'], e['mode']))}, beta {e['beta']:.0e})"
+        f"<h3>{html.escape(e['title'])} ({html.escape(MODE_NAMES.get(e['mode'], e['mode']))}, beta {e['beta']:.0e})"
         f"</h3><p>{html.escape(e['file'])} #{e['index']}: {e['bits']:.0f} bits, MSE/Var(y) {e['rel_mse']:.3g}. "
         f"{html.escape(e['reason'])}</p><p>Decoded: <code>{html.escape(e['formula'])}</code> (the ideal network "
         f"of this formula matches it to relative error {e['decode_rel_error']:.2g})</p>"
@@ -295,6 +353,10 @@ def write_report(sweep_dir: str | Path, out_dir: str | Path | None = None) -> Pa
 {len(spec.seeds)}, {spec.count} draws per cell, modes {', '.join(spec.modes)}. Statistics count <i>draws</i>
 of the generated distribution (what the objective scores); the MSE of the mean networks is in the tables.</p>
 <h2>Algorithms along beta</h2><p>{_order_text(order)}</p>{img('fractions', 'fractions against beta')}
+<p>Labels are strict: a network that serves most inputs with a +/- pair and a few with one side plus a
+linear term is a hybrid (<code>other</code>). The share of inputs served by each mechanism shows them:</p>
+{img('composition', 'input composition')}
+{_table(comp, ['mode', 'beta', 'networks', 'pair_share', 'pos_only_share', 'neg_only_share', 'none_share'])}
 <h2>Phase diagram over training</h2>{img('phase', 'phase diagram')}
 <h2>Bits-accuracy frontier</h2>{img('frontier', 'frontier')}
 <h2>Examples of each algorithm found</h2>{ex_html}
