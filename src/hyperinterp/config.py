@@ -60,6 +60,7 @@ class OptimConfig:
     threads: int = 0                 # 0: leave torch's default
     device: str = "auto"             # auto: CUDA when available, else the CPU | cpu | cuda
     compile: bool = False            # torch.compile the exchangeable blocks (faster steps, ~10-40 s start-up)
+    init_from: str = ""              # a run or checkpoint whose hypernetwork weights start this run
 
 
 @dataclass(frozen=True)

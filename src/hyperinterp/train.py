@@ -186,6 +186,12 @@ def train(cfg: Config, run_dir: str | Path, resume: bool = False, progress: bool
     if start:
         model.load_state_dict(weights)
         _restore(opt, model, gen, state)
+    elif cfg.optim.init_from:  # continue a fit under other settings (prior, beta range): fresh Adam state
+        init, _, _ = checkpoint.load(checkpoint.resolve(cfg.optim.init_from))
+        try:
+            model.load_state_dict(init)
+        except RuntimeError:
+            raise UserError(f"optim.init_from {cfg.optim.init_from}: its hypernetwork has another shape") from None
     if cfg.optim.compile:
         compile_blocks(model)
     (run_dir / "config.json").write_text(json.dumps(cfg.to_dict(), indent=1))
