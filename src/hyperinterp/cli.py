@@ -113,7 +113,8 @@ def _sweep_spec(args: argparse.Namespace):
     modes = tuple(m.strip() for m in args.modes.split(",") if m.strip())
     kwargs = {"seeds": seeds, "count": args.count, "modes": modes, "steps": args.steps,
               "per_beta_steps": args.per_beta_steps, "direct_steps": args.direct_steps,
-              "per_beta_seeds": args.per_beta_seeds, "multi_n_seeds": args.multi_n_seeds}
+              "per_beta_seeds": args.per_beta_seeds, "multi_n_seeds": args.multi_n_seeds,
+              "direct_seeds": args.direct_seeds}
     if args.betas:
         kwargs["betas"] = args.betas
     if args.generalization_sizes:
@@ -183,6 +184,7 @@ def _add_sweep_args(w: argparse.ArgumentParser) -> None:
     w.add_argument("--per-beta-steps", type=_positive_int, help="training steps of each per_beta run")
     w.add_argument("--direct-steps", type=_positive_int, default=4000, help="Adam steps of the baselines")
     w.add_argument("--per-beta-seeds", type=_positive_int, help="per_beta runs on the first S seeds only")
+    w.add_argument("--direct-seeds", type=_positive_int, help="direct baseline on the first S seeds only")
     w.add_argument("--multi-n-seeds", type=_positive_int, default=1, help="multi_n runs on the first S seeds")
     w.add_argument("--generalization-sizes", type=_ints, help="comma-separated n (default 2,4,...,64)")
     w.add_argument("--workers", type=_positive_int, help="local processes (default: CPU count)")

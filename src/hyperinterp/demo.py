@@ -20,7 +20,8 @@ from .report import write_report
 SHIPPED = Path(__file__).resolve().parents[2] / "shipped"
 
 DEMO_SPEC = sweep.SweepSpec(seeds=(0, 1), count=16, modes=("range", "per_beta", "multi_n", "direct", "adam"),
-                            per_beta_steps=4000, per_beta_seeds=1, multi_n_seeds=1, direct_steps=2000)
+                            per_beta_steps=4000, per_beta_seeds=1, multi_n_seeds=1, direct_seeds=1,
+                            direct_steps=2000)
 
 
 def install_shipped(out: Path, shipped: Path = SHIPPED) -> list[str]:

@@ -64,6 +64,7 @@ class SweepSpec:
     generalization_betas: tuple[float, ...] = (1e-6, 1e-4)
     multi_n_seeds: int = 1                # the multi_n experiment runs on the first seeds only
     per_beta_seeds: int | None = None     # None: every seed
+    direct_seeds: int | None = None       # direct baseline on the first seeds only (None: every seed)
     sample_seed: int = 0
 
     def validate(self) -> None:
@@ -101,7 +102,7 @@ def plan(spec: SweepSpec) -> list[Job]:
         elif mode == "multi_n":
             jobs += [Job(mode, s) for s in spec.seeds[: spec.multi_n_seeds]]
         elif mode in ("per_beta", "direct"):
-            seeds = per_beta_seeds if mode == "per_beta" else spec.seeds
+            seeds = per_beta_seeds if mode == "per_beta" else spec.seeds[: spec.direct_seeds or len(spec.seeds)]
             jobs += [Job(mode, s, b) for b in spec.betas for s in seeds]
         elif mode == "adam":
             jobs += [Job(mode, s) for s in spec.seeds]
@@ -258,7 +259,11 @@ def prepare(out_dir: str | Path, spec: SweepSpec, base: Config) -> Path:
             old = json.loads(saved.read_text())
         except json.JSONDecodeError:
             raise UserError(f"{saved} is corrupt") from None
-        if old != json.loads(json.dumps(record)):
+        try:  # normalise through the current dataclasses: a new field with its default is no change
+            old = {"spec": _spec_dict(_spec_from(old["spec"])), "config": from_dict(old["config"]).to_dict()}
+        except (KeyError, TypeError, UserError):
+            raise UserError(f"{saved} is not a sweep record this version can read") from None
+        if json.loads(json.dumps(old)) != json.loads(json.dumps(record)):
             raise UserError(f"{out} holds a sweep with other settings: use a new folder to change them")
     else:
         (out / "cells").mkdir(parents=True, exist_ok=True)
@@ -272,9 +277,11 @@ def load_spec(out_dir: str | Path) -> tuple[SweepSpec, Config]:
     if not saved.is_file():
         raise UserError(f"{out_dir} is not a sweep folder (no sweep.json)")
     record = json.loads(saved.read_text())
-    s = record["spec"]
-    spec = SweepSpec(**{k: tuple(v) if isinstance(v, list) else v for k, v in s.items()})
-    return spec, from_dict(record["config"])
+    return _spec_from(record["spec"]), from_dict(record["config"])
+
+
+def _spec_from(saved: dict[str, Any]) -> SweepSpec:
+    return SweepSpec(**{k: tuple(v) if isinstance(v, list) else v for k, v in saved.items()})
 
 
 def collect(out_dir: str | Path, spec: SweepSpec) -> list[dict[str, Any]]:
