@@ -134,6 +134,9 @@ def fig_frontier(rows, out: Path) -> str | None:
     return _png(fig, out / "frontier.png")
 
 
+CLIP = 100.0
+
+
 def fig_generalization(rows, out: Path) -> str | None:
     gen = [r for r in rows if r["kind"] == "generalization"]
     if not gen:
@@ -143,16 +146,18 @@ def fig_generalization(rows, out: Path) -> str | None:
     for (mode, beta), ls in zip(sorted({(a["mode"], a["beta"]) for a in agg}), ["-", "--", ":", "-."] * 4,
                                 strict=False):
         pts = [a for a in agg if (a["mode"], a["beta"]) == (mode, beta)]
-        ax.plot([a["n"] for a in pts], [a["rel_mse_median"] for a in pts], ls, color="k", lw=1,
-                label=f"{mode}, beta {beta:.0e}")
-        for a in pts:
-            ax.scatter(a["n"], a["rel_mse_median"], color=COLORS[a["majority"]], s=40, zorder=3)
+        ys = [min(a["rel_mse_median"], CLIP) for a in pts]  # blown-up errors are drawn at the top edge
+        ax.plot([a["n"] for a in pts], ys, ls, color="k", lw=1, label=f"{mode}, beta {beta:.0e}")
+        for a, y in zip(pts, ys, strict=True):
+            ax.scatter(a["n"], y, color=COLORS[a["majority"]], s=40, zorder=3,
+                       marker="^" if a["rel_mse_median"] > CLIP else "o")
     ax.axvspan(15.5, 16.5, color="#eee")
     ax.set_xscale("log", base=2)
     ax.set_yscale("log")
     ax.set_xlabel("input size n (m = 3n); grey: the n=16 of range training, multi_n trained 6..26")
     ax.set_ylabel("median MSE / Var(y)")
-    ax.set_title("Systematic generalization (dot colour: majority algorithm)", fontsize=9)
+    ax.set_title(f"Systematic generalization (dot colour: majority algorithm; ▲: error above {CLIP:g})",
+                 fontsize=9)
     ax.legend(fontsize=7)
     return _png(fig, out / "generalization.png")
 
