@@ -184,7 +184,8 @@ def fig_baselines(agg_sweep, out: Path) -> str | None:
 def classified(sweep_dir: Path, modes: tuple[str, ...]):
     """(mode, path, arrays, meta, results) of every saved final cell, classified once."""
     for mode in modes:
-        for path in sorted((sweep_dir / "networks").glob(f"{mode}_seed*/beta_*.npz")):
+        paths = (sweep_dir / "networks").glob(f"{mode}_seed*/beta_*.npz")
+        for path in sorted(paths, key=lambda p: (float(p.stem[5:]), str(p))):  # lowest beta first
             arrays, meta = netfile.load(path)
             yield mode, path, arrays, meta, classify_arrays(arrays, meta)
 
