@@ -17,6 +17,7 @@ $(VENV)/.installed: pyproject.toml constraints.txt scripts/install_browser.sh
 	touch $@
 
 demo: setup
+	mkdir -p $(dir $(DEMO_OUT))
 	$(VENV)/bin/hyperinterp demo --out $(DEMO_OUT)
 
 test: setup

@@ -12,6 +12,8 @@ import numpy as np
 
 from .errors import UserError
 
+DEMO_OUT = "runs/demo"
+
 
 def _positive_float(text: str) -> float:
     try:
@@ -159,6 +161,8 @@ def cmd_report(args: argparse.Namespace) -> None:
 def cmd_demo(args: argparse.Namespace) -> None:
     from . import demo
 
+    if args.out == DEMO_OUT:  # the default folder: runs/ is not in a fresh clone
+        Path(DEMO_OUT).parent.mkdir(exist_ok=True)
     path = demo.run(args.out, from_scratch=args.from_scratch, workers=args.workers)
     print(f"report: {path}")
 
@@ -238,7 +242,7 @@ def parser() -> argparse.ArgumentParser:
     r.set_defaults(func=cmd_report)
 
     e = sub.add_parser("demo", help="the main job: sweep from the shipped checkpoints and write the report")
-    e.add_argument("--out", default="runs/demo", help="demo folder (default runs/demo)")
+    e.add_argument("--out", default=DEMO_OUT, help=f"demo folder (default {DEMO_OUT})")
     e.add_argument("--from-scratch", action="store_true", help="train everything instead of the shipped checkpoints")
     e.add_argument("--workers", type=_positive_int, help="local processes (default: CPU count)")
     e.set_defaults(func=cmd_demo)
