@@ -43,10 +43,10 @@ def main(sweep_dir: str) -> None:
     for run in runs:
         steps = [p for p in checkpoint.list_steps(run)]
         keep = set(sweep._phase_steps(run, DEMO_SPEC.phase_points)) if run.parent.name == "range" else set()
-        keep.add(int(steps[-1].name.split("_")[1]))
+        keep.add(checkpoint.step_of(steps[-1]))
         dest = SHIPPED / run.relative_to(src.parent)
         for p in steps:
-            if int(p.name.split("_")[1]) in keep:
+            if checkpoint.step_of(p) in keep:
                 shutil.copytree(p, dest / "checkpoints" / p.name)
         for f in ("config.json", "metrics.jsonl", "summary.json"):
             if (run / f).exists():

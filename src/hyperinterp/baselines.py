@@ -23,7 +23,7 @@ from .hypernet import NetDistribution
 from .sample import evaluate
 from .target import Nets, forward
 from .tasks import make_task
-from .train import mean_network, network_bits
+from .train import cosine_lr, mean_network, network_bits
 
 
 def _init(k: int, n: int, m: int, c0: float, gen: torch.Generator) -> Nets:
@@ -43,8 +43,7 @@ def train_direct(cfg: Config, beta: float | None, count: int, seed: int, steps: 
     opt = torch.optim.Adam(mu + log_sigma, lr=lr)
     for step in range(steps):
         for group in opt.param_groups:  # cosine decay over the last 30%, as in hypernetwork training
-            start = 0.7 * steps
-            group["lr"] = lr if step < start else lr * 0.5 * (1 + math.cos(math.pi * (step - start) / (steps - start)))
+            group["lr"] = cosine_lr(lr, step, steps, 0.3)
         x = task.sample_x(cfg.optim.inputs_per_step, n, gen)
         y = task.target(x)
         if beta is None:

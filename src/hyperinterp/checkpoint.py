@@ -34,7 +34,7 @@ def save(run_dir: Path, step: int, model: dict[str, torch.Tensor], state: dict[s
          meta: dict[str, Any]) -> Path:
     root = run_dir / "checkpoints"
     root.mkdir(parents=True, exist_ok=True)
-    final = root / f"{STEP_PREFIX}{step:08d}"
+    final = step_path(run_dir, step)
     tmp = Path(tempfile.mkdtemp(dir=root, prefix=".tmp-"))
     umask = os.umask(0)
     os.umask(umask)
@@ -87,6 +87,15 @@ def load_latest(run_dir: Path) -> tuple[Path, dict[str, torch.Tensor], dict[str,
         except UserError as e:
             print(f"hyperinterp: warning: skipping damaged checkpoint: {e}", file=sys.stderr)
     return None
+
+
+def step_of(path: Path) -> int:
+    """The training step of a checkpoint folder (from its name)."""
+    return int(Path(path).name[len(STEP_PREFIX):])
+
+
+def step_path(run_dir: Path, step: int) -> Path:
+    return Path(run_dir) / "checkpoints" / f"{STEP_PREFIX}{step:08d}"
 
 
 def list_steps(run_dir: Path) -> list[Path]:

@@ -124,30 +124,11 @@ def _sweep_spec(args: argparse.Namespace):
     return sweep.SweepSpec(**kwargs)
 
 
-def run_sweep(args: argparse.Namespace) -> list[dict]:
-    import os
-
-    from . import config, executor, sweep
+def cmd_sweep(args: argparse.Namespace) -> None:
+    from . import config, executor
 
     base = config.load(args.config, args.set or [])
-    spec = _sweep_spec(args)
-    out = sweep.prepare(args.out_dir, spec, base)
-    jobs = sweep.plan(spec)
-    if args.ray_address:
-        failures = executor.run_ray(out, spec, base, jobs, args.ray_address, args.retries)
-    else:
-        workers = args.workers or os.cpu_count() or 1
-        failures = executor.run_local(out, spec, base, jobs, workers, args.retries)
-    rows = sweep.collect(out, spec)
-    if failures:
-        name, err = next(iter(failures.items()))
-        raise executor.SweepFailed(f"{len(failures)} of {len(jobs)} jobs failed after {args.retries} retries "
-                                   f"(first: {name}: {err}); rerun the same command to retry them")
-    return rows
-
-
-def cmd_sweep(args: argparse.Namespace) -> None:
-    rows = run_sweep(args)
+    rows = executor.run_sweep(args.out_dir, _sweep_spec(args), base, args.workers, args.retries, args.ray_address)
     print(f"wrote {len(rows)} rows to {Path(args.out_dir) / 'table.csv'} and table.json")
 
 

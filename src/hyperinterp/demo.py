@@ -9,7 +9,6 @@ trains every hypernetwork itself (the whole pipeline from nothing; about an hour
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 
@@ -45,15 +44,10 @@ def run(out_dir: str | Path, from_scratch: bool = False, workers: int | None = N
     if not out.parent.is_dir():
         raise UserError(f"parent folder {out.parent} does not exist")
     base = config.Config()
-    sweep.prepare(out, DEMO_SPEC, base)
+    sweep.prepare(out, DEMO_SPEC, base)  # before copying: a folder of another sweep is refused untouched
     if not from_scratch:
         copied = install_shipped(out)
         if not copied and not (out / "train").is_dir():
             raise UserError(f"no shipped checkpoints in {SHIPPED}: run `hyperinterp demo --from-scratch`")
-    failures = executor.run_local(out, DEMO_SPEC, base, sweep.plan(DEMO_SPEC), workers or os.cpu_count() or 1,
-                                  retries=1)
-    sweep.collect(out, DEMO_SPEC)
-    if failures:
-        name, err = next(iter(failures.items()))
-        raise UserError(f"{len(failures)} demo jobs failed (first: {name}: {err})")
+    executor.run_sweep(out, DEMO_SPEC, base, workers, retries=1)
     return write_report(out)

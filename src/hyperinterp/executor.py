@@ -17,7 +17,7 @@ from tqdm import tqdm
 
 from .config import Config
 from .errors import UserError
-from .sweep import Job, SweepSpec, run_job
+from .sweep import Job, SweepSpec, collect, plan, prepare, run_job
 
 
 class SweepFailed(UserError):
@@ -66,6 +66,23 @@ def _ray_error(exc: BaseException) -> str:
     """One line for a failed Ray task: the job's own exception where there is one, not Ray's wrapper."""
     cause = getattr(exc, "cause", None)  # RayTaskError keeps the exception the job raised
     return _describe(cause if isinstance(cause, BaseException) else exc)
+
+
+def run_sweep(out_dir: str | Path, spec: SweepSpec, base: Config, workers: int | None = None, retries: int = 2,
+              ray_address: str | None = None, progress: bool = True) -> list[dict]:
+    """Prepare the sweep folder, run every unfinished job, write the table; SweepFailed if a job failed."""
+    out = prepare(out_dir, spec, base)
+    jobs = plan(spec)
+    if ray_address:
+        failures = run_ray(out, spec, base, jobs, ray_address, retries, progress)
+    else:
+        failures = run_local(out, spec, base, jobs, workers or os.cpu_count() or 1, retries, progress)
+    rows = collect(out, spec)
+    if failures:
+        name, err = next(iter(failures.items()))
+        raise SweepFailed(f"{len(failures)} of {len(jobs)} jobs failed after {retries} retries "
+                          f"(first: {name}: {err}); rerun the same command to retry them")
+    return rows
 
 
 def run_ray(out: Path, spec: SweepSpec, base: Config, jobs: list[Job], address: str, retries: int,

@@ -159,7 +159,7 @@ def sample_cell(model, cfg: Config, beta: float, n: int, m: int, count: int, see
 
 
 def _phase_steps(run_dir: Path, points: int) -> list[int]:
-    steps = [int(p.name.split("_")[1]) for p in checkpoint.list_steps(run_dir)]
+    steps = [checkpoint.step_of(p) for p in checkpoint.list_steps(run_dir)]
     steps = [s for s in steps if s > 0]
     if len(steps) <= points:
         return steps
@@ -217,20 +217,20 @@ def run_job(out_dir: str | Path, spec: SweepSpec, base: Config, job: Job) -> lis
         latest = checkpoint.load_latest(run_dir)
         if latest is None:
             raise UserError(f"{run_dir}: no undamaged checkpoint after training")
-        final = latest[0]
-        final_step = int(final.name.split("_")[1])
+        final, final_step = latest[0], latest[3]["step"]
         sseed = spec.sample_seed + job.seed
         betas = spec.betas if job.beta is None else (job.beta,)
         phase_steps = _phase_steps(run_dir, spec.phase_points) if job.mode == "range" else [final_step]
         for step in phase_steps:
-            model, mcfg, _ = load_model(run_dir / "checkpoints" / f"{checkpoint.STEP_PREFIX}{step:08d}")
+            model, mcfg, _ = load_model(checkpoint.step_path(run_dir, step))
             for beta in betas:
                 arrays, meta = sample_cell(model, mcfg, beta, n, m, spec.count, sseed)
                 meta.update(checkpoint=str(run_dir.relative_to(out)), checkpoint_step=step)
                 record(arrays, meta, "sweep" if step == final_step else "phase", beta, step, n, m,
                        save=step == final_step)
         if job.mode in ("range", "multi_n"):
-            model, mcfg, _ = load_model(final)
+            if phase_steps[-1] != final_step:  # the phase loop ended on another checkpoint
+                model, mcfg, _ = load_model(final)
             for beta in spec.generalization_betas:
                 for gn in spec.generalization_sizes:
                     gm = round(3 * gn)

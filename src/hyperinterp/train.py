@@ -65,12 +65,16 @@ def log_betas(cfg: Config, k: int, gen: torch.Generator) -> torch.Tensor:
     return lo + (hi - lo) * torch.rand(k, generator=gen)
 
 
+def cosine_lr(lr: float, step: int, steps: int, decay_frac: float) -> float:
+    """lr, then a cosine decay to 0 over the last `decay_frac` of the steps."""
+    start = steps * (1 - decay_frac)
+    if step < start or decay_frac <= 0:
+        return lr
+    return lr * 0.5 * (1 + math.cos(math.pi * (step - start) / (steps - start)))
+
+
 def learning_rate(cfg: Config, step: int) -> float:
-    o = cfg.optim
-    start = o.steps * (1 - o.lr_decay_frac)
-    if step < start or o.lr_decay_frac <= 0:
-        return o.lr
-    return o.lr * 0.5 * (1 + math.cos(math.pi * (step - start) / (o.steps - start)))
+    return cosine_lr(cfg.optim.lr, step, cfg.optim.steps, cfg.optim.lr_decay_frac)
 
 
 @dataclass
