@@ -45,6 +45,8 @@ from hyperinterp.target import Nets, forward, forward_loop
     (['task.activation="tanh"'], "'tanh'"),
     (['budget.prior="laplace"'], "'laplace'"),
     (['hyper.pools=["mean", "median"]'], "hyper.pools"),
+    (["hyper.attention_every=-1"], "hyper.attention_every"),
+    (["hyper.attention_every=1", "hyper.attention_heads=3"], "hyper.attention_heads"),
     (["optim.seed=-1"], "optim.seed"),
 ])
 def test_config_rejects_bad_values_naming_them(overrides, named):
@@ -229,9 +231,10 @@ def _random_model(seed: int, **kw) -> HyperNetwork:
     return model
 
 
-@pytest.mark.parametrize("pools", [("mean", "max"), ("mean",)])
-def test_hypernetwork_is_equivariant_to_input_and_neuron_permutations(pools):
-    model = _random_model(0, pools=pools)
+@pytest.mark.parametrize("kw", [{"pools": ("mean", "max")}, {"pools": ("mean",)},
+                                {"attention_every": 1, "attention_heads": 2}])
+def test_hypernetwork_is_equivariant_to_input_and_neuron_permutations(kw):
+    model = _random_model(0, **kw)
     k, m, n = 3, 7, 5
     gen = torch.Generator().manual_seed(1)
     z = model.noise(k, m, n, gen)

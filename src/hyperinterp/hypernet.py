@@ -32,6 +32,8 @@ class HyperConfig:
     skip: float = 0.5
     pools: tuple[str, ...] = ("mean", "max")
     init_log_sigma: float = -3.0
+    attention_every: int = 0         # every k-th block also attends along the neuron axis (0: none)
+    attention_heads: int = 2
 
 
 class NetDistribution(NamedTuple):
@@ -161,25 +163,58 @@ class Exchangeable(nn.Module):
         return torch.addmm(base, h.reshape(-1, d), self.entry.weight.t()).view(k, m, n, d)
 
 
-class Block(nn.Module):
-    """Residual exchangeable layer with LayerNorm and FiLM from the conditions."""
+class NeuronAttention(nn.Module):
+    """Self-attention along the neuron axis, separately for every input column (no positions, so it is
+    equivariant to both axes).
 
-    def __init__(self, d: int, pools: tuple[str, ...], cond_dim: int):
+    Pools give every neuron the same summary of the others; attention lets neuron i compare itself with
+    each neuron i' on the same input, the pairwise coordination double-sided needs (every input covered
+    by a + and a - neuron; DESIGN section 5). The output projection starts at zero, so a fresh model is
+    the pooling-only network plus a no-op."""
+
+    def __init__(self, d: int, heads: int):
+        super().__init__()
+        if d % heads:
+            raise ValueError(f"hyper.width ({d}) must be a multiple of hyper.attention_heads ({heads})")
+        self.heads = heads
+        self.norm = nn.LayerNorm(d, elementwise_affine=False)
+        self.qkv = nn.Linear(d, 3 * d)
+        self.out = nn.Linear(d, d)
+        nn.init.zeros_(self.out.weight)
+        nn.init.zeros_(self.out.bias)
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        k, m, n, d = h.shape
+        cols = self.norm(h).transpose(1, 2).reshape(k * n, m, d)           # one sequence of m neurons per input
+        q, key, v = (t.view(k * n, m, self.heads, -1).transpose(1, 2) for t in self.qkv(cols).chunk(3, -1))
+        mixed = nn.functional.scaled_dot_product_attention(q, key, v)       # (k*n, heads, m, d/heads)
+        mixed = mixed.transpose(1, 2).reshape(k, n, m, d).transpose(1, 2)
+        return h + self.out(mixed)
+
+
+class Block(nn.Module):
+    """Residual exchangeable layer with LayerNorm and FiLM from the conditions, optionally followed by
+    attention along the neuron axis."""
+
+    def __init__(self, d: int, pools: tuple[str, ...], cond_dim: int, attention_heads: int = 0):
         super().__init__()
         self.layer = Exchangeable(d, pools)
         self.norm = nn.LayerNorm(d, elementwise_affine=False)
         self.film = nn.Linear(cond_dim, 2 * d)
         nn.init.zeros_(self.film.weight)
         nn.init.zeros_(self.film.bias)
+        self.attention = NeuronAttention(d, attention_heads) if attention_heads else None
 
     def reference(self, h: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
         """The straightforward formulation (tests check `forward` against it)."""
         gamma, shift = self.film(cond)[:, None, None].chunk(2, -1)
-        return h + nn.functional.silu(self.norm(self.layer.reference(h)) * (1 + gamma) + shift)
+        h = h + nn.functional.silu(self.norm(self.layer.reference(h)) * (1 + gamma) + shift)
+        return self.attention(h) if self.attention is not None else h
 
     def forward(self, h: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
         gamma, shift = self.film(cond)[:, None, None].chunk(2, -1)
-        return h + nn.functional.silu(self.norm(self.layer(h)) * (1 + gamma) + shift)
+        h = h + nn.functional.silu(self.norm(self.layer(h)) * (1 + gamma) + shift)
+        return self.attention(h) if self.attention is not None else h
 
 
 GENERATE_CHUNK_VALUES = 1 << 18
@@ -192,7 +227,9 @@ class HyperNetwork(nn.Module):
         d, cond_dim = cfg.width, 16
         self.cond = nn.Sequential(nn.Linear(3, cond_dim), nn.SiLU(), nn.Linear(cond_dim, cond_dim))
         self.embed = nn.Linear(cfg.noise_channels + cfg.neuron_noise_channels, d)
-        self.blocks = nn.ModuleList(Block(d, cfg.pools, cond_dim) for _ in range(cfg.layers))
+        every = cfg.attention_every
+        attends = [every > 0 and (i + 1) % every == 0 for i in range(cfg.layers)]
+        self.blocks = nn.ModuleList(Block(d, cfg.pools, cond_dim, cfg.attention_heads if a else 0) for a in attends)
         p = len(cfg.pools) * d
         self.w_head = nn.Linear(d, 2)                                        # mu_W, log sigma_W
         self.neuron_head = nn.Sequential(nn.Linear(p, d), nn.SiLU(), nn.Linear(d, 4))  # b, a
