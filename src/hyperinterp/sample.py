@@ -54,8 +54,11 @@ def evaluate(nets: Nets, cfg: Config, n: int, seed: int, inputs: int = 4096) -> 
 
 @torch.no_grad()
 def sample(model: HyperNetwork, cfg: Config, beta: float, n: int, m: int, count: int, seed: int,
-           weights: str = "draw") -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    """K networks at budget beta: their weights (a draw, or the mean), bits and fresh-data MSE."""
+           weights: str = "draw", mean_error: bool = False) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """K networks at budget beta: their weights (a draw, or the mean), bits and fresh-data MSE.
+
+    `mean_error` adds `rel_mse_mean`, the error of the same distributions' mean networks (DESIGN §4:
+    the report gives both), from the one `generate` call."""
     check_positive("beta", beta)
     for name, value in (("n", n), ("m", m), ("count", count)):
         if value < 1:
@@ -72,6 +75,8 @@ def sample(model: HyperNetwork, cfg: Config, beta: float, n: int, m: int, count:
     bits = network_bits(dist, cfg.budget.prior, cfg.budget.prior_scale)
     arrays = {**{k: v.cpu().numpy() for k, v in nets._asdict().items()}, "beta": np.full(count, beta),
               "bits": bits.cpu().numpy(), "mse": mse.cpu().numpy(), "rel_mse": rel.cpu().numpy()}
+    if mean_error:
+        arrays["rel_mse_mean"] = evaluate(mean_network(dist, cfg.budget.prior), cfg, n, seed)[1].cpu().numpy()
     meta = {"source": "hypernetwork", "task": cfg.task.name, "input_dist": cfg.task.input_dist,
             "activation": cfg.task.activation, "n": n, "m": m, "seed": seed, "weights": weights,
             "prior": cfg.budget.prior}

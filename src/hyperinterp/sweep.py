@@ -153,9 +153,7 @@ def sample_cell(model, cfg: Config, beta: float, n: int, m: int, count: int, see
     """K draws at beta, plus the fresh-data error of their mean networks (DESIGN §4: both count)."""
     from .sample import sample
 
-    arrays, meta = sample(model, cfg, beta, n, m, count, seed, weights="draw")
-    mean_arrays, _ = sample(model, cfg, beta, n, m, count, seed, weights="mean")
-    return {**arrays, "rel_mse_mean": mean_arrays["rel_mse"]}, meta
+    return sample(model, cfg, beta, n, m, count, seed, weights="draw", mean_error=True)
 
 
 def _phase_steps(run_dir: Path, points: int) -> list[int]:
