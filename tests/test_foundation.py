@@ -275,3 +275,14 @@ def test_batched_forward_equals_per_network_loop(act):
     phi = torch.nn.functional.silu if act == "silu" else torch.relu
     one = (nets.a[2] * phi(x @ nets.W[2].T + nets.b[2])).sum(1) + nets.c[2]
     torch.testing.assert_close(loop[2], one, rtol=1e-5, atol=1e-5)
+
+
+def test_hidden_width_follows_the_training_sizes():
+    single = config.TaskConfig(n=16, m=40)
+    assert single.width(16) == 40 and single.width(8) == 24       # other n: m_per_n * n
+    multi = config.TaskConfig(train_sizes=(6, 8), m_per_n=5.0)
+    assert multi.width(16) == 80 and multi.width(7) == 35
+    from hyperinterp.sweep import Job, SweepSpec, job_config
+    base = config.load(None, ["task.m_per_n=5.0"])
+    cfg = job_config(base, SweepSpec(), Job("multi_n", 1))
+    assert cfg.task.m_per_n == 5.0 and len(cfg.task.train_sizes) > 1 and cfg.task.width(16) == 80

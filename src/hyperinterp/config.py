@@ -34,6 +34,12 @@ class TaskConfig:
     train_sizes: tuple[int, ...] = ()
     m_per_n: float = 3.0
 
+    def width(self, n: int) -> int:
+        """Hidden width m for input size n: `m` at the one trained n, else round(m_per_n * n)."""
+        if n == self.n and not self.train_sizes:
+            return self.m
+        return max(1, round(self.m_per_n * n))
+
 
 @dataclass(frozen=True)
 class BudgetConfig:

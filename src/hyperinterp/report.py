@@ -154,7 +154,8 @@ def fig_generalization(rows, out: Path) -> str | None:
     ax.axvspan(15.5, 16.5, color="#eee")
     ax.set_xscale("log", base=2)
     ax.set_yscale("log")
-    ax.set_xlabel("input size n (m = 3n); grey: the n=16 of range training, multi_n trained 6..26")
+    ratio = float(np.median([r["m"] / r["n"] for r in gen]))
+    ax.set_xlabel(f"input size n (m = {ratio:.3g}n); grey: n = 16, the size range mode trains on")
     ax.set_ylabel("median MSE / Var(y)")
     ax.set_title(f"Systematic generalization (dot colour: majority algorithm; ▲: error above {CLIP:g})",
                  fontsize=9)

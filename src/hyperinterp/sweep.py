@@ -121,7 +121,7 @@ def job_config(base: Config, spec: SweepSpec, job: Job) -> Config:
         if spec.per_beta_steps:
             optim["steps"] = spec.per_beta_steps
     if job.mode == "multi_n":
-        task = {"train_sizes": MULTI_N_SIZES, "m_per_n": 3.0}
+        task = {"train_sizes": base.task.train_sizes or MULTI_N_SIZES}
     d = base.to_dict()
     for section, values in (("optim", optim), ("task", task), ("budget", budget)):
         d[section] = {**d[section], **values}
@@ -195,7 +195,7 @@ def run_job(out_dir: str | Path, spec: SweepSpec, base: Config, job: Job) -> lis
     rows: list[dict[str, Any]] = []
     net_dir = out / "networks" / job.name
     net_dir.mkdir(parents=True, exist_ok=True)
-    n, m = cfg.task.n, cfg.task.m
+    n, m = cfg.task.n, cfg.task.width(cfg.task.n)
 
     def record(arrays, meta, kind: str, beta: float, step: int, n: int, m: int, save: bool) -> None:
         results = classify_arrays(arrays, meta)
@@ -231,7 +231,7 @@ def run_job(out_dir: str | Path, spec: SweepSpec, base: Config, job: Job) -> lis
                 model, mcfg, _ = load_model(final)
             for beta in spec.generalization_betas:
                 for gn in spec.generalization_sizes:
-                    gm = round(3 * gn)
+                    gm = mcfg.task.width(gn)
                     arrays, meta = sample_cell(model, mcfg, beta, gn, gm, spec.count, sseed)
                     record(arrays, meta, "generalization", beta, final_step, gn, gm, save=False)
     netfile.atomic_write(cell_file, lambda fh: fh.write(json.dumps(rows, indent=0).encode()))

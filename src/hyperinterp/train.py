@@ -54,7 +54,7 @@ def sizes(cfg: Config, gen: torch.Generator) -> tuple[int, int]:
     if not t.train_sizes:
         return t.n, t.m
     n = t.train_sizes[int(torch.randint(len(t.train_sizes), (1,), generator=gen))]
-    return n, max(1, round(t.m_per_n * n))
+    return n, t.width(n)
 
 
 def log_betas(cfg: Config, k: int, gen: torch.Generator) -> torch.Tensor:
