@@ -70,7 +70,7 @@ def cmd_sample(args: argparse.Namespace) -> None:
     out = netfile.check_out_path(args.out)
     model, cfg, meta = sample.load_model(args.checkpoint)
     n = args.n or cfg.task.n
-    m = args.m or cfg.task.width(n)
+    m = args.m or (cfg.task.width(n) if cfg.task.train_sizes else cfg.task.m)
     arrays, out_meta = sample.sample(model, cfg, beta=args.beta, n=n, m=m, count=args.count, seed=args.seed,
                                      weights=args.weights)
     out_meta.update(checkpoint=meta["path"], checkpoint_step=meta["step"])
