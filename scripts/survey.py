@@ -24,7 +24,8 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
     model, cfg, meta = sample.load_model(args.run)
-    n, m = args.n or cfg.task.n, args.m or cfg.task.m
+    n = args.n or cfg.task.n
+    m = args.m or (cfg.task.width(n) if cfg.task.train_sizes else cfg.task.m)
     print(f"{meta['path']} (step {meta['step']}), n={n}, m={m}, {args.count} draws per beta")
     print(f"{'beta':>8}  {'labels':<44} {'pairs/n':>7} {'rel':>8} {'bits':>7}")
     for beta in args.betas:
