@@ -16,14 +16,14 @@ from hyperinterp.errors import UserError
 TINY = ["hyper.layers=1", "hyper.width=8", "optim.nets_per_step=4", "optim.inputs_per_step=32",
         "optim.checkpoint_every=10", "optim.log_every=10", "task.n=4", "task.m=12"]
 SPEC = sweep.SweepSpec(betas=(1e-5, 1e-3), seeds=(0, 1), count=4, steps=20, per_beta_steps=10, direct_steps=20,
-                       generalization_sizes=(3, 6), generalization_betas=(1e-5,), per_beta_seeds=1)
+                       wide_steps=20, generalization_sizes=(3, 6), generalization_betas=(1e-5,), per_beta_seeds=1)
 
 
 def run_tiny(out: Path, spec: sweep.SweepSpec = SPEC) -> list[dict]:
     base = config.load(None, TINY)
     sweep.prepare(out, spec, base)
-    failures = executor.run_local(out, spec, base, sweep.plan(spec), workers=2, retries=0, progress=False)
-    assert failures == {}
+    for wave in sweep.waves(sweep.plan(spec)):
+        assert executor.run_local(out, spec, base, wave, workers=2, retries=0, progress=False) == {}
     return sweep.collect(out, spec)
 
 
@@ -38,8 +38,9 @@ def test_plan_has_every_cell_once():
     jobs = sweep.plan(SPEC)
     names = [j.name for j in jobs]
     assert len(names) == len(set(names))
-    # range 2 seeds, per_beta 2 betas x 1 seed, multi_n 1, direct 2 betas x 2 seeds, adam 2 seeds
-    assert len(jobs) == 2 + 2 + 1 + 4 + 2
+    # range 2 seeds, per_beta 2 betas x 1 seed, multi_n 1, wide 1, direct 2 betas x 2 seeds, adam 2 seeds
+    assert len(jobs) == 2 + 2 + 1 + 1 + 4 + 2
+    assert [j.mode for j in sweep.waves(jobs)[1]] == ["wide"]  # after the multi_n run it continues
 
 
 def test_table_is_tidy_and_complete(tiny_sweep: Path):
@@ -53,8 +54,8 @@ def test_table_is_tidy_and_complete(tiny_sweep: Path):
         assert abs(sum(r[f"frac_{lab}"] for lab in LABELS) - 1) < 1e-9
         assert r["count"] == SPEC.count and r["majority"] in LABELS
     gen = [r for r in rows if r["kind"] == "generalization"]
-    assert {(r["mode"], r["n"]) for r in gen} == {(m, n) for m in ("range", "multi_n") for n in (3, 6)}
-    assert all(r["m"] == 3 * r["n"] for r in gen)
+    assert {(r["mode"], r["n"]) for r in gen} == {(m, n) for m in ("range", "multi_n", "wide") for n in (3, 6)}
+    assert all(r["m"] == (sweep.WIDE_M_PER_N if r["mode"] == "wide" else 3) * r["n"] for r in gen)
     assert any(r["kind"] == "phase" for r in rows)  # earlier checkpoints of the range runs
     header = (tiny_sweep / "table.csv").read_text().splitlines()[0].split(",")
     assert tuple(header) == sweep.COLUMNS
@@ -151,3 +152,19 @@ def test_cli_sweep_bad_input_one_line(tmp_path: Path):
     assert res.stderr.count("\n") == 1 and res.stderr.startswith("hyperinterp: error:")
     res = subprocess.run(cmd[:2] + [str(tmp_path / "s"), "--betas", "1e-3,-1"], capture_output=True, text=True)
     assert res.returncode == 2 and "beta" in res.stderr and res.stderr.count("\n") == 1
+
+
+def test_wide_mode_continues_the_multi_n_run_with_wider_targets(tiny_sweep: Path):
+    from hyperinterp import checkpoint
+
+    wide, parent = tiny_sweep / "train" / "wide" / "seed_0", tiny_sweep / "train" / "multi_n" / "seed_0"
+    first, _, meta = checkpoint.load(checkpoint.list_steps(wide)[0])
+    final, _, _ = checkpoint.load(checkpoint.list_steps(parent)[-1])
+    assert meta["step"] == 0 and all(first[k].equal(final[k]) for k in final)  # starts where multi_n ended
+    cfg = config.from_dict(meta["config"])
+    base = config.load(None, TINY)
+    assert cfg.task.m_per_n == sweep.WIDE_M_PER_N and cfg.task.train_sizes == sweep.MULTI_N_SIZES
+    assert cfg.optim.lr == base.optim.lr / 2 and cfg.optim.steps == SPEC.wide_steps
+    assert cfg.optim.init_from == "train/multi_n/seed_0"  # relative: the same record in any sweep folder
+    rows = [r for r in json.loads((tiny_sweep / "table.json").read_text()) if r["mode"] == "wide"]
+    assert {r["m"] for r in rows if r["kind"] == "sweep"} == {round(sweep.WIDE_M_PER_N * 4)}

@@ -17,7 +17,7 @@ from tqdm import tqdm
 
 from .config import Config
 from .errors import UserError
-from .sweep import Job, SweepSpec, collect, plan, prepare, run_job
+from .sweep import Job, SweepSpec, collect, plan, prepare, run_job, waves
 
 
 class SweepFailed(UserError):
@@ -73,10 +73,12 @@ def run_sweep(out_dir: str | Path, spec: SweepSpec, base: Config, workers: int |
     """Prepare the sweep folder, run every unfinished job, write the table; SweepFailed if a job failed."""
     out = prepare(out_dir, spec, base)
     jobs = plan(spec)
-    if ray_address:
-        failures = run_ray(out, spec, base, jobs, ray_address, retries, progress)
-    else:
-        failures = run_local(out, spec, base, jobs, workers or os.cpu_count() or 1, retries, progress)
+    failures: dict[str, str] = {}
+    for wave in waves(jobs):
+        if ray_address:
+            failures |= run_ray(out, spec, base, wave, ray_address, retries, progress)
+        else:
+            failures |= run_local(out, spec, base, wave, workers or os.cpu_count() or 1, retries, progress)
     rows = collect(out, spec)
     if failures:
         name, err = next(iter(failures.items()))

@@ -31,7 +31,9 @@ from .sweep import load_spec  # noqa: E402
 COLORS = {"double_sided": "#1b9e77", "pudding_pos": "#d95f02", "pudding_neg": "#e7298a",
           "convexity": "#7570b3", "other": "#bbbbbb"}
 MODE_NAMES = {"range": "hypernetwork, one model over the beta range", "per_beta": "hypernetwork, one model per beta",
-              "multi_n": "hypernetwork trained over n = 6..26", "direct": "direct: log MSE + beta*bits on the weights",
+              "multi_n": "hypernetwork trained over n = 6..26",
+              "wide": "the multi-n hypernetwork continued at m = 7n",
+              "direct": "direct: log MSE + beta*bits on the weights",
               "adam": "direct: plain Adam, no budget"}
 # Expected order along beta (DESIGN §3): the costliest algorithm where bits are cheapest.
 EXPECTED_ORDER = ("double_sided", "pudding", "convexity")
@@ -119,7 +121,7 @@ def fig_frontier(rows, out: Path) -> str | None:
     if not pts:
         return None
     fig, ax = plt.subplots(figsize=(6, 4))
-    markers = {"range": "o", "per_beta": "s", "direct": "^", "multi_n": "D"}
+    markers = {"range": "o", "per_beta": "s", "direct": "^", "multi_n": "D", "wide": "P"}
     for r in pts:
         ax.scatter(r["bits_median"], r["rel_mse_median"], color=COLORS[r["majority"]],
                    marker=markers.get(r["mode"], "x"), s=25, alpha=0.8)
@@ -288,11 +290,11 @@ def _table(rows: list[dict[str, Any]], cols: list[str]) -> str:
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
-def _order_text(o: dict[str, Any]) -> str:
+def _order_text(o: dict[str, Any], mode: str = "range") -> str:
     if not o["order"]:
-        return "No algorithm family is the majority in any beta cell of the range mode."
+        return f"No algorithm family is the majority in any beta cell of the {mode} mode."
     spans = "; ".join(f"<b>{f}</b> from beta {lo:.0e} to {hi:.0e}" for f, (lo, hi) in o["spans"].items())
-    text = (f"Majority along beta (range mode, all seeds pooled): {spans}. Order by increasing beta: "
+    text = (f"Majority along beta ({mode} mode, all seeds pooled): {spans}. Order by increasing beta: "
             f"{' &lt; '.join(o['order'])}. ")
     text += ("This is the order the complexity ranking predicts (DESIGN §3: bits double-sided &gt; pudding &gt; "
              "convexity, so as bits get dearer the cheaper algorithm takes over). " if o["matches_expected"] else
@@ -328,16 +330,21 @@ def write_report(sweep_dir: str | Path, out_dir: str | Path | None = None) -> Pa
     figs = {"phase": fig_phase(rows, out), "fractions": fig_fractions(agg_sweep, out),
             "frontier": fig_frontier(rows, out), "generalization": fig_generalization(rows, out),
             "baselines": fig_baselines(agg_sweep, out)}
-    cells = list(classified(sweep_dir, ("range", "per_beta", "multi_n", "direct", "adam")))
+    cells = list(classified(sweep_dir, ("range", "per_beta", "multi_n", "wide", "direct", "adam")))
     found = examples(cells, sweep_dir, out)
     comp = composition(cells)
     figs["composition"] = fig_composition(comp, out)
     order = order_along_beta(agg_sweep)
+    wide = any(a["mode"] == "wide" for a in agg_sweep)
+    order_wide = order_along_beta(agg_sweep, "wide") if wide else None
     gen_agg = aggregate([r for r in rows if r["kind"] == "generalization"], ("mode", "beta", "n"))
-    summary = {"order": order, "examples": [{k: v for k, v in e.items() if k not in ("graph", "heatmap")}
+    summary = {"order": order, "order_wide": order_wide,
+               "examples": [{k: v for k, v in e.items() if k not in ("graph", "heatmap")}
                                             for e in found],
                "by_mode_beta": agg_sweep, "generalization": gen_agg, "composition": comp}
     netfile.atomic_write(out / "summary.json", lambda fh: fh.write(json.dumps(summary, indent=1).encode()))
+
+    wide_text = f"<p>{_order_text(order_wide, 'wide')}</p>" if order_wide else ""
 
     def img(key: str, alt: str) -> str:
         return f'<img src="{figs[key]}" alt="{alt}">' if figs.get(key) else f"<p><i>No data for: {alt}.</i></p>"
@@ -359,7 +366,7 @@ def write_report(sweep_dir: str | Path, out_dir: str | Path | None = None) -> Pa
 <p>Prior <b>{cfg['budget']['prior']}</b>, beta grid {', '.join(f'{b:.0e}' for b in spec.betas)}, seeds
 {len(spec.seeds)}, {spec.count} draws per cell, modes {', '.join(spec.modes)}. Statistics count <i>draws</i>
 of the generated distribution (what the objective scores); the MSE of the mean networks is in the tables.</p>
-<h2>Algorithms along beta</h2><p>{_order_text(order)}</p>{img('fractions', 'fractions against beta')}
+<h2>Algorithms along beta</h2><p>{_order_text(order)}</p>{wide_text}{img('fractions', 'fractions against beta')}
 <p>Labels are strict: a network that serves most inputs with a +/- pair and a few with one side plus a
 linear term is a hybrid (<code>other</code>). The share of inputs served by each mechanism shows them:</p>
 {img('composition', 'input composition')}

@@ -17,6 +17,8 @@ Modes:
             at checkpoints along training (phases), and at other n (generalization)
   per_beta  one fixed-beta hypernetwork per (beta, seed)
   multi_n   like range, trained over a set of input sizes (m = 3n), for generalization
+  wide      the multi_n generator of the same seed continued with wider targets (m = 7n): double-
+            sided needs all 2n (input, sign) slots covered, and coverage grows with m (E7)
   direct    log MSE + beta * bits optimised on the target weights directly, per (beta, seed)
   adam      plain Adam on the target weights, no budget, per seed
 """
@@ -43,7 +45,8 @@ from .errors import UserError
 DEFAULT_BETAS = (1e-6, 1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 2e-3, 3e-3, 5e-3, 1e-2)
 GENERALIZATION_SIZES = (2, 4, 8, 12, 16, 20, 24, 32, 48, 64)
 MULTI_N_SIZES = (6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26)
-MODES = ("range", "per_beta", "multi_n", "direct", "adam")
+MODES = ("range", "per_beta", "multi_n", "wide", "direct", "adam")
+WIDE_M_PER_N = 7.0
 PAPER_SEEDS = 33
 COLUMNS = ("kind", "mode", "seed", "beta", "step", "n", "m", "count", *(f"frac_{lab}" for lab in LABELS),
            "majority", "rel_mse_median", "rel_mse_mean_weights_median", "mse_median", "bits_median",
@@ -55,14 +58,15 @@ class SweepSpec:
     betas: tuple[float, ...] = DEFAULT_BETAS
     seeds: tuple[int, ...] = (0, 1, 2, 3)
     count: int = 16                       # K sampled networks per (beta, seed) cell
-    modes: tuple[str, ...] = ("range", "per_beta", "multi_n", "direct", "adam")
+    modes: tuple[str, ...] = MODES
     steps: int | None = None              # training steps of range/multi_n (None: the config's)
     per_beta_steps: int | None = None     # per_beta runs are many: often shorter
     direct_steps: int = 4000
     phase_points: int = 8                 # checkpoints evaluated along training
     generalization_sizes: tuple[int, ...] = GENERALIZATION_SIZES
     generalization_betas: tuple[float, ...] = (1e-6, 1e-4)
-    multi_n_seeds: int = 1                # the multi_n experiment runs on the first seeds only
+    multi_n_seeds: int = 1                # the multi_n (and wide) experiment runs on the first seeds only
+    wide_steps: int = 12000               # steps of the wide continuation (at half the base learning rate)
     per_beta_seeds: int | None = None     # None: every seed
     direct_seeds: int | None = None       # direct baseline on the first seeds only (None: every seed)
     sample_seed: int = 0
@@ -99,7 +103,7 @@ def plan(spec: SweepSpec) -> list[Job]:
     for mode in spec.modes:
         if mode == "range":
             jobs += [Job(mode, s) for s in spec.seeds]
-        elif mode == "multi_n":
+        elif mode in ("multi_n", "wide"):
             jobs += [Job(mode, s) for s in spec.seeds[: spec.multi_n_seeds]]
         elif mode in ("per_beta", "direct"):
             seeds = per_beta_seeds if mode == "per_beta" else spec.seeds[: spec.direct_seeds or len(spec.seeds)]
@@ -107,6 +111,11 @@ def plan(spec: SweepSpec) -> list[Job]:
         elif mode == "adam":
             jobs += [Job(mode, s) for s in spec.seeds]
     return jobs
+
+
+def waves(jobs: list[Job]) -> list[list[Job]]:
+    """Jobs in the order they may run: wide jobs continue multi_n runs, so they start after the rest."""
+    return [w for w in ([j for j in jobs if j.mode != "wide"], [j for j in jobs if j.mode == "wide"]) if w]
 
 
 def job_config(base: Config, spec: SweepSpec, job: Job) -> Config:
@@ -120,8 +129,11 @@ def job_config(base: Config, spec: SweepSpec, job: Job) -> Config:
         budget = {"beta_mode": "fixed", "beta": job.beta}
         if spec.per_beta_steps:
             optim["steps"] = spec.per_beta_steps
-    if job.mode == "multi_n":
+    if job.mode in ("multi_n", "wide"):
         task = {"train_sizes": base.task.train_sizes or MULTI_N_SIZES}
+    if job.mode == "wide":  # relative to the sweep folder (see _train): the same record in every sweep
+        task["m_per_n"] = WIDE_M_PER_N
+        optim.update(steps=spec.wide_steps, lr=base.optim.lr / 2, init_from=f"train/multi_n/seed_{job.seed}")
     d = base.to_dict()
     for section, values in (("optim", optim), ("task", task), ("budget", budget)):
         d[section] = {**d[section], **values}
@@ -165,7 +177,7 @@ def _phase_steps(run_dir: Path, points: int) -> list[int]:
     return [steps[i] for i in idx]
 
 
-def _train(cfg: Config, run_dir: Path) -> None:
+def _train(cfg: Config, run_dir: Path, sweep_dir: Path) -> None:
     from .train import train
 
     steps = checkpoint.list_steps(run_dir)
@@ -178,7 +190,7 @@ def _train(cfg: Config, run_dir: Path) -> None:
         if meta["step"] >= cfg.optim.steps:
             return
     run_dir.parent.mkdir(parents=True, exist_ok=True)
-    train(cfg, run_dir, resume=bool(steps), progress=False, command="hyperinterp sweep")
+    train(cfg, run_dir, resume=bool(steps), progress=False, command="hyperinterp sweep", init_root=sweep_dir)
 
 
 def run_job(out_dir: str | Path, spec: SweepSpec, base: Config, job: Job) -> list[dict[str, Any]]:
@@ -211,7 +223,10 @@ def run_job(out_dir: str | Path, spec: SweepSpec, base: Config, job: Job) -> lis
     else:
         run_dir = out / "train" / job.mode / (f"seed_{job.seed}" if job.beta is None
                                               else f"beta_{job.beta:.0e}_seed_{job.seed}")
-        _train(cfg, run_dir)
+        if job.mode == "wide":  # its start: the multi_n run of the same seed (trained here if missing)
+            _train(job_config(base, spec, Job("multi_n", job.seed)), out / "train" / "multi_n" / f"seed_{job.seed}",
+                   out)
+        _train(cfg, run_dir, out)
         latest = checkpoint.load_latest(run_dir)
         if latest is None:
             raise UserError(f"{run_dir}: no undamaged checkpoint after training")
@@ -226,7 +241,7 @@ def run_job(out_dir: str | Path, spec: SweepSpec, base: Config, job: Job) -> lis
                 meta.update(checkpoint=str(run_dir.relative_to(out)), checkpoint_step=step)
                 record(arrays, meta, "sweep" if step == final_step else "phase", beta, step, n, m,
                        save=step == final_step)
-        if job.mode in ("range", "multi_n"):
+        if job.mode in ("range", "multi_n", "wide"):
             if phase_steps[-1] != final_step:  # the phase loop ended on another checkpoint
                 model, mcfg, _ = load_model(final)
             for beta in spec.generalization_betas:

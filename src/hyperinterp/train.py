@@ -157,8 +157,12 @@ def _truncate_metrics(path: Path, step: int) -> None:
 
 
 def train(cfg: Config, run_dir: str | Path, resume: bool = False, progress: bool = True,
-          fault_hook: Any = None, command: str = "hyperinterp train") -> dict[str, Any]:
-    """Train (or resume) a hypernetwork in `run_dir`; returns a summary with throughput."""
+          fault_hook: Any = None, command: str = "hyperinterp train", init_root: Path | None = None,
+          ) -> dict[str, Any]:
+    """Train (or resume) a hypernetwork in `run_dir`; returns a summary with throughput.
+
+    A relative `optim.init_from` is read from `init_root` when given (a sweep folder: its recorded
+    configuration then names no folder outside the sweep), else from the working directory."""
     from torch.utils.tensorboard import SummaryWriter
 
     run_dir = Path(run_dir)
@@ -191,7 +195,7 @@ def train(cfg: Config, run_dir: str | Path, resume: bool = False, progress: bool
         model.load_state_dict(weights)
         _restore(opt, model, gen, state)
     elif cfg.optim.init_from:  # continue a fit under other settings (prior, beta range): fresh Adam state
-        init, _, _ = checkpoint.load(checkpoint.resolve(cfg.optim.init_from))
+        init, _, _ = checkpoint.load(checkpoint.resolve((init_root or Path()) / cfg.optim.init_from))
         try:
             model.load_state_dict(init)
         except RuntimeError:
