@@ -3,7 +3,7 @@
     .venv/bin/python scripts/ship_checkpoints.py runs/main
 
 Ships, from SWEEP/train: range seeds 0 and 1 (the checkpoints the phase diagram reads), multi_n
-seed 0 and per_beta seed 0 (final checkpoints). Each checkpoint's meta.json keeps the command and
+seed 0, wide seed 0 and per_beta seed 0 (final checkpoints). Each checkpoint's meta.json keeps the command and
 seed that made it. shipped/figures.json records, per final checkpoint, the median relative error
 and bits of 16 draws at each beta of the demo grid; tests/test_shipped.py reproduces them.
 """
@@ -27,7 +27,7 @@ def recorded_figures(run: Path) -> dict:
     betas = DEMO_SPEC.betas if cfg.budget.beta_mode == "range" else (cfg.budget.beta,)
     out = {"checkpoint_step": meta["step"], "command": meta.get("command"), "seed": meta["seed"], "cells": []}
     for beta in betas:
-        arrays, _ = sample(model, cfg, beta, cfg.task.n, cfg.task.m, 16, 0)
+        arrays, _ = sample(model, cfg, beta, cfg.task.n, cfg.task.width(cfg.task.n), 16, 0)
         out["cells"].append({"beta": beta, "rel_mse_median": float(np.median(arrays["rel_mse"])),
                              "bits_median": float(np.median(arrays["bits"]))})
     return out
@@ -35,7 +35,7 @@ def recorded_figures(run: Path) -> dict:
 
 def main(sweep_dir: str) -> None:
     src = Path(sweep_dir) / "train"
-    runs = [src / "range" / "seed_0", src / "range" / "seed_1", src / "multi_n" / "seed_0",
+    runs = [src / "range" / "seed_0", src / "range" / "seed_1", src / "multi_n" / "seed_0", src / "wide" / "seed_0",
             *sorted((src / "per_beta").glob("beta_*_seed_0"))]
     if SHIPPED.exists():
         shutil.rmtree(SHIPPED)

@@ -24,12 +24,12 @@ def test_shipped_checkpoint_reproduces_its_figures(run, record):
     assert meta["step"] == record["checkpoint_step"] == cfg.optim.steps  # a finished training
     assert meta["command"].startswith("hyperinterp ") and meta["seed"] == record["seed"]
     for cell in record["cells"]:
-        arrays, _ = sample(model, cfg, cell["beta"], cfg.task.n, cfg.task.m, 16, 0)
+        arrays, _ = sample(model, cfg, cell["beta"], cfg.task.n, cfg.task.width(cfg.task.n), 16, 0)
         assert np.median(arrays["rel_mse"]) == pytest.approx(cell["rel_mse_median"], rel=1e-4)
         assert np.median(arrays["bits"]) == pytest.approx(cell["bits_median"], rel=1e-4)
 
 
 def test_demo_spec_matches_shipped_runs():
     runs = {r for r, _ in _records()}
-    assert {"train/range/seed_0", "train/range/seed_1", "train/multi_n/seed_0"} <= runs
+    assert {"train/range/seed_0", "train/range/seed_1", "train/multi_n/seed_0", "train/wide/seed_0"} <= runs
     assert {f"train/per_beta/beta_{b:.0e}_seed_0" for b in DEMO_SPEC.betas} <= runs

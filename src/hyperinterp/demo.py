@@ -1,10 +1,11 @@
 """`hyperinterp demo`: the README's main job, from the shipped checkpoints to the report.
 
-The repository ships the hypernetworks of the default sweep (made by `hyperinterp train`,
-command and seed in each checkpoint's meta.json; see `shipped/README.md`). The demo copies
+The repository ships the hypernetworks of the default sweep (made by `hyperinterp train` or
+`hyperinterp sweep`, command and seed in each checkpoint's meta.json; `shipped/figures.json` records
+what each reproduces, `scripts/ship_checkpoints.py` made them). The demo copies
 them into a sweep folder, where the sweep finds their trainings finished, then samples,
 classifies, runs the direct-training baselines, and writes the report. `--from-scratch`
-trains every hypernetwork itself (the whole pipeline from nothing; about an hour on 2 cores).
+trains every hypernetwork itself (the whole pipeline from nothing; about 1.5 hours on 2 cores).
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ from .report import write_report
 
 SHIPPED = Path(__file__).resolve().parents[2] / "shipped"
 
-DEMO_SPEC = sweep.SweepSpec(seeds=(0, 1), count=16, modes=("range", "per_beta", "multi_n", "direct", "adam"),
+DEMO_SPEC = sweep.SweepSpec(seeds=(0, 1), count=16, modes=sweep.MODES,
                             per_beta_steps=4000, per_beta_seeds=1, multi_n_seeds=1, direct_seeds=1,
                             direct_steps=2000)
 
