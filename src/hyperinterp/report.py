@@ -156,8 +156,9 @@ def fig_generalization(rows, out: Path) -> str | None:
     ax.axvspan(15.5, 16.5, color="#eee")
     ax.set_xscale("log", base=2)
     ax.set_yscale("log")
-    ratio = float(np.median([r["m"] / r["n"] for r in gen]))
-    ax.set_xlabel(f"input size n (m = {ratio:.3g}n); grey: n = 16, the size range mode trains on")
+    ratios = ", ".join(f"{mode} {float(np.median([r['m'] / r['n'] for r in gen if r['mode'] == mode])):.3g}n"
+                       for mode in sorted({r["mode"] for r in gen}))
+    ax.set_xlabel(f"input size n (m: {ratios}); grey: n = 16, the size range mode trains on", fontsize=8)
     ax.set_ylabel("median MSE / Var(y)")
     ax.set_title(f"Systematic generalization (dot colour: majority algorithm; ▲: error above {CLIP:g})",
                  fontsize=9)
