@@ -177,7 +177,7 @@ def _phase_steps(run_dir: Path, points: int) -> list[int]:
     return [steps[i] for i in idx]
 
 
-def _train(cfg: Config, run_dir: Path, sweep_dir: Path) -> None:
+def _train(cfg: Config, run_dir: Path, init_root: Path | None = None) -> None:
     from .train import train
 
     steps = checkpoint.list_steps(run_dir)
@@ -190,7 +190,7 @@ def _train(cfg: Config, run_dir: Path, sweep_dir: Path) -> None:
         if meta["step"] >= cfg.optim.steps:
             return
     run_dir.parent.mkdir(parents=True, exist_ok=True)
-    train(cfg, run_dir, resume=bool(steps), progress=False, command="hyperinterp sweep", init_root=sweep_dir)
+    train(cfg, run_dir, resume=bool(steps), progress=False, command="hyperinterp sweep", init_root=init_root)
 
 
 def run_job(out_dir: str | Path, spec: SweepSpec, base: Config, job: Job) -> list[dict[str, Any]]:
@@ -224,9 +224,9 @@ def run_job(out_dir: str | Path, spec: SweepSpec, base: Config, job: Job) -> lis
         run_dir = out / "train" / job.mode / (f"seed_{job.seed}" if job.beta is None
                                               else f"beta_{job.beta:.0e}_seed_{job.seed}")
         if job.mode == "wide":  # its start: the multi_n run of the same seed (trained here if missing)
-            _train(job_config(base, spec, Job("multi_n", job.seed)), out / "train" / "multi_n" / f"seed_{job.seed}",
-                   out)
-        _train(cfg, run_dir, out)
+            _train(job_config(base, spec, Job("multi_n", job.seed)), out / "train" / "multi_n" / f"seed_{job.seed}")
+        # only the wide mode's init_from names a run inside the sweep; a base config's is the user's path
+        _train(cfg, run_dir, out if job.mode == "wide" else None)
         latest = checkpoint.load_latest(run_dir)
         if latest is None:
             raise UserError(f"{run_dir}: no undamaged checkpoint after training")
