@@ -12,6 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import torch
 
 from .complexity import PRIORS
@@ -33,12 +34,23 @@ class TaskConfig:
     # Train over several input sizes (m = round(m_per_n * n) each): the route to any-n generation.
     train_sizes: tuple[int, ...] = ()
     m_per_n: float = 3.0
+    # Width curriculum: [[fraction of the steps, m / n], ...], linear in between, the last ratio held to
+    # the end. Empty: the width never changes. End it at the width you sample at (m / n, or m_per_n).
+    width_schedule: tuple[tuple[float, float], ...] = ()
 
     def width(self, n: int) -> int:
         """Hidden width m for input size n: `m` at the one trained n, else round(m_per_n * n)."""
         if n == self.n and not self.train_sizes:
             return self.m
         return max(1, round(self.m_per_n * n))
+
+    def width_at(self, n: int, progress: float) -> int:
+        """The training width at `progress` (step / steps) under the width schedule."""
+        points = self.width_schedule
+        if not points:
+            return self.width(n)
+        fracs, ratios = [p[0] for p in points], [p[1] for p in points]
+        return max(1, round(n * float(np.interp(progress, fracs, ratios))))
 
 
 @dataclass(frozen=True)
@@ -138,6 +150,7 @@ def validate(cfg: Config) -> Config:
     if t.m < 1:
         raise UserError(f"hidden width m must be >= 1, got {t.m}")
     check_positive("task.m_per_n", t.m_per_n)
+    _check_width_schedule(t.width_schedule)
     if not 0 <= o.seed < 2**62:
         raise UserError(f"optim.seed must be in [0, 2**62), got {o.seed}")
     if b.prior not in PRIORS:
@@ -163,6 +176,18 @@ def validate(cfg: Config) -> Config:
         raise UserError(f"hyper.attention_every must be >= 0 and hyper.attention_heads >= 1 dividing "
                         f"hyper.width ({h.width}), got {h.attention_every} and {h.attention_heads}")
     return cfg
+
+
+def _check_width_schedule(points: tuple) -> None:
+    ok = all(isinstance(p, (list, tuple)) and len(p) == 2
+             and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in p)
+             for p in points)
+    if ok and points:
+        fracs = [p[0] for p in points]
+        ok = all(0 <= f <= 1 for f in fracs) and fracs == sorted(fracs) and all(p[1] > 0 for p in points)
+    if not ok:
+        raise UserError(f"task.width_schedule must be [[fraction, m/n], ...] with fractions rising in [0, 1] "
+                        f"and ratios > 0, got {[list(p) if isinstance(p, (list, tuple)) else p for p in points]}")
 
 
 def resolve_device(name: str) -> torch.device:

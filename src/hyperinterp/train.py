@@ -49,12 +49,13 @@ def mean_network(dist: NetDistribution, prior: str) -> Nets:
                   for mu, ls in zip(dist.mu, dist.log_sigma, strict=True)))
 
 
-def sizes(cfg: Config, gen: torch.Generator) -> tuple[int, int]:
+def sizes(cfg: Config, gen: torch.Generator, step: int = 0) -> tuple[int, int]:
     t = cfg.task
+    progress = step / cfg.optim.steps
     if not t.train_sizes:
-        return t.n, t.m
+        return t.n, t.width_at(t.n, progress)
     n = t.train_sizes[int(torch.randint(len(t.train_sizes), (1,), generator=gen))]
-    return n, t.width(n)
+    return n, t.width_at(n, progress)
 
 
 def log_betas(cfg: Config, k: int, gen: torch.Generator) -> torch.Tensor:
@@ -91,7 +92,7 @@ class StepResult:
 
 def objective(model: HyperNetwork, cfg: Config, task: Task, step: int, gen: torch.Generator) -> StepResult:
     """The training objective of one step, with every random number drawn from `gen`."""
-    n, m = sizes(cfg, gen)
+    n, m = sizes(cfg, gen, step)
     k, device = cfg.optim.nets_per_step, next(model.parameters()).device
     log_beta = log_betas(cfg, k, gen)
     dist = model.generate(log_beta, n, m, gen)
