@@ -5,6 +5,7 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -24,10 +25,16 @@ def tiny_sets(*extra: str) -> list[str]:
     return args
 
 
-def run_cli(*args: str, timeout: float = 120) -> subprocess.CompletedProcess:
+def thread_env(omp: str | None) -> dict[str, str]:
+    """This process's environment with OMP_NUM_THREADS set to `omp`, or removed when None."""
+    env = {k: v for k, v in os.environ.items() if k != "OMP_NUM_THREADS"}
+    return env if omp is None else {**env, "OMP_NUM_THREADS": omp}
+
+
+def run_cli(*args: str, timeout: float = 120, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
     """The real command line in a fresh interpreter (what a user runs)."""
     return subprocess.run([sys.executable, "-m", "hyperinterp.cli", *args], capture_output=True, text=True,
-                          timeout=timeout)
+                          timeout=timeout, env=env)
 
 
 @pytest.fixture(scope="session")

@@ -13,7 +13,7 @@ import time
 
 import pytest
 import torch
-from conftest import TINY, run_cli, tiny_sets
+from conftest import TINY, run_cli, thread_env, tiny_sets
 from safetensors.torch import load_file
 
 from hyperinterp import checkpoint, config, train
@@ -41,9 +41,33 @@ def _assert_same_tensors(a: dict, b: dict) -> None:
         assert torch.equal(a[key], b[key]), key  # bitwise (no NaN can be in there: checked elsewhere)
 
 
-def test_run_killed_at_five_random_moments_resumes_bitwise(tmp_path):
-    ref, run = tmp_path / "ref", tmp_path / "run"
-    done = run_cli("train", str(ref), "--quiet", *KILL_SETS)
+def _assert_same_run(ref, run) -> None:
+    assert _steps(run) == _steps(ref) == [f"step_{s:08d}" for s in range(0, KILL_STEPS + 1, KILL_EVERY)]
+    for step in _steps(ref):  # every checkpoint, the last included: weights, Adam moments and RNG state
+        for name in ("model.safetensors", "state.safetensors"):
+            _assert_same_tensors(_tensors(ref / "checkpoints" / step / name),
+                                 _tensors(run / "checkpoints" / step / name))
+    # the metrics log has each record once, identical to the uninterrupted run's
+    assert (run / "metrics.jsonl").read_text() == (ref / "metrics.jsonl").read_text()
+
+
+def _kill_after(args: list[str], run, checkpoints: int, delay: float, env=None) -> None:
+    """Start `hyperinterp train ARGS`, SIGKILL it `delay` s after `checkpoints` checkpoints exist."""
+    proc = subprocess.Popen([sys.executable, "-m", "hyperinterp.cli", *args], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.PIPE, env=env)
+    while len(_steps(run)) < checkpoints and proc.poll() is None:
+        time.sleep(0.003)
+    time.sleep(delay)
+    proc.send_signal(signal.SIGKILL)
+    _, err = proc.communicate()
+    assert proc.returncode == -signal.SIGKILL, f"not killed mid-run (rc {proc.returncode}): {err.decode()}"
+
+
+# whatever torch's default thread count on the machine: the run pins optim.threads, and resume restores it
+@pytest.mark.parametrize("omp", [None, "1", "2"], ids=["omp_unset", "omp_1", "omp_2"])
+def test_run_killed_at_five_random_moments_resumes_bitwise(tmp_path, omp):
+    ref, run, env = tmp_path / "ref", tmp_path / "run", thread_env(omp)
+    done = run_cli("train", str(ref), "--quiet", *KILL_SETS, env=env)
     assert done.returncode == 0, done.stderr
 
     rng = random.Random(20240611)
@@ -52,26 +76,26 @@ def test_run_killed_at_five_random_moments_resumes_bitwise(tmp_path):
     targets = sorted(rng.sample(range(1, total - 4), 5))
     args = ["train", str(run), "--quiet", *KILL_SETS]
     for target in targets:
-        proc = subprocess.Popen([sys.executable, "-m", "hyperinterp.cli", *args], stdout=subprocess.DEVNULL,
-                                stderr=subprocess.PIPE)
-        while len(_steps(run)) < target and proc.poll() is None:
-            time.sleep(0.003)
-        time.sleep(rng.uniform(0, 0.04))
-        proc.send_signal(signal.SIGKILL)
-        _, err = proc.communicate()
-        assert proc.returncode == -signal.SIGKILL, f"not killed mid-run (rc {proc.returncode}): {err.decode()}"
+        _kill_after(args, run, target, rng.uniform(0, 0.04), env)
         args = ["train", str(run), "--resume", "--quiet"]
-    final = run_cli(*args)
+    final = run_cli(*args, env=env)
     assert final.returncode == 0, final.stderr
-
-    assert _steps(run) == _steps(ref) == [f"step_{s:08d}" for s in range(0, KILL_STEPS + 1, KILL_EVERY)]
-    for step in _steps(ref):  # every checkpoint, the last included: weights, Adam moments and RNG state
-        for name in ("model.safetensors", "state.safetensors"):
-            _assert_same_tensors(_tensors(ref / "checkpoints" / step / name),
-                                 _tensors(run / "checkpoints" / step / name))
-    # the metrics log has each record once, identical to the uninterrupted run's
-    assert (run / "metrics.jsonl").read_text() == (ref / "metrics.jsonl").read_text()
+    _assert_same_run(ref, run)
     assert json.loads(final.stdout.strip().splitlines()[-1])["steps"] == KILL_STEPS
+
+
+def test_resume_under_another_default_thread_count_is_bitwise(tmp_path):
+    """optim.threads = 0 (torch's default): the count the run started with is recorded and restored, so a
+    resume on a machine (or shell) with another default computes as the original did."""
+    sets = [s.replace("optim.threads=1", "optim.threads=0") for s in KILL_SETS]
+    ref, run = tmp_path / "ref", tmp_path / "run"
+    assert run_cli("train", str(ref), "--quiet", *sets, env=thread_env("2")).returncode == 0
+    _kill_after(["train", str(run), "--quiet", *sets], run, 4, 0.0, thread_env("2"))
+    resumed = run_cli("train", str(run), "--resume", "--quiet", env=thread_env("1"))
+    assert resumed.returncode == 0, resumed.stderr
+    _assert_same_run(ref, run)
+    meta = json.loads((checkpoint.list_steps(run)[-1] / "meta.json").read_text())
+    assert meta["arithmetic"]["threads"] == 2 and meta["arithmetic"]["device"] == "cpu"
 
 
 # ---------------------------------------------------------------------------- damaged checkpoints

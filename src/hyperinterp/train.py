@@ -123,6 +123,26 @@ def compile_blocks(model: HyperNetwork) -> None:
         block.compile()
 
 
+def set_arithmetic(cfg: Config, recorded: dict[str, Any] | None = None) -> dict[str, Any]:
+    """Fix what changes the arithmetic of a step (threads, device, compile, dtype) and return it for the
+    checkpoint. On resume the recorded values win, so a run resumed on a machine whose default thread count
+    differs still ends bitwise where the uninterrupted run ends; a device that is not there is an error."""
+    threads = cfg.optim.threads or torch.get_num_threads()  # 0: torch's default here, recorded as a number
+    device = str(resolve_device(cfg.optim.device))
+    if recorded:
+        threads = int(recorded.get("threads", threads))
+        device = str(recorded.get("device", device))
+        if device.startswith("cuda") and not torch.cuda.is_available():
+            raise UserError(f"this run trained on {device}, which is not available here: resuming elsewhere "
+                            f"would not be bitwise (start a new run with optim.init_from instead)")
+        if recorded.get("torch", torch.__version__) != torch.__version__:
+            tqdm.write(f"hyperinterp: warning: this run trained with torch {recorded['torch']}, resuming with "
+                       f"{torch.__version__}: the result may not be bitwise that of an uninterrupted run")
+    torch.set_num_threads(threads)
+    return {"threads": threads, "device": device, "compile": cfg.optim.compile, "dtype": "float32",
+            "torch": torch.__version__}
+
+
 def _state(opt: torch.optim.Adam, model: HyperNetwork, gen: torch.Generator) -> dict[str, torch.Tensor]:
     names = {id(p): name for name, p in model.named_parameters()}
     state = {"rng": gen.get_state()}
@@ -167,8 +187,6 @@ def train(cfg: Config, run_dir: str | Path, resume: bool = False, progress: bool
     from torch.utils.tensorboard import SummaryWriter
 
     run_dir = Path(run_dir)
-    if cfg.optim.threads > 0:
-        torch.set_num_threads(cfg.optim.threads)
     existing = checkpoint.list_steps(run_dir)
     if existing and not resume:
         raise UserError(f"{run_dir} already holds checkpoints: pass --resume, or choose a new run folder")
@@ -178,15 +196,17 @@ def train(cfg: Config, run_dir: str | Path, resume: bool = False, progress: bool
         raise UserError(f"run folder {run_dir} is a file")
     run_dir.mkdir(exist_ok=True)
 
-    start, lr_scale = 0, 1.0
+    start, lr_scale, recorded = 0, 1.0, None
     if resume and existing:
         latest = checkpoint.load_latest(run_dir)  # the newest complete one: a damaged one is skipped
         if latest is None:
             raise UserError(f"{run_dir}: every checkpoint is damaged, nothing to resume from")
         _, weights, state, meta = latest
         cfg = from_dict(meta["config"])
-        start, lr_scale = meta["step"], meta.get("lr_scale", 1.0)
-    device = resolve_device(cfg.optim.device)
+        start, lr_scale, recorded = meta["step"], meta.get("lr_scale", 1.0), meta.get("arithmetic")
+    # after --resume has replaced the configuration: the resumed run computes as the original did
+    arithmetic = set_arithmetic(cfg, recorded)
+    device = torch.device(arithmetic["device"])
     model = build_model(cfg).to(device)
     task = make_task(cfg.task.name, cfg.task.input_dist)
     # foreach: the same arithmetic as the per-tensor loop (bitwise), in fewer kernel calls
@@ -211,7 +231,7 @@ def train(cfg: Config, run_dir: str | Path, resume: bool = False, progress: bool
 
     def save(step: int) -> Path:
         meta = {"config": cfg.to_dict(), "seed": cfg.optim.seed, "version": __version__, "lr_scale": lr_scale,
-                "command": command}
+                "command": command, "arithmetic": arithmetic}
         weights = {k: v.detach().cpu() for k, v in model.state_dict().items()}
         return checkpoint.save(run_dir, step, weights, _state(opt, model, gen), meta)
 
