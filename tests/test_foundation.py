@@ -286,3 +286,25 @@ def test_hidden_width_follows_the_training_sizes():
     base = config.load(None, ["task.m_per_n=5.0"])
     cfg = job_config(base, SweepSpec(), Job("multi_n", 1))
     assert cfg.task.m_per_n == 5.0 and len(cfg.task.train_sizes) > 1 and cfg.task.width(16) == 80
+
+
+def test_width_schedule_sets_the_training_width_along_the_steps():
+    """task.width_schedule: m/n piecewise linear in the step fraction, the last ratio held; off by default."""
+    from hyperinterp import train
+
+    cfg = config.load(None, ["task.width_schedule=[[0, 3], [0.5, 7], [0.75, 3]]", "optim.steps=100"])
+    gen = torch.Generator().manual_seed(0)
+    widths = [train.sizes(cfg, gen, step)[1] for step in (0, 25, 50, 60, 75, 99)]
+    assert widths == [48, 80, 112, 86, 48, 48]
+    plain = config.load(None, ["optim.steps=100"])
+    assert {train.sizes(plain, gen, step) for step in (0, 50, 99)} == {(16, 48)}
+    multi = config.load(None, ["task.train_sizes=[6, 10]", "task.width_schedule=[[0, 5], [1, 5]]"])
+    drawn = [train.sizes(multi, gen, s) for s in range(20)]
+    assert {n for n, _ in drawn} == {6, 10} and all(m == 5 * n for n, m in drawn)
+
+
+@pytest.mark.parametrize("schedule", ["[[0.5, 3], [0.2, 7]]", "[[0, 3, 1]]", "[[0, -1]]", "[[0, 3], [1.5, 3]]",
+                                      "[3, 7]"])
+def test_a_bad_width_schedule_is_a_one_line_error(schedule):
+    with pytest.raises(UserError, match="task.width_schedule"):
+        config.load(None, [f"task.width_schedule={schedule}"])

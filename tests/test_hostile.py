@@ -121,11 +121,18 @@ def _c_meta_list(t, run):
     return _sample(t, ck), "meta.json"
 
 
-def _c_run_latest_damaged(t, run):
+def _c_missing_model_file(t, run):
+    ck = _ckpt(t, run)
+    (ck / "model.safetensors").unlink()
+    return _sample(t, ck), "model.safetensors is missing"
+
+
+def _c_run_every_checkpoint_damaged(t, run):
     dst = t / "run"
     shutil.copytree(run, dst)
-    (dst / "checkpoints" / "step_00000020" / "state.safetensors").write_bytes(b"")
-    return _sample(t, dst), "step_00000020"
+    for ck in (dst / "checkpoints").iterdir():
+        (ck / "state.safetensors").write_bytes(b"")
+    return _sample(t, dst), "every checkpoint is damaged"
 
 
 def _config_file(t, text):
@@ -169,7 +176,11 @@ CASES = {
     "checkpoint meta without config": _c_meta_no_config,
     "corrupt meta.json": _c_meta_corrupt,
     "meta.json a list": _c_meta_list,
-    "run whose latest checkpoint is damaged": _c_run_latest_damaged,
+    "checkpoint without model.safetensors": _c_missing_model_file,
+    "run whose every checkpoint is damaged": _c_run_every_checkpoint_damaged,
+    "sample more than memory holds": lambda t, run: (_sample(t, run, "--count", "100000000"), "GiB of memory"),
+    "sample n more than memory holds": lambda t, run: (_sample(t, run, "--n", "10000000", "--m", "10000"),
+                                                       "GiB of memory"),
     # --- configuration files and overrides
     "config unknown key": lambda t, run: (_config_file(t, "[task]\nname = 'l1'\nsize = 4\n"), "task.size"),
     "config unknown section": lambda t, run: (_config_file(t, "[tasks]\nn = 4\n"), "'tasks'"),
@@ -213,6 +224,10 @@ CASES = {
                                        "no networks"),
     "npz object array": lambda t, run: (np.savez(t / "n.npz", W=np.array([{}, 1], dtype=object)) or
                                         ["classify", str(t / "n.npz")], "not a readable"),
+    "npz meta n contradicts W": lambda t, run: (["classify", str(_npz(t / "n.npz", meta={"n": 5, "m": 6}))],
+                                                "meta says n = 5 but W has n = 4"),
+    "npz meta m contradicts W": lambda t, run: (["draw", str(_npz(t / "n.npz", meta={"n": 4, "m": 7})),
+                                                 "--out", str(t / "pics")], "meta says m = 7 but W has m = 6"),
     "npz meta not JSON": lambda t, run: (["classify", str(_npz(t / "n.npz", meta="{task: l1"))], "meta"),
     "npz meta a list": lambda t, run: (["classify", str(_npz(t / "n.npz", meta=[1]))], "meta"),
     "npz unknown activation": lambda t, run: (["classify", str(_npz(t / "n.npz", meta={"activation": "tanh"}))],
@@ -259,6 +274,59 @@ def test_bad_input_is_one_line_exit_2_and_damages_nothing(name, tiny_run, tmp_pa
     assert "Traceback" not in out + err
     assert _snapshot(ws) == before     # no file changed, created (temporaries included) or removed
     assert _snapshot(run) == run_before
+
+
+# ------------------------------------------------------------- works, with one warning line
+# Each returns (argv, words the warning must contain, whether meta records extrapolated: true).
+
+
+def _w_run_latest_damaged(t, run):
+    dst = t / "damaged_run"
+    shutil.copytree(run, dst)
+    (dst / "checkpoints" / "step_00000020" / "state.safetensors").write_bytes(b"")
+    return ["sample", str(dst), "--beta", "1e-3", "--count", "2", "--out", str(t / "new.npz")], "step_00000020", False
+
+
+def _w_sample(t, *extra):
+    return ["sample", str(t / "run"), "--count", "2", "--out", str(t / "new.npz"), *extra]
+
+
+WARNING_CASES = {
+    "beta above the trained range": lambda t, run: (_w_sample(t, "--beta", "1"), "outside the trained range", True),
+    "beta below the trained range": lambda t, run: (_w_sample(t, "--beta", "1e-9"), "beta=1e-09", True),
+    "n far outside the trained size": lambda t, run: (_w_sample(t, "--beta", "1e-3", "--n", "300"),
+                                                      "n=300 is outside the trained sizes 4", True),
+    "m far outside the trained width": lambda t, run: (_w_sample(t, "--beta", "1e-3", "--m", "200"),
+                                                       "m=200", True),
+    "run whose latest checkpoint is damaged": _w_run_latest_damaged,
+}
+
+
+@pytest.mark.parametrize("name", sorted(WARNING_CASES))
+def test_questionable_input_works_with_one_warning_line(name, tiny_run, tmp_path, capsys):
+    run, _ = tiny_run
+    ws = tmp_path / "ws"
+    ws.mkdir()
+    (ws / "run").symlink_to(run)
+    argv, expected, extrapolated = WARNING_CASES[name](ws, run)
+    before = _snapshot(run)
+    code, out, err = _run([str(a) for a in argv], capsys)
+    assert code == 0, (code, out, err)
+    lines = err.splitlines()
+    assert len(lines) == 1 and lines[0].startswith("hyperinterp: warning: "), err
+    assert expected in lines[0], lines[0]
+    assert _snapshot(run) == before
+    data, meta = netfile.load(ws / "new.npz")
+    assert meta["extrapolated"] is extrapolated
+    assert np.isfinite(data["W"]).all()
+
+
+def test_inside_the_trained_range_no_warning_and_not_extrapolated(tiny_run, tmp_path, capsys):
+    run, _ = tiny_run
+    code, _, err = _run(["sample", str(run), "--beta", "1e-3", "--count", "2", "--out", str(tmp_path / "x.npz")],
+                        capsys)
+    assert code == 0 and err == ""
+    assert netfile.load(tmp_path / "x.npz")[1]["extrapolated"] is False
 
 
 def test_there_are_at_least_30_distinct_cases():

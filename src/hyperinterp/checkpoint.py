@@ -62,31 +62,49 @@ def load(path: Path) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor], 
     path = Path(path)
     if not path.is_dir():
         raise UserError(f"checkpoint {path} not found")
+    current = path / "meta.json"  # the file being read: named in the error when it is missing or damaged
     try:
-        meta = json.loads((path / "meta.json").read_text())
+        meta = json.loads(current.read_text())
         if not (isinstance(meta, dict) and isinstance(meta.get("sha256"), dict) and isinstance(meta.get("step"), int)
                 and isinstance(meta.get("config"), dict)):
             raise UserError(f"checkpoint {path} is corrupt: meta.json lacks its config, step or hashes")
         for f in ("model.safetensors", "state.safetensors"):
-            if _sha256(path / f) != meta["sha256"].get(f):
+            current = path / f
+            if _sha256(current) != meta["sha256"].get(f):
                 raise UserError(f"checkpoint {path} is corrupt: {f} does not match its recorded hash")
-        return load_file(path / "model.safetensors"), load_file(path / "state.safetensors"), meta
+        current = path / "model.safetensors"
+        model = load_file(current)
+        current = path / "state.safetensors"
+        return model, load_file(current), meta
     except UserError:
         raise
+    except FileNotFoundError:
+        raise UserError(f"checkpoint {path} is incomplete: {current.name} is missing") from None
     except (OSError, ValueError, KeyError, TypeError, SafetensorError) as e:
-        raise UserError(f"checkpoint {path} is missing, truncated or corrupt ({type(e).__name__})") from None
+        raise UserError(f"checkpoint {path} is damaged: {current.name} is truncated or corrupt "
+                        f"({type(e).__name__})") from None
 
 
 def load_latest(run_dir: Path) -> tuple[Path, dict[str, torch.Tensor], dict[str, torch.Tensor], dict[str, Any]] | None:
     """The newest checkpoint of a run that is complete and undamaged (path, model, state, meta), or None.
 
     A damaged one (files missing, truncated or not matching their hashes) is skipped with a warning."""
+    found, skipped = newest_undamaged(run_dir)
+    for reason in skipped:
+        print(f"hyperinterp: warning: skipping damaged checkpoint: {reason}", file=sys.stderr)
+    return found
+
+
+def newest_undamaged(run_dir: Path) -> tuple[tuple[Path, dict[str, torch.Tensor], dict[str, torch.Tensor],
+                                                   dict[str, Any]] | None, list[str]]:
+    """As `load_latest`, silently: (the newest undamaged checkpoint or None, why each newer one was skipped)."""
+    skipped = []
     for path in reversed(list_steps(run_dir)):
         try:
-            return (path, *load(path))
+            return (path, *load(path)), skipped
         except UserError as e:
-            print(f"hyperinterp: warning: skipping damaged checkpoint: {e}", file=sys.stderr)
-    return None
+            skipped.append(str(e))
+    return None, skipped
 
 
 def step_of(path: Path) -> int:

@@ -1,4 +1,4 @@
-"""Command line: `hyperinterp train|sample|classify|draw ...`. Bad input: one line, exit 2."""
+"""Command line: `hyperinterp train|sample|classify|draw|sweep|report|demo|bench`. Bad input: one line, exit 2."""
 
 from __future__ import annotations
 
@@ -10,9 +10,18 @@ from pathlib import Path
 
 import numpy as np
 
+from . import __version__
 from .errors import UserError
 
 DEMO_OUT = "runs/demo"
+DESCRIPTION = ("Generate interpretable networks with a hypernetwork under a complexity budget beta (bits), "
+               "then classify, decode and draw them.")
+START_HERE = """start here (from the repository root):
+  make demo                                  the main job: sweep from the shipped hypernetworks and the report
+  hyperinterp sample shipped/train/wide/seed_0 --beta 1e-6 --out ds.npz
+                                             16 networks from a shipped hypernetwork (a few seconds)
+  hyperinterp classify ds.npz                their algorithms (double_sided, pudding_pos/neg, convexity, other)
+"""
 
 
 def _positive_float(text: str) -> float:
@@ -74,6 +83,9 @@ def cmd_sample(args: argparse.Namespace) -> None:
     arrays, out_meta = sample.sample(model, cfg, beta=args.beta, n=n, m=m, count=args.count, seed=args.seed,
                                      weights=args.weights)
     out_meta.update(checkpoint=meta["path"], checkpoint_step=meta["step"])
+    if out_meta["extrapolated"]:
+        print(f"hyperinterp: warning: {'; '.join(out_meta['extrapolation'])}: these networks are extrapolated "
+              f"(recorded as extrapolated: true in meta)", file=sys.stderr)
     netfile.save(out, arrays, out_meta)
     rel = arrays["rel_mse"]
     print(f"wrote {args.count} networks (n={n}, m={m}, beta={args.beta:g}, {args.weights} weights) to {out}: "
@@ -150,31 +162,50 @@ def cmd_demo(args: argparse.Namespace) -> None:
 
 
 def _add_sweep_args(w: argparse.ArgumentParser) -> None:
-    w.add_argument("--config", help="TOML file for the base training configuration")
+    w.add_argument("--config", help="TOML file for the base training configuration (none: configs/default.toml's "
+                   "values)")
     w.add_argument("--set", action="append", metavar="SECTION.KEY=VALUE", help="override a config key")
-    w.add_argument("--betas", type=_floats, help="comma-separated beta grid (default: 10 values 1e-6..1e-2)")
-    w.add_argument("--seeds", type=_positive_int, default=4, help="seeds 0..S-1 (default 4)")
+    w.add_argument("--betas", type=_floats, help="comma-separated beta grid (none: 10 values 1e-6..1e-2)")
+    w.add_argument("--seeds", type=_positive_int, default=4, help="seeds 0..S-1")
     w.add_argument("--paper", action="store_true", help="the original study's 33 seeds")
     w.add_argument("--count", type=_positive_int, default=16, help="networks sampled per (beta, seed) cell")
     w.add_argument("--modes", default="range,per_beta,multi_n,wide,direct,adam",
                    help="comma-separated: range, per_beta, multi_n, wide, direct, adam")
-    w.add_argument("--steps", type=_positive_int, help="training steps of range and multi_n runs")
-    w.add_argument("--per-beta-steps", type=_positive_int, help="training steps of each per_beta run")
+    w.add_argument("--steps", type=_positive_int,
+                   help="training steps of range and multi_n runs (none: the config's optim.steps, 24000)")
+    w.add_argument("--per-beta-steps", type=_positive_int, help="training steps of each per_beta run (none: as "
+                   "--steps)")
     w.add_argument("--direct-steps", type=_positive_int, default=4000, help="Adam steps of the baselines")
-    w.add_argument("--per-beta-seeds", type=_positive_int, help="per_beta runs on the first S seeds only")
-    w.add_argument("--direct-seeds", type=_positive_int, help="direct baseline on the first S seeds only")
+    w.add_argument("--per-beta-seeds", type=_positive_int, help="per_beta runs on the first S seeds only (none: all)")
+    w.add_argument("--direct-seeds", type=_positive_int, help="direct baseline on the first S seeds only (none: all)")
     w.add_argument("--multi-n-seeds", type=_positive_int, default=1,
                    help="multi_n (and wide) runs on the first S seeds")
     w.add_argument("--wide-steps", type=_positive_int, default=12000,
                    help="steps of the wide continuation of each multi_n run (m = 7n)")
-    w.add_argument("--generalization-sizes", type=_ints, help="comma-separated n (default 2,4,...,64)")
-    w.add_argument("--workers", type=_positive_int, help="local processes (default: CPU count)")
+    w.add_argument("--generalization-sizes", type=_ints, help="comma-separated n (none: 2,4,...,64)")
+    w.add_argument("--workers", type=_positive_int, help="local processes (none: the CPU count)")
     w.add_argument("--ray-address", help="run jobs as Ray tasks on this cluster ('auto' for a local one)")
-    w.add_argument("--retries", type=int, default=2, help="extra attempts for a failed job (default 2)")
+    w.add_argument("--retries", type=int, default=2, help="extra attempts for a failed job")
+
+
+class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
+    """Every option's default in its help (ArgumentDefaultsHelpFormatter's rule, but no "None" or "False": the
+    help says what an absent option means); descriptions and epilogs keep their line breaks."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        if action.default not in (None, False, argparse.SUPPRESS) and "%(default)" not in text and (
+                action.option_strings or action.nargs in (argparse.OPTIONAL, argparse.ZERO_OR_MORE)):
+            text += " (default: %(default)s)"
+        return text
 
 
 class _OneLineParser(argparse.ArgumentParser):
-    """argparse, but a usage error is one line (the full usage stays behind --help)."""
+    """argparse, but a usage error is one line (the full usage stays behind --help), and help shows defaults."""
+
+    def __init__(self, *args, **kwargs):
+        kwargs.setdefault("formatter_class", _HelpFormatter)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str):  # type: ignore[override]
         # the same prefix as every other error, whichever subcommand's parser complains
@@ -182,8 +213,9 @@ class _OneLineParser(argparse.ArgumentParser):
 
 
 def parser() -> argparse.ArgumentParser:
-    p = _OneLineParser(prog="hyperinterp", description=__doc__)
-    sub = p.add_subparsers(dest="command", required=True)
+    p = _OneLineParser(prog="hyperinterp", description=DESCRIPTION, epilog=START_HERE)
+    p.add_argument("--version", action="version", version=f"hyperinterp {__version__}")
+    sub = p.add_subparsers(dest="command", required=True, parser_class=_OneLineParser)
 
     t = sub.add_parser("train", help="train a hypernetwork (TOML config + section.key=value overrides)")
     t.add_argument("run_dir", help="folder for checkpoints, metrics.jsonl and TensorBoard events")
@@ -194,26 +226,30 @@ def parser() -> argparse.ArgumentParser:
     t.set_defaults(func=cmd_train)
 
     s = sub.add_parser("sample", help="generate networks from a checkpoint into a .npz file")
-    s.add_argument("checkpoint", help="a run folder (latest checkpoint) or a checkpoint folder")
-    s.add_argument("--beta", type=_positive_float, required=True)
-    s.add_argument("--n", type=_positive_int, help="input size (default: the training n)")
-    s.add_argument("--m", type=_positive_int, help="hidden width (default: the training m)")
-    s.add_argument("--count", type=_positive_int, default=16)
-    s.add_argument("--seed", type=int, default=0)
+    s.add_argument("checkpoint", help="a run folder (its newest undamaged checkpoint) or a checkpoint folder")
+    s.add_argument("--beta", type=_positive_float, required=True,
+                   help="complexity budget weight; inside the run's trained range (the default configuration "
+                        "trains 1e-6..3e-2: see the run's config.json), else the networks are extrapolated, "
+                        "with a warning")
+    s.add_argument("--n", type=_positive_int, help="input size (none: the training n)")
+    s.add_argument("--m", type=_positive_int,
+                   help="hidden width (none: the training m; m_per_n * n for multi-size runs)")
+    s.add_argument("--count", type=_positive_int, default=16, help="networks to generate")
+    s.add_argument("--seed", type=int, default=0, help="seed of the generator noise, weight draws and test inputs")
     s.add_argument("--weights", choices=("draw", "mean"), default="draw",
                    help="a draw from the generated distribution (what the objective scores) or its mean")
     s.add_argument("--out", required=True, help="output .npz")
     s.set_defaults(func=cmd_sample)
 
     c = sub.add_parser("classify", help="label each network of a .npz file with its algorithm")
-    c.add_argument("file")
+    c.add_argument("file", help="a networks .npz (from sample, or any file in the documented format)")
     c.add_argument("--json", action="store_true", help="a JSON list, one object per network")
     c.set_defaults(func=cmd_classify)
 
     d = sub.add_parser("draw", help="force-directed drawings and weight heatmaps (PNG and SVG)")
-    d.add_argument("file")
+    d.add_argument("file", help="a networks .npz")
     d.add_argument("--out", required=True, help="output folder (created if its parent exists)")
-    d.add_argument("--max", type=_positive_int, help="draw at most this many networks")
+    d.add_argument("--max", type=_positive_int, help="draw at most this many networks (none: all)")
     d.set_defaults(func=cmd_draw)
 
     w = sub.add_parser("sweep", help="beta x seed sweep: train, sample, classify; tidy table (CSV + JSON)")
@@ -222,14 +258,19 @@ def parser() -> argparse.ArgumentParser:
     w.set_defaults(func=cmd_sweep)
 
     r = sub.add_parser("report", help="one HTML page with the figures and tables of a sweep")
-    r.add_argument("sweep_dir")
+    r.add_argument("sweep_dir", help="a sweep folder (from sweep or demo)")
     r.add_argument("--out", help="report folder (default: SWEEP_DIR/report)")
     r.set_defaults(func=cmd_report)
 
-    e = sub.add_parser("demo", help="the main job: sweep from the shipped checkpoints and write the report")
-    e.add_argument("--out", default=DEMO_OUT, help=f"demo folder (default {DEMO_OUT})")
+    e = sub.add_parser("demo", help="the main job: sweep from the shipped checkpoints and write the report",
+                       description="The main job: copy the shipped hypernetworks into OUT, sample, classify, decode\n"
+                                   "and draw their networks over the beta grid, run the baselines, write the report.\n"
+                                   "Takes about 8 minutes on 2 CPU cores (about 1.5 hours with --from-scratch).\n"
+                                   "The report lands in OUT/report/index.html (runs/demo/report/index.html by\n"
+                                   "default); rerunning the same command skips finished cells.")
+    e.add_argument("--out", default=DEMO_OUT, help="demo folder")
     e.add_argument("--from-scratch", action="store_true", help="train everything instead of the shipped checkpoints")
-    e.add_argument("--workers", type=_positive_int, help="local processes (default: CPU count)")
+    e.add_argument("--workers", type=_positive_int, help="local processes (none: the CPU count)")
     e.set_defaults(func=cmd_demo)
 
     b = sub.add_parser("bench", help="performance figures as one JSON object (see docs/performance.md)",

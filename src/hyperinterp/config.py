@@ -108,7 +108,9 @@ def _coerce(section: str, f: dataclasses.Field, value: Any) -> Any:
         ok = isinstance(value, (list, tuple))
         value = tuple(value) if ok else value
     if not ok:
-        raise UserError(f"config key {name} must be a {type(default).__name__}, got {value!r}")
+        kind = {"bool": "a boolean", "int": "an integer", "float": "a number", "str": "a string"}.get(
+            type(default).__name__, "a list")
+        raise UserError(f"config key {name} must be {kind}, got {value!r}")
     return value
 
 

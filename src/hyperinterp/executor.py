@@ -32,12 +32,21 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}".splitlines()[0]
 
 
+def _label(jobs: list[Job], where: str) -> str:
+    """What a progress bar counts: "sweep jobs (range x2, per_beta x10) in 2 processes"."""
+    modes: dict[str, int] = {}
+    for job in jobs:
+        modes[job.mode] = modes.get(job.mode, 0) + 1
+    return f"sweep jobs ({', '.join(f'{m} x{c}' for m, c in modes.items())}) {where}"
+
+
 def run_local(out: Path, spec: SweepSpec, base: Config, jobs: list[Job], workers: int, retries: int,
               progress: bool = True) -> dict[str, str]:
     """Jobs in a pool of `workers` processes (one torch thread each). Returns {job: error} of failures."""
     todo = _pending(out, jobs)
     failures: dict[str, str] = {}
-    bar = tqdm(total=len(jobs), initial=len(jobs) - len(todo), desc="sweep", disable=not progress)
+    bar = tqdm(total=len(jobs), initial=len(jobs) - len(todo), desc=_label(jobs, f"in {workers} processes"),
+               disable=not progress)
     attempts = dict.fromkeys((j.name for j in todo), 0)
     while todo:
         retry: list[Job] = []
@@ -47,6 +56,7 @@ def run_local(out: Path, spec: SweepSpec, base: Config, jobs: list[Job], workers
                 job = futures[fut]
                 try:
                     fut.result()
+                    bar.set_postfix_str(f"done: {job.name}", refresh=False)
                     bar.update(1)
                 except Exception as exc:  # includes a worker killed from outside (BrokenProcessPool)
                     attempts[job.name] += 1
@@ -114,7 +124,8 @@ def run_ray(out: Path, spec: SweepSpec, base: Config, jobs: list[Job], address: 
         todo = _pending(out, jobs)
         refs = {task.remote(str(out), spec, base, job): job for job in todo}
         failures: dict[str, str] = {}
-        with tqdm(total=len(jobs), initial=len(jobs) - len(todo), desc="sweep (ray)", disable=not progress) as bar:
+        with tqdm(total=len(jobs), initial=len(jobs) - len(todo), desc=_label(jobs, "on Ray"),
+                  disable=not progress) as bar:
             remaining = list(refs)
             while remaining:
                 done, remaining = ray.wait(remaining, num_returns=1)
@@ -124,6 +135,7 @@ def run_ray(out: Path, spec: SweepSpec, base: Config, jobs: list[Job], address: 
                     failures[refs[done[0]].name] = _ray_error(exc)
                     if os.environ.get("HYPERINTERP_DEBUG"):
                         traceback.print_exception(exc)
+                bar.set_postfix_str(f"done: {refs[done[0]].name}", refresh=False)
                 bar.update(1)
         return failures
     finally:

@@ -124,5 +124,9 @@ def load(path: str | Path) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
         if not isinstance(meta, dict):
             raise UserError(f"{p}: meta must be a JSON object")
     validate(data, str(p))
+    _, m, n = data["W"].shape
+    for key, actual in (("n", n), ("m", m)):
+        if key in meta and meta[key] != actual:
+            raise UserError(f"{p}: meta says {key} = {meta[key]!r} but W has {key} = {actual}")
     meta.setdefault("activation", "silu")
     return data, meta

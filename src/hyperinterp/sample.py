@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import math
+import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -23,8 +25,18 @@ WEIGHT_MODES = ("draw", "mean")
 def load_model(path: str | Path, device: str = "cpu") -> tuple[HyperNetwork, Config, dict[str, Any]]:
     """The hypernetwork of a checkpoint (read on the CPU whatever device trained it), moved to `device`
     (cpu | cuda | auto)."""
-    ckpt = checkpoint.resolve(path)
-    weights, _, meta = checkpoint.load(ckpt)
+    p = Path(path)
+    if (p / "meta.json").is_file() or p.name.startswith(checkpoint.STEP_PREFIX) or not checkpoint.list_steps(p):
+        ckpt = checkpoint.resolve(p)  # a checkpoint folder is used as named: never another step in its place
+        weights, _, meta = checkpoint.load(ckpt)
+    else:  # a run folder: its newest undamaged checkpoint, and one warning line if newer ones were damaged
+        latest, skipped = checkpoint.newest_undamaged(p)
+        if latest is None:
+            raise UserError(f"{p}: every checkpoint is damaged (newest: {skipped[0]})")
+        ckpt, weights, _, meta = latest
+        if skipped:
+            print(f"hyperinterp: warning: using {ckpt.name}, the newest undamaged checkpoint of {p}; skipped "
+                  f"{len(skipped)} damaged: {skipped[0]}", file=sys.stderr)
     try:
         cfg = from_dict(meta["config"])
     except UserError as e:
@@ -52,6 +64,47 @@ def evaluate(nets: Nets, cfg: Config, n: int, seed: int, inputs: int = 4096) -> 
     return mse.float(), (mse / y.var()).float()
 
 
+def memory_limit() -> int:
+    """Bytes one sampling call may take: half of this machine's memory (or of its cgroup's limit)."""
+    total = os.sysconf("SC_PHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    try:
+        text = Path("/sys/fs/cgroup/memory.max").read_text().strip()
+        total = min(total, int(text)) if text.isdigit() else total
+    except OSError:
+        pass
+    return total // 2
+
+
+def memory_needed(model: HyperNetwork, count: int, n: int, m: int) -> int:
+    """A generous estimate of the bytes `sample` holds at once: per weight entry the noise channels, mean, log
+    sigma, the drawn weight, its float64 copy for evaluation and the saved copy; plus one network's layer
+    activations (the generator works through the networks in groups)."""
+    h = model.cfg
+    per_entry = 4 * (h.noise_channels + h.neuron_noise_channels) + 4 * 4 + 8
+    return count * m * n * per_entry + 8 * m * n * h.width * 4
+
+
+def _gib(size: int) -> str:
+    return f"{size / 2**30:.3g} GiB"
+
+
+def extrapolation(cfg: Config, beta: float, n: int, m: int) -> list[str]:
+    """What of (beta, n, m) lies outside what the run was trained on, in words (empty: inside)."""
+    t, b, notes = cfg.task, cfg.budget, []
+    lo, hi = (b.beta, b.beta) if b.beta_mode == "fixed" else (b.beta_min, b.beta_max)
+    if not lo * (1 - 1e-6) <= beta <= hi * (1 + 1e-6):
+        notes.append(f"beta={beta:g} is outside the trained range {lo:g}..{hi:g}")
+    trained_n = t.train_sizes or (t.n,)
+    if not min(trained_n) <= n <= max(trained_n):
+        sizes = f"{min(trained_n)}..{max(trained_n)}" if t.train_sizes else str(t.n)
+        notes.append(f"n={n} is outside the trained sizes {sizes}")
+    ratios = [t.m_per_n] if t.train_sizes else [t.m / t.n]
+    ratios += [r for _, r in t.width_schedule]
+    if not math.floor(min(ratios) * n) <= m <= math.ceil(max(ratios) * n):
+        notes.append(f"m={m} at n={n} is outside the trained widths m/n {min(ratios):g}..{max(ratios):g}")
+    return notes
+
+
 @torch.no_grad()
 def sample(model: HyperNetwork, cfg: Config, beta: float, n: int, m: int, count: int, seed: int,
            weights: str = "draw", mean_error: bool = False) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
@@ -67,6 +120,11 @@ def sample(model: HyperNetwork, cfg: Config, beta: float, n: int, m: int, count:
         raise UserError(f"seed must be in [0, 2**62), got {seed}")
     if weights not in WEIGHT_MODES:
         raise UserError(f"--weights must be one of {', '.join(WEIGHT_MODES)}, got {weights!r}")
+    need, limit = memory_needed(model, count, n, m), memory_limit()
+    if need > limit:
+        raise UserError(f"{count} networks of n={n}, m={m} need about {_gib(need)} of memory, more than the "
+                        f"{_gib(limit)} allowed here (half this machine's memory): sample fewer (--count) into "
+                        f"several files (--seed)")
     gen = torch.Generator().manual_seed(seed)
     log_beta = torch.full((count,), math.log(beta))
     dist = model.generate(log_beta, n, m, gen)
@@ -80,6 +138,8 @@ def sample(model: HyperNetwork, cfg: Config, beta: float, n: int, m: int, count:
     meta = {"source": "hypernetwork", "task": cfg.task.name, "input_dist": cfg.task.input_dist,
             "activation": cfg.task.activation, "n": n, "m": m, "seed": seed, "weights": weights,
             "prior": cfg.budget.prior}
+    notes = extrapolation(cfg, beta, n, m)
+    meta.update(extrapolated=bool(notes), extrapolation=notes)
     return arrays, meta
 
 

@@ -239,7 +239,10 @@ def train(cfg: Config, run_dir: str | Path, resume: bool = False, progress: bool
         save(0)
     steps, retries = cfg.optim.steps, 0
     t0, done = time.perf_counter(), 0
-    bar = tqdm(range(start, steps), initial=start, total=steps, disable=not progress, desc="train", smoothing=0.05)
+    bar = tqdm(range(start, steps), initial=start, total=steps, disable=not progress,
+               desc=f"train seed {cfg.optim.seed}, " + (f"beta {cfg.budget.beta:g}" if cfg.budget.beta_mode == "fixed"
+                                                         else f"beta {cfg.budget.beta_min:g}..{cfg.budget.beta_max:g}"),
+               smoothing=0.05)
     step = start
     while step < steps:
         for group in opt.param_groups:
