@@ -1,4 +1,5 @@
-"""Decoding verified by re-encoding (DESIGN.md §6).
+"""Decoding verified by re-encoding (DESIGN.md §6); convexity, which has nothing to re-encode, is
+summarised by a fitted formula instead, and says so.
 
 From the classifier's evidence, the parameters of the algorithm are extracted, the *ideal* network
 of that algorithm is built from them (a network of the same family, so it runs through the same
@@ -8,7 +9,9 @@ code), and the two functions are compared on fresh data:
 
 the fraction of the generated network's variance that the decoding does not reproduce (when
 f_gen is constant, Var(y) of the target is the denominator instead). ``rel_error_target`` divides
-by Var(y) instead, to compare with the network's own error.
+by Var(y) instead. ``target_error`` is the formula's own error on the task, mean((f_ideal - y)²)/Var(y),
+beside ``network_error``, the generated network's: a decode can be faithful and still say how good
+the algorithm it names is. ``check`` is ``"re-encoded"`` (the two ideals below) or ``"fitted"``.
 
 Two ideals are built:
 
@@ -26,10 +29,15 @@ Labels:
 
 * ``double_sided``: ``Σ_i S·[φ(k·x_i + β) + φ(−k·x_i + β)]/k + c``;
 * ``pudding_pos`` / ``pudding_neg``: ``Σ_i S·φ(±k·x_i + β)/k + g·Σ_i x_i + c``;
-* ``convexity``: no shorter description is claimed: ``Σ_j a_j φ(w_j·x + b_j) + c`` over the active
-  neurons, all ``a_j > 0`` (the ideal is the network less its inactive neurons, so ``rel_error``
-  measures only what dropping them changes); ``simplified`` gives the radial fit
-  ``y ≈ α·‖x‖₂ + γ`` and its error, the rough function such networks approximate;
+* ``convexity``: dense ridges have no per-input mechanism to re-encode, and re-encoding the network
+  as itself would verify nothing. The formula is the best radial fit ``y ≈ α·‖x‖₂ + γ`` (least
+  squares on the network's output), reported with its error against the network (``rel_error``: the
+  share of the network's variance the formula leaves out) and against the target
+  (``target_error``), and ``check = "fitted"`` (a summary, not a verification); ``ridges`` describes
+  what the network is made of: the number of active ridges, their effective number (participation
+  ratio of the slopes ``a_j·‖w_j‖``), their norms, and how spread their directions are (mean
+  ``|cos|`` between pairs, against the same for random directions); ``ideal`` and ``per_input``
+  are None;
 * ``other``: the per-mechanism formula over whatever the network has (± pairs, one-sided inputs,
   the dense part linearised if linear, else kept as its neurons), prefixed by why it is ``other``.
 
@@ -39,12 +47,13 @@ A linear term is re-encoded as one neuron in φ's linear regime: ``‖g‖·φ(g
 
 from __future__ import annotations
 
+import math
 from typing import Any
 
 import numpy as np
 
 from .classify import DENSE_LINEAR_R2, classify, sample_inputs
-from .references import forward, phi
+from .references import forward, participation_ratio, phi
 
 LINEAR_BIAS = 30.0
 MECHANISMS = (("pair", (1, -1)), ("pos", (1,)), ("neg", (-1,)))
@@ -133,12 +142,65 @@ def _kink_text(s: int, k: float, beta: float, act: str) -> str:
     return f"{act}({inner})"
 
 
+def _target_error(f: np.ndarray, y: np.ndarray) -> float:
+    return float(np.mean((f - y) ** 2) / y.var())
+
+
+def _sphere_abs_cos(n: int) -> float:
+    """E|cos| between two independent uniform random directions in R^n: Γ(n/2) / (√π Γ((n+1)/2))."""
+    return math.exp(math.lgamma(n / 2) - math.lgamma((n + 1) / 2)) / math.sqrt(math.pi)
+
+
+def ridge_summary(W: np.ndarray, a: np.ndarray, neurons: np.ndarray) -> dict[str, Any]:
+    """What a convexity network is made of: its ridges a_j·φ(w_j·x + b_j), how many count (the
+    participation ratio of their slopes a_j‖w_j‖), their norms, and how spread their directions are."""
+    norms = np.linalg.norm(W[neurons], axis=1)
+    slopes = np.abs(a[neurons]) * norms
+    unit = W[neurons] / np.where(norms > 0, norms, 1.0)[:, None]
+    cos = np.abs(unit @ unit.T)[np.triu_indices(len(neurons), 1)]
+    n = W.shape[1]
+    return {"ridges": len(neurons),
+            "effective": float(slopes.sum() ** 2 / (slopes ** 2).sum()) if slopes.any() else 0.0,
+            "norm_median": float(np.median(norms)) if len(norms) else 0.0,
+            "norm_cv": float(norms.std() / norms.mean()) if len(norms) and norms.mean() > 0 else 0.0,
+            "pr_median": float(np.median(participation_ratio(W[neurons]))) if len(neurons) else 0.0,
+            "mean_abs_cos": float(cos.mean()) if cos.size else float("nan"),
+            "random_abs_cos": _sphere_abs_cos(n)}
+
+
+def _ridge_text(r: dict[str, Any], n: int, act: str) -> str:
+    text = (f"{r['ridges']} ridges a_j·{act}(w_j·x + b_j), all a_j > 0, effective number {r['effective']:.3g}; "
+            f"‖w_j‖ median {r['norm_median']:.3g} (CV {r['norm_cv']:.2f}), participation ratio {r['pr_median']:.3g} "
+            f"of {n} inputs")
+    if np.isfinite(r["mean_abs_cos"]):
+        text += (f"; mean |cos| between directions {r['mean_abs_cos']:.2f} "
+                 f"(random directions: {r['random_abs_cos']:.2f})")
+    return text
+
+
+def _decode_convexity(W, a, f_gen, x, y, result, act: str) -> dict[str, Any]:
+    """The best radial fit y ≈ α‖x‖₂ + γ of the network, and what its ridges are (see the module doc)."""
+    X1 = np.stack([np.linalg.norm(x, axis=1), np.ones(len(x))], 1)
+    (alpha, gamma), *_ = np.linalg.lstsq(X1, f_gen, rcond=None)
+    alpha, gamma = _r(alpha), _r(gamma)
+    f_fit = X1 @ np.array([alpha, gamma])
+    rel, rel_t = _rel(f_gen, f_fit, y)
+    ridges = ridge_summary(W, a, np.asarray(result["dense_part"]["neurons"], int))
+    return {"label": "convexity", "formula": f"y ≈ {_num(alpha)}·‖x‖₂ {_signed(gamma)}", "check": "fitted",
+            "rel_error": rel, "rel_error_target": rel_t, "target_error": _target_error(f_fit, y),
+            "network_error": _target_error(f_gen, y), "ideal": None, "per_input": None,
+            "description": _ridge_text(ridges, W.shape[1], act),
+            "params": {"label": "convexity", "activation": act, "alpha": alpha, "gamma": gamma, "ridges": ridges}}
+
+
 def decode(W, b, a, c, activation: str = "silu", result: dict[str, Any] | None = None, n_samples: int = 8192,
            seed: int = 12345) -> dict[str, Any]:
     """Decode one network (W (m,n), b (m,), a (m,), c) using `result` from `classify.classify`
-    (computed here when not given). Returns ``formula`` (str), ``rel_error`` (float), ``ideal``
-    (arrays W (m',n), b, a, c of the formula's network), ``per_input`` (its own ideal and error),
-    ``params`` (the extracted numbers, JSON-serialisable) and, for convexity, ``simplified``."""
+    (computed here when not given). Returns ``formula`` (str), ``check`` ("re-encoded" or, for
+    convexity, "fitted"), ``rel_error`` (float), ``target_error`` and ``network_error``, ``ideal``
+    (arrays W (m',n), b, a, c of the formula's network; None for convexity), ``per_input`` (its own
+    ideal and error; None for convexity), ``params`` (the extracted numbers, JSON-serialisable) and,
+    for convexity, ``description`` (its ridges)."""
     W = np.asarray(W, float)
     b = np.asarray(b, float).reshape(-1)
     a = np.asarray(a, float).reshape(-1)
@@ -151,6 +213,8 @@ def decode(W, b, a, c, activation: str = "silu", result: dict[str, Any] | None =
     x, y = sample_inputs(n, n_samples, seed, result.get("task", "l1"), result.get("input_dist", "normal"))
     gen = {"W": W, "b": b, "a": a, "c": np.array(c)}
     f_gen = forward(gen, x, activation)
+    if label == "convexity":
+        return {**_decode_convexity(W, a, f_gen, x, y, result, act), "n_samples": n_samples, "seed": seed}
 
     inactive = np.asarray(result["inactive"], int)
     c_eff = c + (float((phi(x @ W[inactive].T + b[inactive], activation) * a[inactive]).mean(0).sum())
@@ -167,11 +231,7 @@ def decode(W, b, a, c, activation: str = "silu", result: dict[str, Any] | None =
     bp = _Builder(n)
     for sd in sides:
         bp.kink(sd["input"], sd["sign"], sd["k"], sd["bias"], sd["amp"])
-    if label == "convexity":
-        for j in rest:
-            bp.neuron(W[j], b[j], a[j])
-        bp.c += c_eff
-    elif linearise:
+    if linearise:
         bp.linear(g)
         bp.c += c_eff + d
     else:
@@ -185,46 +245,38 @@ def decode(W, b, a, c, activation: str = "silu", result: dict[str, Any] | None =
     bf = _Builder(n)
     terms: list[str] = []
     params: dict[str, Any] = {"label": label, "mechanisms": {}, "activation": activation}
-    if label == "convexity":
+    for mech, signs in MECHANISMS:
+        inputs = [i for i in range(n) if per_input[i] == mech]
+        if not inputs:
+            continue
+        group = [sd for sd in sides if sd["input"] in inputs]
+        S, k, beta = (_r(float(np.median([sd[key] for sd in group]))) for key in ("slope", "k", "bias"))
+        for i in inputs:
+            for s in signs:
+                bf.kink(i, s, k, beta, S / k)
+        params["mechanisms"][mech] = {"inputs": inputs, "slope": S, "k": k, "bias": beta,
+                                      "slope_spread": float(np.std([sd["slope"] for sd in group])),
+                                      "k_spread": float(np.std([sd["k"] for sd in group]))}
+        if mech == "pair":
+            body = f"[{_kink_text(1, k, beta, act)} + {_kink_text(-1, k, beta, act)}]"
+        else:
+            body = _kink_text(signs[0], k, beta, act)
+        terms.append(f"+ {_sum_over(inputs, n)} {_num(S)}·{body}/{_num(k)}")
+    const = c_eff + d if linearise else c_eff
+    if label in ("pudding_pos", "pudding_neg") or (linearise and not dp["negligible"]):
+        gm = _r(float(g.mean()))
+        bf.linear(np.full(n, gm))
+        terms.append(f"{_signed(gm)}·Σ_i x_i")
+        params["linear_coef"] = gm
+        params["linear_coef_cv"] = dp["coef_cv"]
+    elif not linearise:
         for j in rest:
             bf.neuron(W[j], b[j], a[j])
-        bf.c += _r(c_eff)
-        pr = result.get("pr_median_dense")
-        terms.append(f"+ Σ_j a_j·{act}(w_j·x + b_j) with all a_j > 0 ({len(rest)} dense neurons"
-                     + (f", median participation ratio {pr:.3g} of {n}" if pr is not None else "") + ")")
-        const = c_eff
-    else:
-        for mech, signs in MECHANISMS:
-            inputs = [i for i in range(n) if per_input[i] == mech]
-            if not inputs:
-                continue
-            group = [sd for sd in sides if sd["input"] in inputs]
-            S, k, beta = (_r(float(np.median([sd[key] for sd in group]))) for key in ("slope", "k", "bias"))
-            for i in inputs:
-                for s in signs:
-                    bf.kink(i, s, k, beta, S / k)
-            params["mechanisms"][mech] = {"inputs": inputs, "slope": S, "k": k, "bias": beta,
-                                          "slope_spread": float(np.std([sd["slope"] for sd in group])),
-                                          "k_spread": float(np.std([sd["k"] for sd in group]))}
-            if mech == "pair":
-                body = f"[{_kink_text(1, k, beta, act)} + {_kink_text(-1, k, beta, act)}]"
-            else:
-                body = _kink_text(signs[0], k, beta, act)
-            terms.append(f"+ {_sum_over(inputs, n)} {_num(S)}·{body}/{_num(k)}")
-        const = c_eff + d if linearise else c_eff
-        if label in ("pudding_pos", "pudding_neg") or (linearise and not dp["negligible"]):
-            gm = _r(float(g.mean()))
-            bf.linear(np.full(n, gm))
-            terms.append(f"{_signed(gm)}·Σ_i x_i")
-            params["linear_coef"] = gm
-            params["linear_coef_cv"] = dp["coef_cv"]
-        elif not linearise:
-            for j in rest:
-                bf.neuron(W[j], b[j], a[j])
-            terms.append(f"+ D(x) [{len(rest)} dense-part neurons kept as they are; {dp['r2']:.0%} linear]")
-        bf.c += _r(const)
+        terms.append(f"+ D(x) [{len(rest)} dense-part neurons kept as they are; {dp['r2']:.0%} linear]")
+    bf.c += _r(const)
     ideal = bf.net()
-    rel, rel_t = _rel(f_gen, forward(ideal, x, activation), y)
+    f_ideal = forward(ideal, x, activation)
+    rel, rel_t = _rel(f_gen, f_ideal, y)
 
     body = " ".join(terms).strip()
     if body.startswith("+ "):
@@ -233,27 +285,18 @@ def decode(W, b, a, c, activation: str = "silu", result: dict[str, Any] | None =
         body = "−" + body[2:]
     formula = f"y ≈ {body} {_signed(const)}" if body else f"y ≈ {_num(const)}"
     uncovered = [i for i in range(n) if per_input[i] == "none"]
-    notes = []
-    if uncovered and label != "convexity":
-        notes.append(f"uncovered inputs: {_sum_over(uncovered, n)[2:] if len(uncovered) < n else 'all'}")
     if label == "other":
         formula = f"[other: {result['reason']}] " + formula
-    if notes:
-        formula += "  (" + "; ".join(notes) + ")"
+    if uncovered:
+        formula += f"  (uncovered inputs: {_sum_over(uncovered, n)[2:] if len(uncovered) < n else 'all'})"
     params.update(constant=_r(const), served_sides=[{k: v for k, v in sd.items()} for sd in sides])
 
-    out: dict[str, Any] = {
-        "label": label, "formula": formula, "rel_error": rel, "rel_error_target": rel_t, "ideal": ideal,
+    return {
+        "label": label, "formula": formula, "check": "re-encoded", "rel_error": rel, "rel_error_target": rel_t,
+        "target_error": _target_error(f_ideal, y), "network_error": _target_error(f_gen, y), "ideal": ideal,
         "per_input": {"ideal": ideal_pi, "rel_error": rel_pi, "rel_error_target": rel_pi_t},
         "params": params, "n_samples": n_samples, "seed": seed,
     }
-    if label == "convexity":
-        X1 = np.stack([np.linalg.norm(x, axis=1), np.ones(len(x))], 1)
-        (alpha, gamma), *_ = np.linalg.lstsq(X1, f_gen, rcond=None)
-        r_s, r_st = _rel(f_gen, X1 @ np.array([alpha, gamma]), y)
-        out["simplified"] = {"formula": f"y ≈ {_num(alpha)}·‖x‖₂ {_signed(gamma)}", "rel_error": r_s,
-                             "rel_error_target": r_st}
-    return out
 
 
 def decode_arrays(arrays: dict[str, np.ndarray], meta: dict[str, Any],
