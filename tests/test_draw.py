@@ -58,3 +58,34 @@ def test_graph_leaves_out_inactive_neurons():
 
     plt.close(fig)
     assert np.isfinite(net["W"]).all()
+
+
+def _texts(fig):
+    """Every visible text object of a figure (titles, tick labels, colour bars, node names)."""
+    from matplotlib.text import Text
+
+    return [t for t in fig.findobj(Text) if t.get_visible() and t.get_text().strip()]
+
+
+def test_heatmap_rows_pair_each_inputs_two_sides_and_fonts_are_readable():
+    import matplotlib.pyplot as plt
+
+    from hyperinterp.classify import classify
+
+    net = R.permute(R.make_reference("double_sided", 5, 14, 3.0), seed=2)  # neurons shuffled
+    res = classify(**net)
+    order, names = draw.neuron_order(res, 14)
+    assert sorted(order) == list(range(14))
+    sparse = [name.split()[0] for name in names if name.startswith("x")]
+    assert sparse == [f"x{i}{s}" for i in range(5) for s in "+−"]  # (input, sign): each pair side by side
+    assert all(name.startswith("·") for name in names[len(sparse):])  # the 4 spare neurons are inactive
+    for fig in (draw.draw_heatmap(net["W"], net["b"], net["a"], res),
+                draw.draw_graph(net["W"], net["a"], res),
+                draw.draw_heatmaps({k: np.stack([v, v]) for k, v in net.items()}, [res, res])):
+        sizes = [t.get_fontsize() for t in _texts(fig)]
+        assert sizes and min(sizes) >= draw.SMALL >= 9
+        plt.close(fig)
+    fig = draw.draw_heatmap(net["W"], net["b"], net["a"], res)
+    ticks = [t.get_text() for t in fig.axes[0].get_yticklabels()]
+    assert ticks == names
+    plt.close(fig)

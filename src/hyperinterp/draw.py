@@ -7,8 +7,13 @@
   the largest |W| (both counts are in the title). Layout: networkx ``spring_layout`` with |weight|
   as the spring strength, seeded, so the same file gives the same picture.
 * Heatmap (``netNNN_heatmap.png/.svg``): W (neurons × inputs) beside the b and a columns, each with
-  its own symmetric colour scale (RdBu: red positive, blue negative); inactive neurons are kept and
-  marked with ``·`` on the neuron axis.
+  its own symmetric colour scale (RdBu: red positive, blue negative). Rows are ordered by what the
+  classifier found (`neuron_order`): the one-input neurons by (input, sign), so the two sides of a
+  ± pair are next to each other, then the dense neurons, then the inactive ones (marked ``·``).
+* `draw_heatmaps`: the W of several networks side by side, rows in the same order (the cell pages
+  of the report).
+
+Every font is at least 9 pt.
 
 Titles carry the classifier label and relative error. Files are written atomically.
 """
@@ -33,6 +38,7 @@ from .errors import UserError  # noqa: E402
 
 EDGE_MIN = 0.02  # input edges below 2% of the largest |W| are not drawn
 POS, NEG = "#c0392b", "#2471a3"
+SMALL = 9  # pt: the smallest font of any picture (tick labels, colour bars, node names)
 
 
 def _save(fig, path: Path) -> None:
@@ -80,37 +86,80 @@ def draw_graph(W: np.ndarray, a: np.ndarray, res: dict[str, Any], index: int = 0
         nx.draw_networkx_nodes(G, pos, nodelist=nodes, node_color=colour, node_size=size, ax=ax,
                                edgecolors="black", linewidths=0.5)
     labels = {v: v for v, d in G.nodes(data=True) if d["kind"] != "hidden" or len(active) <= 40}
-    nx.draw_networkx_labels(G, pos, labels=labels, font_size=7, ax=ax)
+    nx.draw_networkx_labels(G, pos, labels=labels, font_size=SMALL, ax=ax)
     comp = res["composition"]
     ax.set_title(f"{_title(index, res)}\n{len(active)} of {m} neurons active (inactive left out); "
                  f"{dropped} input edges under {EDGE_MIN:.0%} of max |W| left out\n"
                  f"inputs: {comp['pair']} ± pair, {comp['pos_only']} pos-only, {comp['neg_only']} neg-only, "
-                 f"{comp['none']} none   (red +, blue −, width ∝ |weight|)", fontsize=9)
+                 f"{comp['none']} none   (red +, blue −, width ∝ |weight|)", fontsize=10)
     ax.set_axis_off()
     return fig
 
 
+def neuron_order(res: dict[str, Any], m: int) -> tuple[list[int], list[str]]:
+    """Rows for a heatmap: the one-input (sparse) neurons by (input, sign: + before −), so a ± pair
+    sits together; then the dense neurons; then the inactive ones. Returns the neuron indices and a
+    row name each ("x3+ 17": neuron 17 reads input 3 with a positive weight; "d 5"; "· 9")."""
+    keys: dict[int, tuple] = {j: (2, 0, 0, j) for j in range(m)}
+    names = {j: f"· {j}" for j in range(m)}
+    for item in res["neurons"]:
+        j = item["neuron"]
+        if "input" in item:
+            keys[j] = (0, item["input"], item["sign"] < 0, j)
+            names[j] = f"x{item['input']}{'+' if item['sign'] > 0 else '−'} {j}"
+        else:
+            keys[j] = (1, 0, 0, j)
+            names[j] = f"d {j}"
+    order = sorted(range(m), key=keys.__getitem__)
+    return order, [names[j] for j in order]
+
+
+def _row_ticks(ax, names: list[str]) -> None:
+    m = len(names)
+    rows = range(m) if m <= 64 else range(0, m, max(1, m // 32))
+    ax.set_yticks(list(rows), [names[j] for j in rows], fontsize=SMALL)
+
+
 def draw_heatmap(W: np.ndarray, b: np.ndarray, a: np.ndarray, res: dict[str, Any], index: int = 0):
-    """W beside the b and a columns, each with its own symmetric colour scale."""
+    """W beside the b and a columns, each with its own symmetric colour scale, rows by `neuron_order`."""
     m, n = W.shape
-    inactive = set(res["inactive"])
-    fig, axes = plt.subplots(1, 3, figsize=(min(4 + 0.25 * n, 18), min(2.5 + 0.18 * m, 16)),
+    order, names = neuron_order(res, m)
+    fig, axes = plt.subplots(1, 3, figsize=(min(5 + 0.3 * n, 18), min(2.5 + 0.2 * m, 24)),
                              gridspec_kw={"width_ratios": [max(n, 2), 1, 1]}, squeeze=True)
-    for ax, data, name in zip(axes, (W, b[:, None], a[:, None]), ("W", "b", "a"), strict=True):
+    for ax, data, name in zip(axes, (W[order], b[order, None], a[order, None]), ("W", "b", "a"), strict=True):
         lim = float(np.abs(data).max()) or 1.0
         im = ax.imshow(data, cmap="RdBu_r", vmin=-lim, vmax=lim, aspect="auto", interpolation="nearest")
-        ax.set_title(name, fontsize=9)
+        ax.set_title(name, fontsize=11)
         ax.set_xticks(range(data.shape[1]) if name == "W" and n <= 32 else [])
-        ax.tick_params(labelsize=6)
-        fig.colorbar(im, ax=ax, fraction=0.08, pad=0.04).ax.tick_params(labelsize=6)
-    rows = range(m) if m <= 64 else range(0, m, max(1, m // 32))
-    axes[0].set_yticks(list(rows))
-    axes[0].set_yticklabels([f"{'·' if j in inactive else ''}{j}" for j in rows])
-    axes[0].set_ylabel("hidden neuron (· = inactive)", fontsize=8)
-    axes[0].set_xlabel("input", fontsize=8)
+        ax.tick_params(labelsize=SMALL)
+        fig.colorbar(im, ax=ax, fraction=0.08, pad=0.04).ax.tick_params(labelsize=SMALL)
+    _row_ticks(axes[0], names)
+    axes[0].set_ylabel("hidden neuron: x<input><sign> one-input, d dense, · inactive", fontsize=SMALL)
+    axes[0].set_xlabel("input", fontsize=10)
     for ax in axes[1:]:
         ax.set_yticks([])
-    fig.suptitle(_title(index, res), fontsize=10)
+    fig.suptitle(_title(index, res), fontsize=11)
+    return fig
+
+
+def draw_heatmaps(arrays: dict[str, np.ndarray], results: list[dict[str, Any]], cols: int = 4):
+    """The W of every network in `arrays` (leading K axis), one panel each, rows by `neuron_order`,
+    one symmetric colour scale for all (so panels compare); panel titles: index and label."""
+    K, m, n = arrays["W"].shape
+    rows = -(-K // cols)
+    lim = float(np.abs(arrays["W"]).max()) or 1.0
+    fig, axes = plt.subplots(rows, cols, figsize=(3.2 * cols, (1.2 + 0.035 * m) * rows + 0.6), squeeze=False)
+    for k, ax in enumerate(axes.flat):
+        if k >= K:
+            ax.set_axis_off()
+            continue
+        order, _ = neuron_order(results[k], m)
+        im = ax.imshow(arrays["W"][k][order], cmap="RdBu_r", vmin=-lim, vmax=lim, aspect="auto",
+                       interpolation="nearest")
+        ax.set_title(f"#{k} {results[k]['label']}", fontsize=10)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.colorbar(im, ax=axes, fraction=0.02, pad=0.01).ax.tick_params(labelsize=SMALL)
     return fig
 
 
