@@ -65,7 +65,7 @@ def test_config_rejects_unknown_names_from_a_file(tmp_path):
     with pytest.raises(UserError, match="optimizer"):
         config.load(path)
     path.write_text('[task]\nn = "16"\n')
-    with pytest.raises(UserError, match="task.n must be a int"):
+    with pytest.raises(UserError, match="task.n must be an integer"):
         config.load(path)
 
 

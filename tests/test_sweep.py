@@ -7,9 +7,10 @@ import shutil
 import subprocess
 from pathlib import Path
 
+import numpy as np
 import pytest
 
-from hyperinterp import config, executor, report, sweep
+from hyperinterp import classify, config, executor, report, sweep
 from hyperinterp.classify import LABELS
 from hyperinterp.errors import UserError
 
@@ -104,13 +105,71 @@ def test_failed_job_is_reported_not_dropped(tmp_path: Path):
     assert list(failures) == ["range_seed0"]
 
 
-def test_report_lists_every_figure(tiny_sweep: Path):
-    index = report.write_report(tiny_sweep)
-    page = index.read_text()
-    for fig in ("phase_diagram.png", "fractions.png", "frontier.png", "generalization.png", "baselines.png"):
-        assert f'src="{fig}"' in page and (index.parent / fig).stat().st_size > 1000
-    summary = json.loads((index.parent / "summary.json").read_text())
-    assert {"order", "examples", "by_mode_beta", "generalization"} <= set(summary)
+@pytest.fixture(scope="module")
+def tiny_report(tiny_sweep: Path) -> Path:
+    return report.write_report(tiny_sweep)
+
+
+def test_report_lists_every_figure(tiny_report: Path):
+    page = tiny_report.read_text()
+    for fig in ("phase_portraits.png", "fractions.png", "composition.png", "frontier.png", "generalization.png",
+                "baselines.png"):
+        assert f'src="{fig}"' in page and (tiny_report.parent / fig).stat().st_size > 1000
+    summary = json.loads((tiny_report.parent / "summary.json").read_text())
+    assert {"rules", "sentences", "order", "examples", "cells", "by_mode_beta", "generalization"} <= set(summary)
+    assert all(f"<b>{rule}</b>" in page for rule in summary["rules"])
+
+
+def test_report_says_per_seed_what_the_table_says(tiny_sweep: Path, tiny_report: Path):
+    """Every seed's sentence names each of its cells' majority label with its count; the grid links every
+    final cell to its own page, and every page lists that cell's draws with the table's labels."""
+    rows = [r for r in json.loads((tiny_sweep / "table.json").read_text()) if r["kind"] == "sweep"]
+    summary = json.loads((tiny_report.parent / "summary.json").read_text())
+    pages = {(c["mode"], c["seed"], c["beta"]): c for c in summary["cells"]}
+    assert set(pages) == {(r["mode"], r["seed"], r["beta"]) for r in rows}
+    index = tiny_report.read_text()
+    for r in rows:
+        count = round(r[f"frac_{r['majority']}"] * r["count"])
+        cell = pages[(r["mode"], r["seed"], r["beta"])]
+        assert cell["counts"][r["majority"]] == count  # the page's networks are the table's
+        assert f"href='{cell['page']}'" in index  # linked from the seed x beta grid
+        html_page = (tiny_report.parent / cell["page"]).read_text()
+        assert html_page.count("<tr>") == r["count"] + 1  # header + one row per draw
+        if r["mode"] == "adam":
+            continue
+        said = " ".join(s for s in summary["sentences"][r["mode"]] if s.startswith(f"{r['mode']}, seed {r['seed']}:"))
+        assert f"{r['majority']} at β" in said and f"/{r['count']}" in said
+
+
+def test_pooled_interval_widens_when_seeds_disagree():
+    from hyperinterp.report_stats import pooled
+
+    agree = pooled([0.5, 0.5], 16)
+    split = pooled([1.0, 0.0], 16)
+    assert agree[0] == split[0] == 0.5
+    assert split[3] == 1.0 and agree[3] == 32  # effective draws: 1 when seeds are opposite, all 32 when equal
+    assert split[2] - split[1] > 0.8 > 0.4 > agree[2] - agree[1]
+    one = pooled([1.0], 16)  # one seed: the binomial interval of its draws
+    assert one[2] == 1.0 and 0.75 < one[1] < 0.85
+
+
+def test_examples_follow_the_stated_rule(tiny_sweep: Path, tiny_report: Path):
+    """Each example is in the cell where its label has the most draws, nearest that label's median error;
+    and every (mode, label) found among the final cells, `other` aside, has one."""
+    from hyperinterp import netfile
+
+    summary = json.loads((tiny_report.parent / "summary.json").read_text())
+    counts = {(c["mode"], c["seed"], c["beta"]): c["counts"] for c in summary["cells"]}
+    found = {(mode, lab) for (mode, _, _), cs in counts.items() for lab in cs if lab != "other"}
+    assert found and {(e["mode"], e["label"]) for e in summary["examples"]} == found
+    for e in summary["examples"]:
+        best = max(cs.get(e["label"], 0) for (mode, _, _), cs in counts.items() if mode == e["mode"])
+        assert e["count_in_cell"] == best
+        arrays, meta = netfile.load(tiny_sweep / e["file"])
+        labels = [r["label"] for r in classify.classify_arrays(arrays, meta)]
+        errs = np.array([arrays["rel_mse"][k] for k, lab in enumerate(labels) if lab == e["label"]])
+        assert labels[e["index"]] == e["label"]
+        assert abs(arrays["rel_mse"][e["index"]] - np.median(errs)) == np.abs(errs - np.median(errs)).min()
 
 
 def _chromium() -> tuple[str, str] | None:
@@ -118,28 +177,55 @@ def _chromium() -> tuple[str, str] | None:
     return (browser, driver) if browser and driver else None
 
 
-def test_report_loads_in_headless_chromium(tiny_sweep: Path):
+def test_report_loads_in_headless_chromium(tiny_report: Path):
+    """What a reader sees: every image loads and has a caption, no plotted series is empty or NaN, each
+    label found has its example, and a cell page linked from the seed x beta grid loads."""
     found = _chromium()
     assert found, "chromium and chromedriver are missing: run scripts/install_browser.sh (make setup does)"
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
+    from selenium.webdriver.common.by import By
 
-    index = report.write_report(tiny_sweep)
+    def no_nan(text: str):
+        raise ValueError(f"not a number in a plotted series: {text}")
+
     opts = webdriver.ChromeOptions()
     opts.binary_location = found[0]
     for arg in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage"):
         opts.add_argument(arg)
     opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
     driver = webdriver.Chrome(service=Service(found[1]), options=opts)
+    summary = json.loads((tiny_report.parent / "summary.json").read_text())
     try:
-        driver.get(index.resolve().as_uri())
+        driver.get(tiny_report.resolve().as_uri())
         assert "hyperinterp report" in driver.title
         images = driver.execute_script(
-            "return Array.from(document.images).map(i => [i.src, i.complete && i.naturalWidth > 0])")
-        assert len(images) >= 5
-        assert all(ok for _, ok in images), [src for src, ok in images if not ok]
+            "return Array.from(document.images).map(i => [i.src, i.complete && i.naturalWidth > 0, "
+            "i.closest('figure') ? i.closest('figure').querySelector('figcaption').textContent.trim() : ''])")
+        assert len(images) >= 6
+        assert all(ok for _, ok, _ in images), [src for src, ok, _ in images if not ok]
+        assert all(len(caption) > 40 for _, _, caption in images), [src for src, _, cap in images if len(cap) <= 40]
+        plotted = driver.execute_script(
+            "return Array.from(document.querySelectorAll('figure[data-series]')).map(f => f.dataset.series)")
+        series = [json.loads(text, parse_constant=no_nan) for text in plotted]
+        assert sum(len(s) for s in series) >= 6
+        for s in series:
+            for name, values in s.items():
+                assert values and all(np.isfinite(values)), name
+        assert summary["examples"]
+        for e in summary["examples"]:  # each label found has its example on the page
+            assert driver.find_element(By.ID, f"example-{e['mode']}-{e['label']}").is_displayed()
         errors = [e for e in driver.get_log("browser") if e["level"] in ("SEVERE", "ERROR")]
         assert errors == []
+        link = driver.find_element(By.CSS_SELECTOR, "table.grid a")
+        expected = link.get_attribute("href")
+        link.click()
+        assert driver.current_url == expected and "hyperinterp cell" in driver.title
+        assert driver.execute_script("return document.querySelectorAll('tbody tr').length") == SPEC.count
+        images = driver.execute_script(
+            "return Array.from(document.images).map(i => [i.complete && i.naturalWidth > 0, "
+            "i.closest('figure').querySelector('figcaption').textContent.trim().length])")
+        assert images and all(ok and caption > 40 for ok, caption in images)
     finally:
         driver.quit()
 

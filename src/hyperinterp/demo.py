@@ -21,7 +21,7 @@ SHIPPED = Path(__file__).resolve().parents[2] / "shipped"
 
 DEMO_SPEC = sweep.SweepSpec(seeds=(0, 1), count=16, modes=sweep.MODES,
                             per_beta_steps=4000, per_beta_seeds=1, multi_n_seeds=1, direct_seeds=1,
-                            direct_steps=2000)
+                            direct_steps=4000)
 
 
 def install_shipped(out: Path, shipped: Path = SHIPPED) -> list[str]:

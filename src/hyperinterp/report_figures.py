@@ -1,0 +1,356 @@
+"""The report's figures, each returned with its caption and the data series it plotted.
+
+Conventions (for every figure): a label always has the same colour (`COLORS`), a mode always has
+the same colour where colour means mode (`MODE_COLORS`); legends sit outside the axes; no font is
+under 9 pt; NaN values are left out before plotting, and the series that were drawn are returned
+(`Figure.series`) so the page can carry them and a test can check none is empty or NaN.
+"""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from matplotlib.colors import to_rgb  # noqa: E402
+from matplotlib.lines import Line2D  # noqa: E402
+from matplotlib.patches import Patch  # noqa: E402
+
+from . import netfile  # noqa: E402
+from .classify import LABELS  # noqa: E402
+from .report_stats import majority_count  # noqa: E402
+
+COLORS = {"double_sided": "#1b9e77", "pudding_pos": "#d95f02", "pudding_neg": "#e7298a",
+          "convexity": "#7570b3", "other": "#bbbbbb"}
+MODE_COLORS = {"range": "#1f77b4", "per_beta": "#8c564b", "multi_n": "#17becf", "wide": "#d62728",
+               "direct": "#ff7f0e", "adam": "#555555"}
+MODE_NAMES = {"range": "hypernetwork, one model over the beta range", "per_beta": "hypernetwork, one model per beta",
+              "multi_n": "hypernetwork trained over several n", "wide": "the multi-n hypernetwork continued wider",
+              "direct": "direct: log MSE + beta*bits on the weights", "adam": "direct: plain Adam, no budget"}
+STYLE = {"font.size": 10, "axes.titlesize": 11, "axes.labelsize": 10, "xtick.labelsize": 9, "ytick.labelsize": 9,
+         "legend.fontsize": 9, "figure.titlesize": 11}
+CLIP = 100.0  # generalization errors above this are drawn at the top edge as a triangle
+BETA_STYLES = ("-", "--", ":", "-.")
+
+
+@dataclass
+class Figure:
+    file: str
+    caption: str
+    series: dict[str, list[float]] = field(default_factory=dict)
+
+
+def _save(fig, path: Path) -> str:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=100, bbox_inches="tight")
+    plt.close(fig)
+    netfile.atomic_write(path, lambda fh: fh.write(buf.getvalue()))
+    return path.name
+
+
+def _finite(values: Iterable[Any]) -> list[float]:
+    return [float(v) for v in values if v is not None and np.isfinite(v)]
+
+
+def _beta_ticks(ax, betas: list[float], axis: str = "x") -> None:
+    labels = [f"{b:.0e}" for b in betas]
+    if axis == "x":
+        ax.set_xticks(range(len(betas)), labels, rotation=45, ha="right")
+    else:
+        ax.set_yticks(range(len(betas)), labels)
+
+
+def _label_legend(fig, labels: Iterable[str] = LABELS, extra: list | None = None, anchor=(1.0, 0.5)):
+    handles = [Patch(color=COLORS[lab], label=lab) for lab in labels] + (extra or [])
+    fig.legend(handles=handles, loc="center left", bbox_to_anchor=anchor, frameon=False)
+
+
+def _grid(k: int, cols: int, w: float, h: float):
+    cols = max(1, min(cols, k))
+    rows = -(-k // cols)
+    fig, axes = plt.subplots(rows, cols, figsize=(w * cols, h * rows), squeeze=False, layout="constrained")
+    for ax in axes.flat[k:]:
+        ax.set_axis_off()
+    return fig, list(axes.flat[:k])
+
+
+def _cell_colour(label: str, frac: float) -> np.ndarray:
+    """The label's colour, paler when the majority is smaller (a bare majority is 25% opaque)."""
+    return 1 - (1 - np.array(to_rgb(COLORS[label]))) * (0.25 + 0.75 * frac)
+
+
+def _count_text(ax, x: float, y: float, count: int, rgb: np.ndarray) -> None:
+    dark = float(np.dot(rgb, [0.299, 0.587, 0.114])) < 0.5
+    ax.text(x, y, str(count), ha="center", va="center", fontsize=9, color="white" if dark else "black")
+
+
+# ---------------------------------------------------------------- per-seed phase portraits
+
+def fig_phase_portraits(rows: list[dict[str, Any]], out: Path) -> Figure | None:
+    phase = [r for r in rows if r["mode"] == "range" and r["kind"] in ("phase", "sweep")]
+    if not phase:
+        return None
+    seeds = sorted({r["seed"] for r in phase})
+    fig, axes = _grid(len(seeds), 2, 6.0, 3.9)
+    series = {}
+    for ax, seed in zip(axes, seeds, strict=True):
+        rs = [r for r in phase if r["seed"] == seed]
+        betas, steps = sorted({r["beta"] for r in rs}), sorted({r["step"] for r in rs})
+        img = np.ones((len(steps), len(betas), 3))
+        counts = []
+        for r in rs:
+            x, y = betas.index(r["beta"]), steps.index(r["step"])
+            img[y, x] = _cell_colour(r["majority"], r[f"frac_{r['majority']}"])
+            counts.append(majority_count(r))
+            _count_text(ax, x, y, counts[-1], img[y, x])
+        ax.imshow(img, origin="lower", aspect="auto", interpolation="nearest")
+        _beta_ticks(ax, betas)
+        ax.set_yticks(range(len(steps)), [f"{s:,}" for s in steps])
+        ax.set_xlabel("beta (price per bit)")
+        ax.set_ylabel("training step")
+        ax.set_title(f"range mode, seed {seed}")
+        series[f"seed {seed}: majority count"] = counts
+    _label_legend(fig)
+    K = phase[0]["count"]
+    caption = (f"Phases over training, per seed (range mode only: one beta-conditioned hypernetwork per seed, "
+               f"n = {phase[0]['n']}, m = {phase[0]['m']}; {len(seeds)} seed(s), K = {K} draws per cell). Each cell: "
+               f"the seed's majority label at that checkpoint and beta (colour; paler when the majority is "
+               f"smaller) and how many of the {K} draws carry it. Seeds are not pooled: a cell that differs "
+               f"between panels is a difference between seeds, not a phase change.")
+    return Figure(_save(fig, out / "phase_portraits.png"), caption, series)
+
+
+# ---------------------------------------------------------------- pooled fractions with intervals
+
+def fig_fractions(agg_sweep: list[dict[str, Any]], sweep_rows: list[dict[str, Any]], out: Path) -> Figure | None:
+    modes = [m for m in MODE_NAMES if m != "adam" and any(a["mode"] == m for a in agg_sweep)]
+    if not modes:
+        return None
+    fig, axes = _grid(len(modes), 2, 6.0, 3.4)
+    series = {}
+    for ax, mode in zip(axes, modes, strict=True):
+        rows = [a for a in agg_sweep if a["mode"] == mode]
+        betas = [a["beta"] for a in rows]
+        present = [lab for lab in LABELS if any(a[f"frac_{lab}"] > 0 for a in rows)]
+        width = 0.8 / max(len(present), 1)
+        for i, lab in enumerate(present):
+            x = np.arange(len(rows)) + (i - (len(present) - 1) / 2) * width
+            p = np.array([a[f"frac_{lab}"] for a in rows])
+            err = np.array([p - [a[f"frac_{lab}_lo"] for a in rows], [a[f"frac_{lab}_hi"] for a in rows] - p])
+            ax.errorbar(x, p, yerr=err, fmt="o", color=COLORS[lab], ms=5, capsize=2, lw=1)
+            series[f"{mode} {lab}: pooled fraction"] = [float(v) for v in p]
+            for r in sweep_rows:  # every seed's own fraction, hollow
+                if r["mode"] == mode:
+                    ax.plot(x[betas.index(r["beta"])], r[f"frac_{lab}"], "o", mfc="none", color=COLORS[lab], ms=7,
+                            mew=0.8, alpha=0.7)
+        _beta_ticks(ax, betas)
+        ax.set_ylim(-0.05, 1.05)
+        ax.set_ylabel("share of draws")
+        ax.set_title(f"{mode}: {rows[0]['seeds']} seed(s) × {rows[0]['count']} draws")
+    extra = [Line2D([], [], marker="o", ls="", color="k", label="pooled over seeds, 95% interval"),
+             Line2D([], [], marker="o", ls="", mfc="none", color="k", label="one seed")]
+    _label_legend(fig, extra=extra)
+    caption = ("Share of draws with each label per beta, pooled over seeds (filled dot: the mean of the seeds' "
+               "shares; bar: its 95% interval, widened by disagreement between seeds) beside each seed's own share "
+               "(hollow circles). Final cells of every mode except plain Adam (no beta); the number of seeds and "
+               "draws per cell is in each panel's title. Labels that never occur in a mode are not drawn.")
+    return Figure(_save(fig, out / "fractions.png"), caption, series)
+
+
+# ---------------------------------------------------------------- how inputs are served, per seed
+
+COMPOSITION = (("pair_share", COLORS["double_sided"], "± pair (double-sided mechanism)"),
+               ("pos_only_share", COLORS["pudding_pos"], "positive side only (pudding+)"),
+               ("neg_only_share", COLORS["pudding_neg"], "negative side only (pudding−)"),
+               ("none_share", COLORS["other"], "no sparse mechanism"))
+
+
+def fig_composition(comp: list[dict[str, Any]], out: Path) -> Figure | None:
+    panels = list(dict.fromkeys((c["mode"], c["seed"]) for c in comp if c["mode"] != "adam"))
+    if not panels:
+        return None
+    fig, axes = _grid(len(panels), 3, 4.3, 3.1)
+    series = {}
+    for ax, (mode, seed) in zip(axes, panels, strict=True):
+        rows = [c for c in comp if (c["mode"], c["seed"]) == (mode, seed)]
+        x = np.arange(len(rows))
+        bottom = np.zeros(len(rows))
+        for key, color, _ in COMPOSITION:
+            v = np.array([r[key] for r in rows])
+            ax.bar(x, v, bottom=bottom, color=color, width=0.85)
+            bottom += v
+        series[f"{mode} seed {seed}: pair share"] = [r["pair_share"] for r in rows]
+        _beta_ticks(ax, [r["beta"] for r in rows])
+        ax.set_ylim(0, 1)
+        ax.set_title(f"{mode}, seed {seed}")
+        ax.set_ylabel("share of inputs")
+    fig.legend(handles=[Patch(color=c, label=name) for _, c, name in COMPOSITION], loc="center left",
+               bbox_to_anchor=(1.0, 0.5), frameon=False)
+    caption = (f"How each input is served, per mode and seed (final cells; {rows[0]['networks']} draws per cell, "
+               "every input of every draw counted once): by a ± pair of one-input kinks, by one side only, or by no "
+               "sparse neuron. A pure label needs one mechanism on (nearly) every input; mixtures are hybrids, "
+               "labelled `other`. Plain Adam is left out (no beta).")
+    return Figure(_save(fig, out / "composition.png"), caption, series)
+
+
+# ---------------------------------------------------------------- frontier
+
+MARKERS = {"range": "o", "per_beta": "s", "multi_n": "D", "wide": "P", "direct": "^"}
+
+
+def fig_frontier(sweep_rows: list[dict[str, Any]], out: Path) -> Figure | None:
+    pts = [r for r in sweep_rows if r["mode"] in MARKERS and len(_finite([r["bits_median"], r["rel_mse_median"]])) == 2]
+    if not pts:
+        return None
+    fig, ax = plt.subplots(figsize=(6.5, 4.2), layout="constrained")
+    series = {}
+    for mode, mk in MARKERS.items():
+        rs = [r for r in pts if r["mode"] == mode]
+        if rs:
+            ax.scatter([r["bits_median"] for r in rs], [r["rel_mse_median"] for r in rs], marker=mk, s=36, alpha=0.85,
+                       c=[COLORS[r["majority"]] for r in rs], edgecolors="k", linewidths=0.4)
+            series[f"{mode}: median relative MSE"] = [r["rel_mse_median"] for r in rs]
+    ax.set_xscale("symlog", linthresh=10)
+    ax.set_yscale("log")
+    ax.set_xlabel("median bits of the cell's draws")
+    ax.set_ylabel("median MSE / Var(y) of the draws")
+    extra = [Line2D([], [], marker=mk, ls="", color="k", mfc="w", label=m) for m, mk in MARKERS.items()
+             if any(r["mode"] == m for r in pts)]
+    _label_legend(fig, extra=extra)
+    caption = ("Bits against accuracy: one point per final (mode, seed, beta) cell (median over its draws), colour: "
+               "the cell's majority label, marker: the mode. Lower left is better. Plain Adam has no bits "
+               "(deterministic weights) and is left out.")
+    return Figure(_save(fig, out / "frontier.png"), caption, series)
+
+
+# ---------------------------------------------------------------- generalization
+
+def fig_generalization(gen_rows: list[dict[str, Any]], facts: dict[str, dict[str, Any]], out: Path) -> Figure | None:
+    if not gen_rows:
+        return None
+    sizes = sorted({r["n"] for r in gen_rows})
+    betas = sorted({r["beta"] for r in gen_rows})
+    lines = sorted({(r["mode"], r["seed"], r["beta"]) for r in gen_rows},
+                   key=lambda k: (list(MODE_COLORS).index(k[0]), k[1], k[2]))
+    fig, (ax, strip) = plt.subplots(2, 1, figsize=(8, 4.6 + 0.32 * len(lines)), layout="constrained",
+                                    gridspec_kw={"height_ratios": [4.2, 0.32 * len(lines) + 0.3]})
+    series = {}
+    img = np.ones((len(lines), len(sizes), 3))
+    for row, (mode, seed, beta) in enumerate(lines):
+        pts = sorted((r for r in gen_rows if (r["mode"], r["seed"], r["beta"]) == (mode, seed, beta)),
+                     key=lambda r: r["n"])
+        pts = [r for r in pts if np.isfinite(r["rel_mse_median"])]
+        x = [sizes.index(r["n"]) for r in pts]
+        y = [min(r["rel_mse_median"], CLIP) for r in pts]
+        colour = MODE_COLORS.get(mode, "k")
+        ax.plot(x, y, BETA_STYLES[betas.index(beta) % 4], color=colour, lw=1.3)
+        trained = set(facts.get(mode, {}).get("train_sizes", []))
+        for xi, yi, r in zip(x, y, pts, strict=True):
+            ax.plot(xi, yi, "^" if r["rel_mse_median"] > CLIP else "o", color=colour, ms=6,
+                    mfc=colour if r["n"] in trained else "white")
+        series[f"{mode} seed {seed} beta {beta:.0e}: median relative MSE"] = y
+        for r in pts:
+            col = sizes.index(r["n"])
+            img[row, col] = _cell_colour(r["majority"], r[f"frac_{r['majority']}"])
+            _count_text(strip, col, row, majority_count(r), img[row, col])
+    ax.set_yscale("log")
+    ax.set_xticks(range(len(sizes)), [str(n) for n in sizes])
+    ax.set_xlim(-0.5, len(sizes) - 0.5)
+    ax.set_ylabel("median MSE / Var(y)")
+    ax.grid(alpha=0.3)
+    strip.imshow(img, aspect="auto", interpolation="nearest")
+    strip.set_xticks(range(len(sizes)), [str(n) for n in sizes])
+    strip.set_yticks(range(len(lines)), [f"{m} s{s} β {b:.0e}" for m, s, b in lines])
+    strip.set_xlabel("input size n")
+    strip.set_title("majority label and its count at each n", fontsize=10)
+    modes = list(dict.fromkeys(m for m, _, _ in lines))
+    handles = [Line2D([], [], color=MODE_COLORS.get(m, "k"), lw=2, label=f"{m} (m = {_width(facts, m)})")
+               for m in modes]
+    handles += [Line2D([], [], color="k", ls=BETA_STYLES[i % 4], label=f"beta {b:.0e}") for i, b in enumerate(betas)]
+    handles += [Line2D([], [], marker="o", ls="", color="k", label="trained size of that mode"),
+                Line2D([], [], marker="o", ls="", color="k", mfc="white", label="size it never trained on"),
+                Line2D([], [], marker="^", ls="", color="k", mfc="white", label=f"error above {CLIP:g}")]
+    handles += [Patch(color=COLORS[lab], label=lab) for lab in LABELS]
+    fig.legend(handles=handles, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
+    trained_text = "; ".join(f"{m}: n = {_sizes_text(facts.get(m, {}).get('train_sizes', []))}" for m in modes)
+    K = gen_rows[0]["count"]
+    caption = (f"Systematic generalization: networks generated at input sizes n by the final checkpoint of each "
+               f"hypernetwork run, {K} draws per point, one line per (mode, seed, beta) — seeds are not pooled. "
+               f"Top: median relative error; filled markers are sizes the mode was trained on ({trained_text}), "
+               f"hollow ones sizes it never saw. Bottom: the majority label at each n and how many of the {K} "
+               f"draws carry it.")
+    return Figure(_save(fig, out / "generalization.png"), caption, series)
+
+
+def _width(facts: dict[str, dict[str, Any]], mode: str) -> str:
+    ratios = facts.get(mode, {}).get("m_per_n", [])
+    return ", ".join(f"{r:g}n" for r in ratios) or "?"
+
+
+def _sizes_text(sizes: list[int]) -> str:
+    if len(sizes) > 2 and all(b - a == sizes[1] - sizes[0] for a, b in zip(sizes, sizes[1:], strict=False)):
+        return f"{sizes[0]}, {sizes[1]}, …, {sizes[-1]}"
+    return ", ".join(str(n) for n in sizes) or "?"
+
+
+# ---------------------------------------------------------------- baselines
+
+def fig_baselines(sweep_rows: list[dict[str, Any]], facts: dict[str, dict[str, Any]], out: Path) -> Figure | None:
+    if not any(r["mode"] == "direct" for r in sweep_rows):
+        return None
+    fig, (ax_obj, ax_err) = plt.subplots(1, 2, figsize=(11, 4.2), layout="constrained")
+    series = {}
+    handles = []
+    for mode in ("range", "per_beta", "direct"):
+        seeds = sorted({r["seed"] for r in sweep_rows if r["mode"] == mode})
+        for seed in seeds:
+            rs = sorted((r for r in sweep_rows if (r["mode"], r["seed"]) == (mode, seed)), key=lambda r: r["beta"])
+            for ax, key in ((ax_obj, "loss_median"), (ax_err, "rel_mse_median")):
+                pts = [r for r in rs if r[key] is not None and np.isfinite(r[key])]
+                ax.plot([r["beta"] for r in pts], [r[key] for r in pts], "o-", color=MODE_COLORS[mode], ms=4, lw=1.2,
+                        alpha=0.9 if len(seeds) == 1 else 0.6)
+                series[f"{mode} seed {seed}: {key}"] = [r[key] for r in pts]
+        if seeds:
+            handles.append(Line2D([], [], color=MODE_COLORS[mode], marker="o",
+                                  label=f"{mode}: {_steps_text(facts, mode)}, {len(seeds)} seed(s)"))
+    adam = [r for r in sweep_rows if r["mode"] == "adam"]
+    for r in adam:  # no beta: a horizontal line at its log MSE (objective panel) and its relative MSE
+        for ax, value, key in ((ax_obj, np.log(r["mse_median"]), "log_mse"), (ax_err, r["rel_mse_median"], "rel_mse")):
+            ax.axhline(value, color=MODE_COLORS["adam"], ls=":", lw=1.2)
+            series[f"adam seed {r['seed']}: {key}"] = [float(value)]
+    if adam:
+        handles.append(Line2D([], [], color=MODE_COLORS["adam"], ls=":",
+                              label=f"plain Adam, no beta: log MSE / relative MSE; {_steps_text(facts, 'adam')}, "
+                                    f"{len(adam)} seed(s)"))
+    for ax in (ax_obj, ax_err):
+        ax.set_xscale("log")
+        ax.set_xlabel("beta")
+        ax.grid(alpha=0.3)
+    ax_err.set_yscale("log")
+    ax_obj.set_ylabel("median objective log MSE + beta·bits")
+    ax_err.set_ylabel("median MSE / Var(y) of the draws")
+    fig.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=2, frameon=False)
+    caption = ("The hypernetwork against direct training of the target weights, per beta and seed (median over each "
+               "cell's draws). Steps: " + "; ".join(f"{m} {_steps_text(facts, m)}" for m in
+                                                   ("range", "per_beta", "direct", "adam") if m in facts)
+               + ". Equal-steps rule: each direct run gets as many optimisation steps per beta as a per-beta "
+               "hypernetwork; the range model's steps are shared by the whole beta range. Plain Adam has no "
+               "bits term, so its line is its log MSE.")
+    return Figure(_save(fig, out / "baselines.png"), caption, series)
+
+
+def _steps_text(facts: dict[str, dict[str, Any]], mode: str) -> str:
+    steps = facts.get(mode, {}).get("steps", [])
+    text = "/".join(f"{s:,}" for s in steps) + " steps" if steps else "steps unknown"
+    if mode == "range":
+        text += " for all beta at once"
+    elif mode in ("per_beta", "direct"):
+        text += " per beta"
+    return text

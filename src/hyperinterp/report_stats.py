@@ -1,0 +1,280 @@
+"""What the report says, computed from a sweep's saved artefacts: per-seed labels first, pooled
+fractions with their intervals, summary sentences from stated rules, and the examples' choice.
+
+Every rule the report applies is written in `RULES` and printed on the page, so a reader can check
+each sentence against the per-seed grid it comes from.
+"""
+
+from __future__ import annotations
+
+import json
+from collections import defaultdict
+from dataclasses import dataclass
+from pathlib import Path
+from statistics import NormalDist
+from typing import Any
+
+import numpy as np
+
+from . import checkpoint, netfile
+from .classify import LABELS, classify_arrays
+
+SHORT = {"double_sided": "ds", "pudding_pos": "pud+", "pudding_neg": "pud−", "convexity": "conv", "other": "other"}
+# Expected order along beta (DESIGN §3): the costliest algorithm where bits are cheapest.
+EXPECTED_ORDER = ("double_sided", "pudding", "convexity")
+Z95 = NormalDist().inv_cdf(0.975)
+
+RULES = {
+    "seed": "A seed's label at a β is the majority label of its K draws (ties go to the first of "
+            + ", ".join(LABELS) + "), shown with its count out of K.",
+    "span": "Per mode and seed, consecutive grid β with the same label are merged into one span, given "
+            "with the smallest and largest count in it.",
+    "agree": "A sentence about a whole mode is made only for the β where every seed of that mode has the "
+             "same label; elsewhere the seeds are listed as disagreeing, each with its label.",
+    "order": "A seed's order along β lists its algorithm families (pudding_pos and pudding_neg are one "
+             "family, `other` is left out) by the lowest β where each is the label; it matches the complexity "
+             "ranking (DESIGN §3) when it follows double_sided < pudding < convexity.",
+    "pooled": "Pooled over seeds, a label's fraction is the mean of the seeds' fractions, with a 95% Wilson "
+              "interval computed on the effective number of draws N_eff = p(1−p)/Var(p̄), Var(p̄) being the "
+              "between-seed variance of the fractions over the number of seeds (N_eff ≤ seeds × K): seeds "
+              "that disagree widen it (two seeds at 0% and 100% give N_eff = 1). With one seed it is the "
+              "binomial interval of its K draws, which says nothing about other seeds.",
+    "example": "For each mode and each label other than `other` found among its final cells: the cell where that "
+               "label has the most draws (ties: lowest β, then lowest seed), and in it the draw of that label "
+               "whose relative error is nearest the median relative error of that label's draws in the cell "
+               "(ties: lowest index).",
+}
+
+
+def family(label: str) -> str:
+    return "pudding" if label.startswith("pudding") else label
+
+
+# ---------------------------------------------------------------- pooling with honest intervals
+
+def wilson(p: float, n: float) -> tuple[float, float]:
+    """The 95% Wilson score interval of a proportion p observed over n (possibly effective) trials."""
+    den = 1 + Z95 ** 2 / n
+    centre = (p + Z95 ** 2 / (2 * n)) / den
+    half = Z95 * np.sqrt(p * (1 - p) / n + Z95 ** 2 / (4 * n ** 2)) / den
+    return max(0.0, centre - half), min(1.0, centre + half)
+
+
+def pooled(fracs: list[float], count: int) -> tuple[float, float, float, float]:
+    """Mean of the seeds' fractions, its 95% interval and the effective number of draws (`RULES['pooled']`)."""
+    f = np.asarray(fracs, float)
+    p = float(f.mean())
+    n_all = float(count * len(f))
+    n_eff = n_all
+    if len(f) > 1 and 0 < p < 1:
+        var_mean = float(f.var(ddof=1)) / len(f)
+        if var_mean > 0:
+            n_eff = float(np.clip(p * (1 - p) / var_mean, 1.0, n_all))
+    lo, hi = wilson(p, n_eff)
+    return p, lo, hi, n_eff
+
+
+def aggregate(rows: list[dict[str, Any]], keys: tuple[str, ...]) -> list[dict[str, Any]]:
+    """Per group of `keys`: the number of seeds, each label's pooled fraction with its 95% interval
+    (frac_<label>, frac_<label>_lo/_hi), the pooled majority, and median figures over seeds."""
+    groups: dict[tuple, list[dict[str, Any]]] = defaultdict(list)
+    for r in rows:
+        groups[tuple(r[k] for k in keys)].append(r)
+    out = []
+    for key, rs in sorted(groups.items(), key=lambda kv: tuple(str(v) if v is None else v for v in kv[0])):
+        agg = dict(zip(keys, key, strict=True))
+        agg["seeds"] = len(rs)
+        agg["count"] = int(rs[0]["count"])
+        for lab in LABELS:
+            p, lo, hi, _ = pooled([r[f"frac_{lab}"] for r in rs], agg["count"])
+            agg[f"frac_{lab}"], agg[f"frac_{lab}_lo"], agg[f"frac_{lab}_hi"] = p, lo, hi
+        agg["majority"] = max(LABELS, key=lambda lab: agg[f"frac_{lab}"])
+        for f in ("rel_mse_median", "rel_mse_mean_weights_median", "bits_median", "active_median", "loss_median",
+                  "mse_median"):
+            vals = [r[f] for r in rs if r.get(f) is not None and np.isfinite(r[f])]
+            agg[f] = float(np.median(vals)) if vals else float("nan")
+        out.append(agg)
+    return out
+
+
+# ---------------------------------------------------------------- per-seed truth and its sentences
+
+def seed_grid(sweep_rows: list[dict[str, Any]]) -> dict[str, dict[int, dict[float, dict[str, Any]]]]:
+    """mode -> seed -> beta -> the final cell's row."""
+    grid: dict[str, dict[int, dict[float, dict[str, Any]]]] = defaultdict(lambda: defaultdict(dict))
+    for r in sweep_rows:
+        grid[r["mode"]][r["seed"]][r["beta"]] = r
+    return {m: dict(s) for m, s in grid.items()}
+
+
+def majority_count(row: dict[str, Any]) -> int:
+    return round(row[f"frac_{row['majority']}"] * row["count"])
+
+
+def spans(cells: dict[float, dict[str, Any]]) -> list[dict[str, Any]]:
+    """Consecutive betas with the same majority label merged (`RULES['span']`)."""
+    out: list[dict[str, Any]] = []
+    for beta in sorted(cells):
+        row = cells[beta]
+        if out and out[-1]["label"] == row["majority"]:
+            out[-1]["betas"].append(beta)
+            out[-1]["counts"].append(majority_count(row))
+        else:
+            out.append({"label": row["majority"], "betas": [beta], "counts": [majority_count(row)],
+                        "count": row["count"]})
+    return out
+
+
+def _beta_range(betas: list[float]) -> str:
+    return f"{betas[0]:.0e}" if len(betas) == 1 else f"{betas[0]:.0e}–{betas[-1]:.0e}"
+
+
+def _span_text(s: dict[str, Any]) -> str:
+    lo, hi = min(s["counts"]), max(s["counts"])
+    counts = f"{lo}/{s['count']}" if lo == hi else f"{lo}–{hi}/{s['count']}"
+    return f"{s['label']} at β {_beta_range(s['betas'])} ({counts})"
+
+
+def order_of(cells: dict[float, dict[str, Any]]) -> dict[str, Any]:
+    """The families of one seed by the lowest beta where each is the label (`RULES['order']`)."""
+    first: dict[str, float] = {}
+    for beta in sorted(cells):
+        fam = family(cells[beta]["majority"])
+        if fam != "other":
+            first.setdefault(fam, beta)
+    order = sorted(first, key=first.__getitem__)
+    expected = [f for f in EXPECTED_ORDER if f in first]
+    return {"order": order, "matches_expected": order == expected}
+
+
+def seed_sentences(mode: str, seeds: dict[int, dict[float, dict[str, Any]]]) -> list[str]:
+    """One sentence per seed (its spans and order), then what the seeds agree on (`RULES`)."""
+    out = []
+    for seed in sorted(seeds):
+        o = order_of(seeds[seed])
+        text = f"{mode}, seed {seed}: " + "; ".join(_span_text(s) for s in spans(seeds[seed])) + "."
+        if len(o["order"]) > 1:
+            text += (f" Order along β: {' < '.join(o['order'])} ("
+                     + ("matches" if o["matches_expected"] else "differs from") + " the complexity ranking).")
+        out.append(text)
+    if len(seeds) > 1:
+        out.append(agreement_sentence(mode, seeds))
+    return out
+
+
+def agreement_sentence(mode: str, seeds: dict[int, dict[float, dict[str, Any]]]) -> str:
+    """Where every seed of a mode has the same label, and where they disagree (`RULES['agree']`)."""
+    betas = sorted(set.intersection(*(set(cells) for cells in seeds.values())))
+    runs: list[tuple[tuple[str, ...], list[float]]] = []  # consecutive betas with the same labels per seed
+    for beta in betas:
+        labels = tuple(seeds[s][beta]["majority"] for s in sorted(seeds))
+        if runs and runs[-1][0] == labels:
+            runs[-1][1].append(beta)
+        else:
+            runs.append((labels, [beta]))
+    agree = [f"{labels[0]} at β {_beta_range(bs)}" for labels, bs in runs if len(set(labels)) == 1]
+    disagree = [f"β {_beta_range(bs)} (" + ", ".join(f"seed {s} {lab}" for s, lab in zip(sorted(seeds), labels,
+                                                                                           strict=True)) + ")"
+                for labels, bs in runs if len(set(labels)) > 1]
+    text = f"{mode}, all {len(seeds)} seeds: "
+    text += ("the same label at " + "; ".join(agree) if agree else "no β where every seed has the same label")
+    if disagree:
+        text += "; they disagree at " + "; ".join(disagree)
+    return text + "."
+
+
+# ---------------------------------------------------------------- per-network facts
+
+def composition(cells) -> list[dict[str, Any]]:
+    """Per (mode, seed, beta): the share of inputs served by a +/- pair (double-sided mechanism), by one
+    side only (pudding mechanism) or by nothing, over the cell's draws. Hybrids show up here."""
+    rows = []
+    for cell in cells:
+        comps = [res["composition"] for res in cell.results]
+        total = sum(c["pair"] + c["pos_only"] + c["neg_only"] + c["none"] for c in comps)
+        rows.append({"mode": cell.mode, "seed": cell.seed, "beta": cell.beta, "networks": len(comps),
+                     **{f"{key}_share": sum(c[key] for c in comps) / total
+                        for key in ("pair", "pos_only", "neg_only", "none")}})
+    return rows
+
+
+def nearest_median(cell, label: str) -> int:
+    """The draw of `label` in `cell` whose relative error is nearest the median of that label's draws."""
+    ks = [k for k, res in enumerate(cell.results) if res["label"] == label]
+    errs = np.asarray(cell.arrays["rel_mse"], float)[ks]
+    med = float(np.median(errs))
+    return ks[int(np.argmin(np.abs(errs - med)))]  # argmin: the lowest index among ties
+
+
+def choose_examples(cells) -> list[tuple[Any, str, int]]:
+    """(cell, label, draw index) per (mode, label) found, by `RULES['example']`."""
+    best: dict[tuple[str, str], tuple[tuple, Any]] = {}
+    for cell in cells:
+        labels = [res["label"] for res in cell.results]
+        for lab in set(labels) - {"other"}:
+            key = (-labels.count(lab), cell.beta, cell.seed)  # most draws, then lowest beta, then seed
+            if (cell.mode, lab) not in best or key < best[(cell.mode, lab)][0]:
+                best[(cell.mode, lab)] = (key, cell)
+    modes = list(dict.fromkeys(c.mode for c in cells))
+    ordered = sorted(best, key=lambda ml: (modes.index(ml[0]), LABELS.index(ml[1])))
+    return [(best[ml][1], ml[1], nearest_median(best[ml][1], ml[1])) for ml in ordered]
+
+
+# ---------------------------------------------------------------- the saved networks
+
+@dataclass
+class Cell:
+    """One final (mode, seed, beta) cell: its saved networks and their classifications."""
+
+    mode: str
+    seed: int
+    beta: float
+    path: Path
+    arrays: dict[str, np.ndarray]
+    meta: dict[str, Any]
+    results: list[dict[str, Any]]
+
+    @property
+    def job(self) -> str:
+        return self.path.parent.name
+
+    @property
+    def page(self) -> str:
+        """The cell page's file name (no '+': it is also a URL)."""
+        return f"{self.job}_beta{self.beta:.0e}".replace("+", "") + ".html"
+
+
+def load_cells(sweep_dir: Path, modes: tuple[str, ...]) -> list[Cell]:
+    """Every saved final cell of `modes`, in mode order, then seed, then beta; classified once."""
+    cells = []
+    for path in sorted((sweep_dir / "networks").glob("*/beta_*.npz")):
+        arrays, meta = netfile.load(path)
+        mode = meta.get("mode", path.parent.name.split("_seed")[0])
+        if mode in modes:
+            cells.append(Cell(mode, int(meta["seed"]), float(arrays["beta"][0]), path, arrays, meta,
+                              classify_arrays(arrays, meta)))
+    return sorted(cells, key=lambda c: (modes.index(c.mode), c.seed, c.beta))
+
+
+def run_facts(sweep_dir: Path, cells: list[Cell]) -> dict[str, dict[str, Any]]:
+    """Per mode, what its networks came from, read from the saved artefacts: optimisation steps,
+    the input sizes and width it was trained on, and the run it was continued from (if any)."""
+    facts: dict[str, dict[str, Any]] = {}
+    for cell in cells:
+        f = facts.setdefault(cell.mode, {"steps": set(), "seeds": set(), "train_sizes": set(), "m_per_n": set(),
+                                         "continued_from": set()})
+        f["seeds"].add(cell.seed)
+        if "checkpoint" not in cell.meta:  # a direct baseline: its own optimisation
+            f["steps"].add(int(cell.meta.get("steps", 0)))
+            continue
+        step = int(cell.meta["checkpoint_step"])
+        f["steps"].add(step)
+        meta_file = checkpoint.step_path(sweep_dir / cell.meta["checkpoint"], step) / "meta.json"
+        if meta_file.is_file():
+            cfg = json.loads(meta_file.read_text())["config"]
+            task = cfg["task"]
+            f["train_sizes"].update(int(n) for n in (task["train_sizes"] or [task["n"]]))
+            f["m_per_n"].add(task["m_per_n"] or task["m"] / task["n"])
+            if cfg["optim"].get("init_from"):
+                f["continued_from"].add(cfg["optim"]["init_from"])
+    return {mode: {k: sorted(v) for k, v in f.items()} for mode, f in facts.items()}
