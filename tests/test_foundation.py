@@ -232,7 +232,7 @@ def _random_model(seed: int, **kw) -> HyperNetwork:
 
 
 @pytest.mark.parametrize("kw", [{"pools": ("mean", "max")}, {"pools": ("mean",)},
-                                {"attention_every": 1, "attention_heads": 2}])
+                                {"attention_every": 1, "attention_heads": 2}, {"sign_split": True}])
 def test_hypernetwork_is_equivariant_to_input_and_neuron_permutations(kw):
     model = _random_model(0, **kw)
     k, m, n = 3, 7, 5
@@ -308,3 +308,18 @@ def test_width_schedule_sets_the_training_width_along_the_steps():
 def test_a_bad_width_schedule_is_a_one_line_error(schedule):
     with pytest.raises(UserError, match="task.width_schedule"):
         config.load(None, [f"task.width_schedule={schedule}"])
+
+
+def test_sign_split_gives_half_the_neurons_each_sign():
+    model = _random_model(3, sign_split=True)
+    k, m, n = 5, 9, 4
+    z = model.noise(k, m, n, torch.Generator().manual_seed(0))
+    sign = z[..., -1]
+    assert ((sign == 1).sum((1, 2)) == m // 2 * n).all() and ((sign == -1).sum((1, 2)) == (m - m // 2) * n).all()
+    assert (sign == sign[:, :, :1]).all()                       # one sign per neuron, along its row
+    assert len({tuple(s[:, 0].tolist()) for s in sign}) > 1     # a fresh split for every network
+    with torch.no_grad():
+        out = model(z, torch.full((k,), -9.0))
+        flipped = model(torch.cat([z[..., :-1], -z[..., -1:]], -1), torch.full((k,), -9.0))
+    # the sign multiplies the head's output: flipping every sign is not just a flip of W (the layers see it)
+    assert not torch.allclose(flipped.mu.W, -out.mu.W)

@@ -34,6 +34,10 @@ class HyperConfig:
     init_log_sigma: float = -3.0
     attention_every: int = 0         # every k-th block also attends along the neuron axis (0: none)
     attention_heads: int = 2
+    # Half the neurons of every network get sign +1, half -1 (a random balanced split, fed to the layers as
+    # one more neuron channel), and mu_W = sign * head: mixed signs become the easy output of a shared
+    # generator, one sign for every sparse neuron (pudding) the one it must learn (DESIGN §9, E10).
+    sign_split: bool = False
 
 
 class NetDistribution(NamedTuple):
@@ -226,7 +230,7 @@ class HyperNetwork(nn.Module):
         self.cfg = cfg
         d, cond_dim = cfg.width, 16
         self.cond = nn.Sequential(nn.Linear(3, cond_dim), nn.SiLU(), nn.Linear(cond_dim, cond_dim))
-        self.embed = nn.Linear(cfg.noise_channels + cfg.neuron_noise_channels, d)
+        self.embed = nn.Linear(cfg.noise_channels + cfg.neuron_noise_channels + cfg.sign_split, d)
         every = cfg.attention_every
         attends = [every > 0 and (i + 1) % every == 0 for i in range(cfg.layers)]
         self.blocks = nn.ModuleList(Block(d, cfg.pools, cond_dim, cfg.attention_heads if a else 0) for a in attends)
@@ -255,6 +259,10 @@ class HyperNetwork(nn.Module):
         cfg = self.cfg
         z = randn((k, m, n, cfg.noise_channels), generator, device)
         zn = randn((k, m, 1, cfg.neuron_noise_channels), generator, device)
+        if cfg.sign_split:  # the last channel: +1 on a random half of the neurons, -1 on the rest
+            rank = torch.rand((k, m), generator=generator, device=generator.device if generator else "cpu").argsort(1)
+            sign = torch.where(rank.argsort(1) < m // 2, 1.0, -1.0).to(device)
+            zn = torch.cat([zn, sign[:, :, None, None]], -1)
         return torch.cat([z, zn.expand(k, m, n, -1)], -1)
 
     def forward(self, z: torch.Tensor, log_beta: torch.Tensor, reference: bool = False) -> NetDistribution:
@@ -269,6 +277,8 @@ class HyperNetwork(nn.Module):
             h = block.reference(h, cond) if reference else block(h, cond)
         w = self.w_head(h)
         mu_w = w[..., 0] + self.cfg.skip * z[..., 0]
+        if self.cfg.sign_split:
+            mu_w = z[..., -1] * mu_w
         neuron = self.neuron_head(pool_(h, 2, self.cfg.pools))               # (K,m,4)
         c = self.c_head(torch.cat([pool_(pool_(h, 2, ("mean",)), 1, self.cfg.pools), cond], -1))  # (K,2)
         mu = Nets(mu_w, neuron[..., 0], neuron[..., 1], c[:, 0])
