@@ -89,7 +89,7 @@ def _write(sweep_dir: Path, out: Path, spec, base, rows: list[dict[str, Any]]) -
     sweep_rows = [r for r in rows if r["kind"] == "sweep"]
     gen_rows = [r for r in rows if r["kind"] == "generalization"]
     agg_sweep = aggregate(sweep_rows, ("mode", "beta"))
-    cells = load_cells(sweep_dir, tuple(MODE_NAMES))
+    cells = load_cells(sweep_dir, tuple(MODE_NAMES), spec.betas)
     facts = run_facts(sweep_dir, cells)
     grid = seed_grid(sweep_rows)
     comp = composition(cells)

@@ -244,15 +244,18 @@ class Cell:
         return f"{self.job}_beta{self.beta:.0e}".replace("+", "") + ".html"
 
 
-def load_cells(sweep_dir: Path, modes: tuple[str, ...]) -> list[Cell]:
-    """Every saved final cell of `modes`, in mode order, then seed, then beta; classified once."""
+def load_cells(sweep_dir: Path, modes: tuple[str, ...], betas: tuple[float, ...]) -> list[Cell]:
+    """Every saved final cell of `modes`, in mode order, then seed, then beta; classified once. A file
+    stores beta in float32: it is snapped to the sweep's grid value, so it matches the table's."""
     cells = []
     for path in sorted((sweep_dir / "networks").glob("*/beta_*.npz")):
         arrays, meta = netfile.load(path)
         mode = meta.get("mode", path.parent.name.split("_seed")[0])
-        if mode in modes:
-            cells.append(Cell(mode, int(meta["seed"]), float(arrays["beta"][0]), path, arrays, meta,
-                              classify_arrays(arrays, meta)))
+        if mode not in modes:
+            continue
+        beta = float(arrays["beta"][0])
+        beta = next((b for b in betas if np.isclose(b, beta, rtol=1e-6, atol=0)), beta)
+        cells.append(Cell(mode, int(meta["seed"]), beta, path, arrays, meta, classify_arrays(arrays, meta)))
     return sorted(cells, key=lambda c: (modes.index(c.mode), c.seed, c.beta))
 
 
