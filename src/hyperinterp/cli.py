@@ -145,6 +145,18 @@ def cmd_sweep(args: argparse.Namespace) -> None:
     print(f"wrote {len(rows)} rows to {Path(args.out_dir) / 'table.csv'} and table.json")
 
 
+def cmd_study(args: argparse.Namespace) -> None:
+    from . import executor, study, sweep
+
+    spec, base, description = study.load(args.file)
+    if description:
+        print(description)
+    rows = executor.run_sweep(args.out_dir, spec, base, args.workers, args.retries, args.ray_address)
+    print(sweep.seed_grid(rows))
+    print(f"wrote {len(rows)} rows to {Path(args.out_dir) / 'table.csv'} and table.json "
+          f"(hyperinterp report {args.out_dir} draws them)")
+
+
 def cmd_report(args: argparse.Namespace) -> None:
     from . import report
 
@@ -256,6 +268,14 @@ def parser() -> argparse.ArgumentParser:
     w.add_argument("out_dir", help="sweep folder (rerunning the same command skips finished cells)")
     _add_sweep_args(w)
     w.set_defaults(func=cmd_sweep)
+
+    st = sub.add_parser("study", help="run a study file: named trainings and their evaluations (configs/studies/)")
+    st.add_argument("file", help="a study TOML file (format: src/hyperinterp/study.py; examples in configs/studies/)")
+    st.add_argument("out_dir", help="study folder (rerunning the same command skips finished jobs)")
+    st.add_argument("--workers", type=_positive_int, help="local processes (none: the CPU count)")
+    st.add_argument("--ray-address", help="run jobs as Ray tasks on this cluster ('auto' for a local one)")
+    st.add_argument("--retries", type=int, default=2, help="extra attempts for a failed job")
+    st.set_defaults(func=cmd_study)
 
     r = sub.add_parser("report", help="one HTML page with the figures and tables of a sweep")
     r.add_argument("sweep_dir", help="a sweep folder (from sweep or demo)")
