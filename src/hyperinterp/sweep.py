@@ -21,6 +21,10 @@ Modes:
             sided needs all 2n (input, sign) slots covered, and coverage grows with m (E7)
   direct    log MSE + beta * bits optimised on the target weights directly, per (beta, seed)
   adam      plain Adam on the target weights, no budget, per seed
+
+Beyond the modes, a sweep holds named `trainings` (from a study file, `study.py`): each is the base
+configuration plus its own overrides, trained per seed (optionally continuing another training of the
+same seed) and evaluated like `range`. A generator variant or an ablation is such a training, not code.
 """
 
 from __future__ import annotations
@@ -70,6 +74,9 @@ class SweepSpec:
     per_beta_seeds: int | None = None     # None: every seed
     direct_seeds: int | None = None       # direct baseline on the first seeds only (None: every seed)
     sample_seed: int = 0
+    # named trainings: {"name", "seeds", "set": {"section.key": value}, "init_from": a training or mode of
+    # this sweep continued per seed ("" for none), "phases": bool, "generalization": bool}; see study.py
+    trainings: tuple[dict[str, Any], ...] = ()
 
     def validate(self) -> None:
         for b in (*self.betas, *self.generalization_betas):
@@ -82,6 +89,15 @@ class SweepSpec:
             raise UserError(f"unknown sweep mode {unknown[0]!r} (known: {', '.join(MODES)})")
         if self.count < 1 or any(n < 1 for n in self.generalization_sizes):
             raise UserError("count and every generalization size must be >= 1")
+        names: list[str] = []
+        for t in self.trainings:
+            name = t["name"]
+            if name in MODES or name in names or not name.replace("_", "").isalnum():
+                raise UserError(f"training name {name!r} must be a new identifier (not a mode: {', '.join(MODES)})")
+            if t["init_from"] and t["init_from"] not in (*names, "range", "multi_n"):
+                raise UserError(f"training {name!r}: init_from {t['init_from']!r} is not a training defined before it "
+                                f"(or range, multi_n)")
+            names.append(name)
 
 
 @dataclass(frozen=True)
@@ -110,12 +126,27 @@ def plan(spec: SweepSpec) -> list[Job]:
             jobs += [Job(mode, s, b) for b in spec.betas for s in seeds]
         elif mode == "adam":
             jobs += [Job(mode, s) for s in spec.seeds]
+    for t in spec.trainings:
+        jobs += [Job(t["name"], s, extra=t) for s in t["seeds"]]
     return jobs
 
 
 def waves(jobs: list[Job]) -> list[list[Job]]:
-    """Jobs in the order they may run: wide jobs continue multi_n runs, so they start after the rest."""
-    return [w for w in ([j for j in jobs if j.mode != "wide"], [j for j in jobs if j.mode == "wide"]) if w]
+    """Jobs in the order they may run: a continuation starts in the wave after the run it continues."""
+    depth: dict[str, int] = {"wide": 1}
+    for job in jobs:  # trainings come after the modes, each after its init_from (checked by validate)
+        init = job.extra.get("init_from")
+        depth.setdefault(job.mode, 1 + depth.get(init, 0) if init else 0)
+    top = max((depth[j.mode] for j in jobs), default=0)
+    return [w for w in ([j for j in jobs if depth[j.mode] == d] for d in range(top + 1)) if w]
+
+
+def training_overrides(spec: SweepSpec, training: dict[str, Any]) -> dict[str, Any]:
+    """A named training's overrides: those of the training it continues (a continuation keeps the
+    generator's shape and settings), then its own."""
+    named = {t["name"]: t for t in spec.trainings}
+    source = named.get(training["init_from"])
+    return {**(training_overrides(spec, source) if source else {}), **training["set"]}
 
 
 def job_config(base: Config, spec: SweepSpec, job: Job) -> Config:
@@ -135,6 +166,12 @@ def job_config(base: Config, spec: SweepSpec, job: Job) -> Config:
         task["m_per_n"] = WIDE_M_PER_N
         optim.update(steps=spec.wide_steps, lr=base.optim.lr / 2, init_from=f"train/multi_n/seed_{job.seed}")
     d = base.to_dict()
+    if job.extra:  # a named training: its overrides, then its seed; init_from names a run of this sweep
+        for key, value in training_overrides(spec, job.extra).items():
+            section, name = key.split(".", 1)
+            d.setdefault(section, {})[name] = value
+        if job.extra["init_from"]:
+            optim["init_from"] = f"train/{job.extra['init_from']}/seed_{job.seed}"
     for section, values in (("optim", optim), ("task", task), ("budget", budget)):
         d[section] = {**d[section], **values}
     return from_dict(d)
@@ -225,15 +262,18 @@ def run_job(out_dir: str | Path, spec: SweepSpec, base: Config, job: Job) -> lis
                                               else f"beta_{job.beta:.0e}_seed_{job.seed}")
         if job.mode == "wide":  # its start: the multi_n run of the same seed (trained here if missing)
             _train(job_config(base, spec, Job("multi_n", job.seed)), out / "train" / "multi_n" / f"seed_{job.seed}")
-        # only the wide mode's init_from names a run inside the sweep; a base config's is the user's path
-        _train(cfg, run_dir, out if job.mode == "wide" else None)
+        # the wide mode's and a named training's init_from name a run inside the sweep; a base config's is the
+        # user's path
+        inside = job.mode == "wide" or bool(job.extra.get("init_from"))
+        _train(cfg, run_dir, out if inside else None)
         latest = checkpoint.load_latest(run_dir)
         if latest is None:
             raise UserError(f"{run_dir}: no undamaged checkpoint after training")
         final, final_step = latest[0], latest[3]["step"]
         sseed = spec.sample_seed + job.seed
         betas = spec.betas if job.beta is None else (job.beta,)
-        phase_steps = _phase_steps(run_dir, spec.phase_points) if job.mode == "range" else [final_step]
+        phases = job.mode == "range" or job.extra.get("phases", False)
+        phase_steps = _phase_steps(run_dir, spec.phase_points) if phases else [final_step]
         for step in phase_steps:
             model, mcfg, _ = load_model(checkpoint.step_path(run_dir, step))
             for beta in betas:
@@ -241,7 +281,7 @@ def run_job(out_dir: str | Path, spec: SweepSpec, base: Config, job: Job) -> lis
                 meta.update(checkpoint=str(run_dir.relative_to(out)), checkpoint_step=step)
                 record(arrays, meta, "sweep" if step == final_step else "phase", beta, step, n, m,
                        save=step == final_step)
-        if job.mode in ("range", "multi_n", "wide"):
+        if job.mode in ("range", "multi_n", "wide") or job.extra.get("generalization", False):
             if phase_steps[-1] != final_step:  # the phase loop ended on another checkpoint
                 model, mcfg, _ = load_model(final)
             for beta in spec.generalization_betas:
@@ -295,6 +335,24 @@ def load_spec(out_dir: str | Path) -> tuple[SweepSpec, Config]:
 
 def _spec_from(saved: dict[str, Any]) -> SweepSpec:
     return SweepSpec(**{k: tuple(v) if isinstance(v, list) else v for k, v in saved.items()})
+
+
+def seed_grid(rows: list[dict[str, Any]]) -> str:
+    """The per-seed truth as text: for every mode or training, one line per seed with the majority label and
+    its count of draws at each beta of the final cells (no pooling over seeds)."""
+    final = [r for r in rows if r["kind"] == "sweep"]
+    lines = []
+    for mode in dict.fromkeys(r["mode"] for r in final):
+        cells = [r for r in final if r["mode"] == mode]
+        betas = sorted({r["beta"] for r in cells})
+        lines.append(f"{mode} (majority label and its draws of {cells[0]['count']}, per seed)")
+        lines.append(f"  {'beta':<9} " + " ".join(f"{b:>15.0e}" for b in betas))
+        for seed in sorted({r["seed"] for r in cells}):
+            by_beta = {r["beta"]: r for r in cells if r["seed"] == seed}
+            parts = [f"{'':>15}" if (r := by_beta.get(b)) is None else
+                     f"{r['majority']:>12} {round(r['frac_' + r['majority']] * r['count']):>2}" for b in betas]
+            lines.append(f"  seed {seed:<4} " + " ".join(parts))
+    return "\n".join(lines)
 
 
 def collect(out_dir: str | Path, spec: SweepSpec) -> list[dict[str, Any]]:

@@ -1,0 +1,106 @@
+"""Studies are data: one TOML file names the base configuration, the sweep's grid and modes, and any
+number of named trainings (a generator variant, a continuation, an ablation), run by `hyperinterp study`.
+
+    description = "what the study asks"
+    config = "../default.toml"            # optional base config, relative to this file
+    set = ["optim.steps=16000"]           # optional overrides of the base config
+
+    [sweep]                               # SweepSpec fields (sweep.py); every key optional
+    modes = []                            # built-in modes: range, per_beta, multi_n, wide, direct, adam
+    betas = [1e-6, 1e-4, 1e-3, 3e-3]
+    seeds = [0, 1]                        # seeds of the built-in modes
+    count = 16
+
+    [[training]]                          # as many as wanted; each trained per seed, evaluated like range
+    name = "sign_split"
+    seeds = [0, 1, 2, 3]
+    set = { "hyper.sign_split" = true }   # its own overrides, on top of the base
+    init_from = ""                        # a training defined above (or range, multi_n): continue its run of
+                                          # the same seed, with its overrides and then these
+    phases = false                        # also evaluate along training (phase diagram)
+    generalization = false                # also evaluate at the sweep's generalization sizes
+
+A study folder is a sweep folder: rerunning skips finished jobs; `hyperinterp report` reads it.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from . import config
+from .errors import UserError
+from .sweep import SweepSpec, training_overrides
+
+TRAINING_KEYS = {"name": str, "seeds": list, "set": dict, "init_from": str, "phases": bool, "generalization": bool}
+TOP_KEYS = ("description", "config", "set", "sweep", "training")
+
+
+def _training(raw: Any, where: str) -> dict[str, Any]:
+    if not isinstance(raw, dict):
+        raise UserError(f"{where}: every [[training]] must be a table")
+    unknown = set(raw) - set(TRAINING_KEYS)
+    if unknown:
+        raise UserError(f"{where}: unknown training key {sorted(unknown)[0]!r} (known: {', '.join(TRAINING_KEYS)})")
+    if "name" not in raw or "seeds" not in raw:
+        raise UserError(f"{where}: a training needs a name and seeds")
+    t = {"set": {}, "init_from": "", "phases": False, "generalization": False, **raw}
+    for key, kind in TRAINING_KEYS.items():
+        if not isinstance(t[key], kind):
+            raise UserError(f"{where}: training {t['name']!r}: {key} must be a {kind.__name__}")
+    if not t["seeds"] or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in t["seeds"]):
+        raise UserError(f"{where}: training {t['name']!r}: seeds must be a non-empty list of integers >= 0")
+    for key in t["set"]:
+        if "." not in key:
+            raise UserError(f"{where}: training {t['name']!r}: override {key!r} must look like section.key")
+    return t
+
+
+def load(path: str | Path) -> tuple[SweepSpec, config.Config, str]:
+    """(spec, base config, description) of a study file; every problem is a one-line UserError."""
+    p = Path(path)
+    if not p.is_file():
+        raise UserError(f"study file {p} not found")
+    try:
+        data = tomllib.loads(p.read_text())
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise UserError(f"study file {p} is not valid TOML: {e}") from None
+    unknown = set(data) - set(TOP_KEYS)
+    if unknown:
+        raise UserError(f"{p}: unknown key {sorted(unknown)[0]!r} (known: {', '.join(TOP_KEYS)})")
+    base_path = (p.parent / data["config"]) if data.get("config") else None
+    overrides = data.get("set", [])
+    if not (isinstance(overrides, list) and all(isinstance(o, str) for o in overrides)):
+        raise UserError(f"{p}: set must be a list of 'section.key=value' strings")
+    base = config.load(base_path, overrides)
+
+    sweep_keys = {f.name: f for f in dataclasses.fields(SweepSpec) if f.name != "trainings"}
+    raw = data.get("sweep", {})
+    if not isinstance(raw, dict):
+        raise UserError(f"{p}: [sweep] must be a table")
+    kwargs: dict[str, Any] = {}
+    for key, value in raw.items():
+        if key not in sweep_keys:
+            raise UserError(f"{p}: unknown sweep key {key!r} (known: {', '.join(sweep_keys)})")
+        kwargs[key] = tuple(value) if isinstance(value, list) else value
+    trainings = tuple(_training(t, str(p)) for t in data.get("training", []))
+    try:
+        spec = SweepSpec(**kwargs, trainings=trainings)
+    except TypeError as e:
+        raise UserError(f"{p}: {e}") from None
+    try:
+        spec.validate()
+    except TypeError:
+        raise UserError(f"{p}: a [sweep] value has the wrong type (betas numbers, seeds integers, ...)") from None
+    for t in trainings:  # each training's overrides (a continuation's include its source's) must be valid
+        d = base.to_dict()
+        for key, value in training_overrides(spec, t).items():
+            section, name = key.split(".", 1)
+            d.setdefault(section, {})[name] = value
+        try:
+            config.from_dict(d)
+        except UserError as e:
+            raise UserError(f"{p}: training {t['name']!r}: {e}") from None
+    return spec, base, str(data.get("description", ""))

@@ -1,0 +1,109 @@
+"""Studies are data: a TOML file of named trainings runs as a sweep, continuations included; the default
+sweep and the demo are study files; a bad study file is one line and exit 2."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from conftest import run_cli
+
+from hyperinterp import checkpoint, cli, config, demo, study, sweep
+from hyperinterp.errors import UserError
+
+STUDIES = Path(__file__).resolve().parents[1] / "configs" / "studies"
+TINY_SET = ["hyper.layers=1", "hyper.width=8", "optim.nets_per_step=4", "optim.inputs_per_step=32",
+            "optim.checkpoint_every=10", "optim.log_every=10", "task.n=4", "task.m=12", "optim.steps=20"]
+
+TINY_STUDY = f"""
+description = "tiny: a variant and its continuation"
+set = {json.dumps(TINY_SET)}
+
+[sweep]
+modes = []
+betas = [1e-5, 1e-3]
+count = 3
+generalization_sizes = [3, 6]
+generalization_betas = [1e-5]
+
+[[training]]
+name = "variant"
+seeds = [0, 1]
+set = {{ "hyper.sign_split" = true }}
+generalization = true
+
+[[training]]
+name = "continued"
+seeds = [1]
+init_from = "variant"
+set = {{ "task.m" = 16, "optim.lr" = 1e-3 }}
+"""
+
+
+def test_the_default_sweep_and_the_demo_are_study_files():
+    spec, base, _ = study.load(STUDIES / "default.toml")
+    args = cli.parser().parse_args(["sweep", "out", "--seeds", "4", "--per-beta-seeds", "1",
+                                    "--per-beta-steps", "4000"])
+    assert spec == cli._sweep_spec(args) and base == config.Config()
+    assert study.load(STUDIES / "demo.toml")[0] == demo.DEMO_SPEC
+
+
+@pytest.mark.parametrize("name", sorted(p.name for p in STUDIES.glob("*.toml")))
+def test_every_shipped_study_file_loads(name):
+    spec, _, description = study.load(STUDIES / name)
+    assert description and sweep.plan(spec)
+
+
+def test_a_study_trains_its_variants_and_continuations(tmp_path):
+    path = tmp_path / "tiny.toml"
+    path.write_text(TINY_STUDY)
+    spec, base, _ = study.load(path)
+    jobs = sweep.plan(spec)
+    assert [j.name for j in jobs] == ["variant_seed0", "variant_seed1", "continued_seed1"]
+    assert [[j.name for j in w] for w in sweep.waves(jobs)] == [["variant_seed0", "variant_seed1"],
+                                                                ["continued_seed1"]]
+    out = tmp_path / "out"
+    proc = run_cli("study", str(path), str(out), "--workers", "2", timeout=300)
+    assert proc.returncode == 0, proc.stderr
+    assert "variant (majority label" in proc.stdout and "seed 1" in proc.stdout  # the per-seed grid
+
+    rows = json.loads((out / "table.json").read_text())
+    final = {(r["mode"], r["seed"], r["beta"]) for r in rows if r["kind"] == "sweep"}
+    assert final == {(m, s, b) for m, s in (("variant", 0), ("variant", 1), ("continued", 1)) for b in (1e-5, 1e-3)}
+    assert {(r["mode"], r["n"]) for r in rows if r["kind"] == "generalization"} == {("variant", 3), ("variant", 6)}
+    # each training ran its own configuration; the continuation started from the variant's run of its seed
+    meta = json.loads((checkpoint.list_steps(out / "train" / "continued" / "seed_1")[-1] / "meta.json").read_text())
+    assert meta["config"]["hyper"]["sign_split"] and meta["config"]["task"]["m"] == 16
+    assert meta["config"]["optim"]["init_from"] == "train/variant/seed_1" and meta["config"]["optim"]["lr"] == 1e-3
+    assert all(r["m"] == 16 for r in rows if r["mode"] == "continued")
+    # rerun: every job is found finished, the same table
+    before = (out / "table.csv").read_bytes()
+    again = run_cli("study", str(path), str(out), "--workers", "1", timeout=120)
+    assert again.returncode == 0 and (out / "table.csv").read_bytes() == before
+
+
+@pytest.mark.parametrize("text, words", [
+    ("[sweep]\nmodez = []\n", "unknown sweep key 'modez'"),
+    ("[swept]\n", "unknown key 'swept'"),
+    ("[[training]]\nname = 'a'\n", "needs a name and seeds"),
+    ("[[training]]\nname = 'range'\nseeds = [0]\n", "must be a new identifier"),
+    ("[[training]]\nname = 'a'\nseeds = [0]\ninit_from = 'b'\n", "init_from 'b'"),
+    ("[[training]]\nname = 'a'\nseeds = [0]\ninit_from = 'a'\n", "init_from 'a'"),
+    ("[[training]]\nname = 'a'\nseeds = [0]\nset = { \"hyper.widht\" = 3 }\n", "hyper.widht"),
+    ("[[training]]\nname = 'a'\nseeds = [0]\nset = { widht = 3 }\n", "section.key"),
+    ("[[training]]\nname = 'a'\nseeds = [-1]\n", "seeds"),
+    ("[[training]]\nname = 'a'\nseeds = [0]\ncolour = 1\n", "unknown training key 'colour'"),
+    ("[sweep]\nbetas = ['x']\n", "wrong type"),
+    ("[sweep\n", "not valid TOML"),
+])
+def test_a_bad_study_file_is_one_line(tmp_path, capsys, text, words):
+    path = tmp_path / "bad.toml"
+    path.write_text(text)
+    with pytest.raises(UserError, match=None) as e:
+        study.load(path)
+    assert words in str(e.value) and "\n" not in str(e.value)
+    code = cli.main(["study", str(path), str(tmp_path / "out")])
+    err = capsys.readouterr().err
+    assert code == 2 and len(err.splitlines()) == 1 and err.startswith("hyperinterp: error: ")
+    assert not (tmp_path / "out").exists()
