@@ -1,4 +1,5 @@
-"""Command line: `hyperinterp train|sample|classify|draw|sweep|report|demo|bench`. Bad input: one line, exit 2."""
+"""Command line: `hyperinterp train|sample|classify|families|draw|sweep|report|demo|bench`. Bad input: one line,
+exit 2."""
 
 from __future__ import annotations
 
@@ -97,6 +98,13 @@ def cmd_classify(args: argparse.Namespace) -> None:
 
     results = classify.classify_file(args.file)
     print(json.dumps(results, indent=1) if args.json else classify.format_table(results))
+
+
+def cmd_families(args: argparse.Namespace) -> None:
+    from . import families
+
+    summary = families.summarise(args.files, distance=args.distance)
+    print(json.dumps(summary, indent=1) if args.json else families.format_text(summary))
 
 
 def cmd_draw(args: argparse.Namespace) -> None:
@@ -257,6 +265,15 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("file", help="a networks .npz (from sample, or any file in the documented format)")
     c.add_argument("--json", action="store_true", help="a JSON list, one object per network")
     c.set_defaults(func=cmd_classify)
+
+    f = sub.add_parser("families", help="cluster the networks of .npz files into algorithm families by fingerprint "
+                       "(any task)")
+    f.add_argument("files", nargs="+", metavar="FILE.npz", help="networks files (from sample or a sweep)")
+    f.add_argument("--json", action="store_true", help="one JSON object: networks (file, index, family, "
+                   "fingerprint) and families")
+    f.add_argument("--distance", type=_positive_float, default=1.0,  # families.DISTANCE (sklearn loads lazily)
+                   help="distance threshold between families (features in [0, 1]; larger: fewer families)")
+    f.set_defaults(func=cmd_families)
 
     d = sub.add_parser("draw", help="force-directed drawings and weight heatmaps (PNG and SVG)")
     d.add_argument("file", help="a networks .npz")
