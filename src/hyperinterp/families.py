@@ -1,0 +1,261 @@
+"""Families: networks of a whole sweep clustered by fingerprint, for any task (no hand-written labels).
+
+Every network of the given files gets a `fingerprint`; their `vector`s (named features in [0, 1],
+the union of the names over all networks, missing ones 0) are clustered by scikit-learn's
+AgglomerativeClustering with average linkage and a distance threshold, so the data choose how many
+families there are. DISTANCE = 1 means: two networks belong together unless they differ by about one
+whole feature on average (a mechanism present in one and absent in the other, every input served
+differently, a dense linear term of the other sign), so a hybrid stays apart from the pure networks
+it mixes, while draws that differ in a few inputs' service or in how a linear term is spread stay together.
+
+Family ids ``F1, F2, ...`` are ordered by size (largest first), ties by the first member in file
+order: the same files in the same order give the same ids. Each family is described by its
+representative (the medoid: the member closest on average to the others): its fingerprint in words,
+the mean feature values, the fraction of the family at each β and seed, median bits and accuracy.
+
+`summarise(files)` returns all of it as one JSON-serialisable dict (what `hyperinterp families --json`
+prints and the report can call); `figure_fractions` and `figure_representatives` draw it.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sklearn.cluster import AgglomerativeClustering
+from sklearn.metrics import adjusted_rand_score, pairwise_distances
+
+from . import netfile
+from .fingerprint import fingerprint, vector
+
+DISTANCE = 1.0
+
+
+def fingerprint_arrays(arrays: dict[str, np.ndarray], meta: dict[str, Any], **kwargs: Any) -> list[dict[str, Any]]:
+    """The fingerprint of every network of a loaded networks file, with its beta, bits and rel_mse if recorded."""
+    opts = {"activation": meta.get("activation", "silu"), "task": meta.get("task", "l1"),
+            "input_dist": meta.get("input_dist", "normal"), **kwargs}
+    out = []
+    for k in range(arrays["W"].shape[0]):
+        fp = fingerprint(arrays["W"][k], arrays["b"][k], arrays["a"][k], arrays["c"][k], **opts)
+        fp["index"] = k
+        for key in ("beta", "bits", "rel_mse"):
+            if key in arrays:
+                fp[key] = float(arrays[key][k])
+        out.append(fp)
+    return out
+
+
+def compact(fp: dict[str, Any]) -> dict[str, Any]:
+    """A fingerprint without its per-neuron list (the part worth printing per network), with its features."""
+    keep = ("words", "patterns", "per_input", "coverage", "neurons_per_slot", "neuron_types", "rest",
+            "negative_output_share", "rel_error", "near_constant")
+    return {**{k: fp[k] for k in keep}, "features": vector(fp)}
+
+
+def matrix(fps: list[dict[str, Any]]) -> tuple[np.ndarray, list[str]]:
+    """The feature matrix (N, F) over the union of feature names (sorted: a deterministic column order)."""
+    vecs = [vector(fp) for fp in fps]
+    names = sorted({name for v in vecs for name in v})
+    return np.array([[v.get(name, 0.0) for name in names] for v in vecs]).reshape(len(vecs), len(names)), names
+
+
+def cluster(X: np.ndarray, distance: float = DISTANCE) -> np.ndarray:
+    """Family ids 0, 1, ... (0 the largest; ties by first member) of the rows of X."""
+    if len(X) < 2:
+        return np.zeros(len(X), int)
+    raw = AgglomerativeClustering(n_clusters=None, distance_threshold=distance, linkage="average",
+                                  metric="euclidean").fit_predict(X)
+    first = {lab: i for i, lab in reversed(list(enumerate(raw)))}
+    sizes = Counter(raw)
+    order = sorted(sizes, key=lambda lab: (-sizes[lab], first[lab]))
+    rank = {lab: r for r, lab in enumerate(order)}
+    return np.array([rank[lab] for lab in raw])
+
+
+def _median(values: list[float]) -> float | None:
+    return float(np.median(values)) if values else None
+
+
+def _name(mean: dict[str, float]) -> str:
+    """A short name from the family's mean features: its main input patterns and its dense part."""
+    if mean.get("near_constant", 0) > 1:
+        return "near-constant"
+    pats = sorted(((v, k[5:]) for k, v in mean.items() if k.startswith("frac:") and v >= 0.1), reverse=True)
+    head = " / ".join(f"{p} {v:.0%}" for v, p in pats) or "none"
+    if mean.get("rest:present", 0) < 0.5:
+        dense = "no dense"
+    elif mean.get("rest:sum-", 0) >= 0.5:
+        dense = "dense −Σx"
+    elif mean.get("rest:sum+", 0) >= 0.5:
+        dense = "dense +Σx"
+    elif mean.get("rest:linear_r2", 0) >= 0.9:
+        dense = "dense linear"
+    else:
+        dense = "dense nonlinear"
+    sign = "a>0" if mean.get("out:negative", 0) < 0.01 else "a±"
+    return f"inputs {head} · {dense} · {sign}"
+
+
+def summarise(files: list[str | Path], distance: float = DISTANCE, **kwargs: Any) -> dict[str, Any]:
+    """Fingerprint every network of `files`, cluster them, describe each family.
+
+    Returns {"networks": [{file, index, family, fingerprint, beta?, bits?, rel_mse?, seed}, ...] (files in the
+    order given, networks in file order), "families": [{id, name, size, fraction, words, representative,
+    features, by_beta, by_seed, bits_median, rel_mse_median}, ...], "features": [names], "distance": ...}.
+    """
+    nets: list[dict[str, Any]] = []
+    fps: list[dict[str, Any]] = []
+    for path in files:
+        arrays, meta = netfile.load(path)
+        for fp in fingerprint_arrays(arrays, meta, **kwargs):
+            fps.append(fp)
+            nets.append({"file": str(path), "index": fp["index"], "seed": meta.get("seed"),
+                         "mode": meta.get("mode"), "task": fp["task"],
+                         **{k: fp[k] for k in ("beta", "bits", "rel_mse") if k in fp}})
+    X, names = matrix(fps)
+    ids = cluster(X, distance)
+    D = pairwise_distances(X) if len(X) else np.zeros((0, 0))
+    for net, fp, fam in zip(nets, fps, ids, strict=True):
+        net["family"] = f"F{fam + 1}"
+        net["fingerprint"] = compact(fp)
+    families = []
+    for fam in range(int(ids.max()) + 1 if len(ids) else 0):
+        members = np.flatnonzero(ids == fam)
+        rep = int(members[np.argmin(D[np.ix_(members, members)].mean(1))])
+        mean = {name: float(X[members, c].mean()) for c, name in enumerate(names)}
+        families.append({
+            "id": f"F{fam + 1}", "name": _name(mean),
+            "size": int(len(members)), "fraction": float(len(members) / len(nets)),
+            "words": fps[rep]["words"], "representative": {"file": nets[rep]["file"], "index": nets[rep]["index"]},
+            "features": {k: v for k, v in mean.items() if v != 0.0},
+            "by_beta": _fractions(nets, ids, fam, "beta"), "by_seed": _fractions(nets, ids, fam, "seed"),
+            "bits_median": _median([nets[i]["bits"] for i in members if "bits" in nets[i]]),
+            "rel_mse_median": _median([nets[i]["rel_mse"] for i in members if "rel_mse" in nets[i]]),
+        })
+    return {"networks": nets, "families": families, "features": names, "distance": distance}
+
+
+def _fractions(nets: list[dict[str, Any]], ids: np.ndarray, fam: int, key: str) -> dict[str, float]:
+    """The fraction of the networks at each value of `key` (beta, seed) that belong to family `fam`."""
+    total: dict[str, int] = defaultdict(int)
+    hits: dict[str, int] = defaultdict(int)
+    for net, f in zip(nets, ids, strict=True):
+        if net.get(key) is None:
+            continue
+        v = f"{net[key]:g}" if isinstance(net[key], float) else str(net[key])
+        total[v] += 1
+        hits[v] += int(f == fam)
+    order = sorted(total, key=lambda v: float(v) if _is_number(v) else v)
+    return {v: hits[v] / total[v] for v in order}
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def agreement(summary: dict[str, Any], labels: list[str]) -> dict[str, Any]:
+    """How the families agree with other labels of the same networks (e.g. `classify`'s on L1): the adjusted
+    Rand index and the table family -> {label: count}."""
+    fams = [net["family"] for net in summary["networks"]]
+    table: dict[str, Counter] = defaultdict(Counter)
+    for f, lab in zip(fams, labels, strict=True):
+        table[f][lab] += 1
+    return {"ari": float(adjusted_rand_score(labels, fams)),
+            "table": {f: dict(table[f].most_common()) for f in sorted(table, key=lambda s: int(s[1:]))}}
+
+
+def format_text(summary: dict[str, Any]) -> str:
+    """One line per network (file, index, family, fingerprint), then one block per family."""
+    lines = [f"{'file':<40} {'net':>4} {'family':<6} fingerprint"]
+    for net in summary["networks"]:
+        lines.append(f"{net['file'][-40:]:<40} {net['index']:>4} {net['family']:<6} {net['fingerprint']['words']}")
+    lines.append("")
+    total = len(summary["networks"])
+    lines.append(f"{len(summary['families'])} families among {total} networks (distance threshold "
+                 f"{summary['distance']:g}):")
+    for fam in summary["families"]:
+        lines.append(f"{fam['id']}: {fam['size']} networks ({fam['fraction']:.0%}): {fam['name']}")
+        lines.append(f"    representative ({fam['representative']['file']} #{fam['representative']['index']}): "
+                     f"{fam['words']}")
+        extra = []
+        if fam["rel_mse_median"] is not None:
+            extra.append(f"median rel MSE {fam['rel_mse_median']:.3g}")
+        if fam["bits_median"] is not None:
+            extra.append(f"median bits {fam['bits_median']:.0f}")
+        if len(fam["by_beta"]) > 1:
+            extra.append("share per beta " + ", ".join(f"{b}: {v:.0%}" for b, v in fam["by_beta"].items()))
+        if len(fam["by_seed"]) > 1:
+            extra.append("per seed " + ", ".join(f"{s}: {v:.0%}" for s, v in fam["by_seed"].items()))
+        if extra:
+            lines.append("    " + "; ".join(extra))
+    return "\n".join(lines)
+
+
+# ---- pictures (for the report) ---------------------------------------------------------------------
+
+def figure_fractions(summary: dict[str, Any]):
+    """Each family's share of the networks at each β (all seeds pooled), one line per family."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    for fam in summary["families"]:
+        if not fam["by_beta"]:
+            continue
+        betas = [float(b) for b in fam["by_beta"]]
+        ax.plot(betas, list(fam["by_beta"].values()), marker="o", label=f"{fam['id']}: {fam['name']}")
+    ax.set_xscale("log")
+    ax.set_xlabel("β (price per bit)", fontsize=10)
+    ax.set_ylabel("share of the networks", fontsize=10)
+    ax.set_ylim(-0.03, 1.03)
+    ax.tick_params(labelsize=9)
+    if ax.lines:
+        ax.legend(fontsize=9, loc="center left", bbox_to_anchor=(1.01, 0.5))
+    ax.set_title("families along β" if ax.lines else "families along β (no β recorded in these files)", fontsize=11)
+    return fig
+
+
+def figure_representatives(summary: dict[str, Any], max_families: int = 8):
+    """The weight heatmap (W, neurons by input and sign, then dense, then dead) of each family's
+    representative, side by side, titled with the family id and name."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from .draw import neuron_order
+
+    fams = summary["families"][:max_families]
+    fig, axes = plt.subplots(1, max(len(fams), 1), figsize=(3.4 * max(len(fams), 1), 5), squeeze=False)
+    for ax, fam in zip(axes[0], fams, strict=False):
+        rep = fam["representative"]
+        arrays, meta = netfile.load(rep["file"])
+        i = rep["index"]
+        fp = fingerprint(arrays["W"][i], arrays["b"][i], arrays["a"][i], arrays["c"][i],
+                         meta.get("activation", "silu"), meta.get("task", "l1"), meta.get("input_dist", "normal"))
+        order, _ = neuron_order(fp, arrays["W"].shape[1])
+        W = arrays["W"][i][order]
+        lim = float(np.abs(W).max()) or 1.0
+        ax.imshow(W, cmap="RdBu_r", vmin=-lim, vmax=lim, aspect="auto", interpolation="nearest")
+        ax.set_title(f"{fam['id']} ({fam['size']})\n{_wrap(fam['name'], 28)}", fontsize=9)
+        ax.set_xlabel("input", fontsize=9)
+        ax.set_xticks([])
+        ax.set_yticks([])
+    for ax in axes[0][len(fams):]:
+        ax.set_axis_off()
+    return fig
+
+
+def _wrap(text: str, width: int) -> str:
+    import textwrap
+
+    return "\n".join(textwrap.wrap(text, width))

@@ -1,0 +1,204 @@
+"""Fingerprints and families (issue 16): invariances, agreement with the L1 rules on the reference
+constructions, the command line, and a user's own task end to end."""
+
+import contextlib
+import io
+import json
+import re
+
+import numpy as np
+import pytest
+from conftest import tiny_sets
+from sklearn.metrics import adjusted_rand_score
+
+from hyperinterp import cli
+from hyperinterp import families as FA
+from hyperinterp import fingerprint as F
+from hyperinterp import references as R
+
+
+def _shape(words: str) -> str:
+    return re.sub(r"[0-9]+(\.[0-9]+)?", "#", words)  # the words without their measured numbers
+
+
+@pytest.mark.parametrize("name,form", [("double_sided", "bias"), ("pudding_pos", "bias"), ("pudding_pos", "small"),
+                                       ("pudding_neg", "bias"), ("pudding_neg", "small")])
+def test_fingerprint_invariant_to_permutations_and_scale(name, form):
+    base = F.fingerprint(**R.make_reference(name, 12, 30, 5.0, form))
+    for k, seed in [(2.0, 1), (20.0, 2), (7.5, 3)]:
+        fp = F.fingerprint(**R.permute(R.make_reference(name, 12, 30, k, form), seed=seed))
+        assert fp["patterns"] == base["patterns"] and fp["neuron_types"] == base["neuron_types"]
+        assert _shape(fp["words"]) == _shape(base["words"])
+        v, w = F.vector(fp), F.vector(base)
+        assert v.keys() == w.keys() and all(abs(v[key] - w[key]) < 0.02 for key in v)
+
+
+def test_words_say_what_the_neurons_do():
+    ds = F.fingerprint(**R.make_reference("double_sided", 16, 40, 5.0))
+    assert ds["words"].startswith("16 inputs each served by a + kink and a − kink; no dense part")
+    pud = F.fingerprint(**R.make_reference("pudding_neg", 8, 9, 5.0))
+    assert "8 inputs each served by a − kink" in pud["words"] and "linear: +1·Σx" in pud["words"]
+    conv = F.fingerprint(**R.make_reference("convexity", 8, 24, 3.0))
+    assert conv["words"].startswith("no input served") and "nonlinear" in conv["words"]
+    assert conv["neuron_types"]["dense_kink"] > 0
+    # sum of squares from ± pairs of tiny weights: (2/ε²)(φ(εx) + φ(-εx)) ≈ x²
+    n, eps = 6, 0.1
+    W = np.vstack([eps * np.eye(n), -eps * np.eye(n)])
+    sq = F.fingerprint(W, np.zeros(2 * n), np.full(2 * n, 2 / eps ** 2), 0.0, task="sum_squares")
+    assert sq["patterns"] == {"+q,-q": n} and sq["rel_error_centered"] < 0.05, sq["words"]
+    assert "tiny-weight (quadratic)" in sq["words"]
+
+
+def _spread(n: int, k: float, J: int, sign: int, rng: np.random.Generator) -> dict:
+    """A pudding whose linear term ∓Σx is carried jointly by J dense neurons in the linear regime."""
+    W = [sign * k * np.eye(n)[i] for i in range(n)]
+    b, a = [0.0] * n, [2 / k] * n
+    delta = rng.standard_normal((J, n))
+    delta -= delta.mean(0)
+    for j in range(J):
+        W.append(-sign * (1.0 + delta[j]))
+        b.append(40.0)
+        a.append(1.0 / J)
+    return {"W": np.array(W), "b": np.array(b), "a": np.array(a), "c": np.array(-40.0 + n * R.kink_offset(k))}
+
+
+def _hybrid(pairs: int, pos: int, neg: int, k: float = 5.0) -> dict:
+    """pairs inputs double-sided, the others one-sided with their share of a linear term (rules: other)."""
+    n = pairs + pos + neg
+    W, a, lin = [], [], np.zeros(n)
+    for i in range(n):
+        signs = (1, -1) if i < pairs else (1,) if i < pairs + pos else (-1,)
+        for s in signs:
+            W.append(s * k * np.eye(n)[i])
+            a.append((1.0 if len(signs) == 2 else 2.0) / k)
+        if len(signs) == 1:
+            lin[i] = -signs[0]
+    W.append(lin)
+    a.append(1.0)
+    b = np.zeros(len(W))
+    b[-1] = 60.0
+    return {"W": np.array(W), "b": b, "a": np.array(a), "c": np.array(-60.0)}
+
+
+def reference_zoo(seed: int = 0) -> tuple[list[dict], list[str]]:
+    """The hand-built constructions, varied: permuted, noisy, scale k, both pudding forms, dead neurons (zero and
+    silent), the linear term spread over several dense neurons, two sizes; plus hybrids labelled other."""
+    rng = np.random.default_rng(seed)
+    nets, labels = [], []
+    for n in (8, 16):
+        for name in R.ALGORITHMS:
+            for v in range(6):
+                k = (2.0, 5.0, 12.0)[v % 3]
+                form = R.FORMS[v % 2]
+                m = R.neurons_needed(name, n) + int(rng.integers(0, 4))
+                net = R.make_reference(name, n, m, k if name != "convexity" else 1.0 + v / 3, form, seed=v)
+                if name.startswith("pudding") and v == 5:
+                    net = _spread(n, k, 5, 1 if name == "pudding_pos" else -1, rng)
+                net = R.add_dead_neurons(net, int(rng.integers(0, 5)), rng, dead_kind=("zero", "silent")[v % 2])
+                net = R.add_noise(R.permute(net, seed=rng), 0.01, rng)
+                nets.append(net)
+                labels.append(name)
+        for v in range(4):
+            nets.append(R.add_noise(R.permute(_hybrid(n - 4 + v % 2, 2, 2 - v % 2), seed=rng), 0.01, rng))
+            labels.append("other")
+    return nets, labels
+
+
+def test_families_agree_with_the_rules_on_references():
+    nets, labels = reference_zoo()
+    fps = [F.fingerprint(**net, n_samples=2048) for net in nets]
+    ids = FA.cluster(FA.matrix(fps)[0])
+    ari = adjusted_rand_score(labels, ids)
+    print(f"\nARI families vs construction labels on {len(nets)} references: {ari:.3f}")
+    assert ari >= 0.9
+    hybrid = {ids[i] for i, lab in enumerate(labels) if lab == "other"}
+    pure = {ids[i] for i, lab in enumerate(labels) if lab != "other"}
+    assert not hybrid & pure  # hybrids are a family of their own, never merged into a pure one
+
+
+def test_cluster_is_deterministic_and_ordered_by_size():
+    X = np.array([[0.0, 0], [5, 5], [5, 5.1], [0, 0.1], [5, 4.9], [9, 0]])
+    ids = FA.cluster(X)
+    assert list(ids) == [1, 0, 0, 1, 0, 2]
+    assert list(FA.cluster(X)) == list(ids) and list(FA.cluster(X[:1])) == [0]
+
+
+def _cli(*args: str) -> tuple[int, str]:
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out):
+        code = cli.main(list(args))
+    return code, out.getvalue()
+
+
+def test_families_command(tmp_path):
+    a = R.save_references(tmp_path / "a.npz", [R.make_reference("double_sided", 6, 14), R.make_reference(
+        "pudding_pos", 6, 14)], ["double_sided", "pudding_pos"])
+    b = R.save_references(tmp_path / "b.npz", [R.make_reference("pudding_pos", 6, 14, 3.0),
+                                               R.permute(R.make_reference("double_sided", 6, 14, 9.0), seed=0),
+                                               R.make_reference("convexity", 6, 14)], ["pudding_pos", "double_sided",
+                                                                                       "convexity"])
+    code, text = _cli("families", str(a), str(b), "--json")
+    assert code == 0
+    out = json.loads(text)
+    rows = [(net["file"], net["index"]) for net in out["networks"]]
+    assert rows == [(str(a), 0), (str(a), 1), (str(b), 0), (str(b), 1), (str(b), 2)]
+    fam = [net["family"] for net in out["networks"]]
+    assert fam[0] == fam[3] and fam[1] == fam[2] and len(set(fam)) == 3
+    assert {f["id"] for f in out["families"]} == set(fam) and sum(f["size"] for f in out["families"]) == 5
+    assert "a + kink and a − kink" in out["networks"][0]["fingerprint"]["words"]
+    assert _cli("families", str(a), str(b), "--json")[1] == text  # same files, same ids
+    code, text = _cli("families", str(a), str(b))
+    assert code == 0 and "3 families among 5 networks" in text and "representative" in text
+    # the pictures the report can use (references carry no beta: an empty fractions plot)
+    FA.figure_fractions(out).savefig(tmp_path / "f.png")
+    FA.figure_representatives(out).savefig(tmp_path / "r.png")
+    assert (tmp_path / "f.png").stat().st_size > 0 and (tmp_path / "r.png").stat().st_size > 0
+
+
+def test_families_command_bad_file(tmp_path, capsys):
+    (tmp_path / "x.npz").write_text("not a zip")
+    assert cli.main(["families", str(tmp_path / "x.npz")]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("hyperinterp: error:") and len(err.splitlines()) == 1
+
+
+USER_TASK = '''import torch
+
+def soft_count(x):
+    return torch.sigmoid(4 * x).sum(-1)
+
+def wrong_shape(x):
+    return x
+
+def broken(x):
+    raise ValueError("no")
+'''
+
+
+def test_user_task_trains_samples_and_gets_families(tmp_path, monkeypatch):
+    (tmp_path / "fam_user_task.py").write_text(USER_TASK)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    run = tmp_path / "run"
+    code, _ = _cli("train", str(run), "--quiet", *tiny_sets('task.name="fam_user_task:soft_count"'))
+    assert code == 0
+    nets = tmp_path / "nets.npz"
+    assert _cli("sample", str(run), "--beta", "1e-4", "--count", "6", "--out", str(nets))[0] == 0
+    code, text = _cli("families", str(nets), "--json")
+    out = json.loads(text)
+    assert code == 0 and len(out["networks"]) == 6 and out["networks"][0]["task"] == "fam_user_task:soft_count"
+    assert sum(f["size"] for f in out["families"]) == 6
+
+
+@pytest.mark.parametrize("name,message", [
+    ("no_such_module_xyz:f", "cannot import module 'no_such_module_xyz'"),
+    ("fam_user_task:missing", "has no function 'missing'"),
+    ("fam_user_task:wrong_shape", "must map a (B, n) batch to (B,)"),
+    ("fam_user_task:broken", "ValueError: no"),
+])
+def test_bad_user_task_is_one_line_exit_2(tmp_path, monkeypatch, capsys, name, message):
+    (tmp_path / "fam_user_task.py").write_text(USER_TASK)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    assert cli.main(["train", str(tmp_path / "run"), "--quiet", *tiny_sets(f'task.name="{name}"')]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("hyperinterp: error:") and message in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "run").exists()
