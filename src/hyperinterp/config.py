@@ -220,16 +220,19 @@ def parse_override(text: str) -> tuple[str, str, Any]:
     return sec, key, value
 
 
+def read_toml(path: str | Path, what: str = "config file") -> dict[str, Any]:
+    """A TOML file as a dict; missing, unreadable or invalid is a one-line UserError naming the file."""
+    p = Path(path)
+    if not p.is_file():
+        raise UserError(f"{what} {p} not found")
+    try:
+        return tomllib.loads(p.read_text())
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
+        raise UserError(f"{what} {p} is not valid TOML: {e}") from None
+
+
 def load(path: str | Path | None = None, overrides: list[str] = ()) -> Config:
-    data: dict[str, dict[str, Any]] = {}
-    if path is not None:
-        p = Path(path)
-        if not p.is_file():
-            raise UserError(f"config file {p} not found")
-        try:
-            data = tomllib.loads(p.read_text())
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
-            raise UserError(f"config file {p} is not valid TOML: {e}") from None
+    data: dict[str, dict[str, Any]] = read_toml(path) if path is not None else {}
     for text in overrides:
         sec, key, value = parse_override(text)
         data.setdefault(sec, {})

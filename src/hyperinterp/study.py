@@ -26,7 +26,6 @@ A study folder is a sweep folder: rerunning skips finished jobs; `hyperinterp re
 from __future__ import annotations
 
 import dataclasses
-import tomllib
 from pathlib import Path
 from typing import Any
 
@@ -61,12 +60,7 @@ def _training(raw: Any, where: str) -> dict[str, Any]:
 def load(path: str | Path) -> tuple[SweepSpec, config.Config, str]:
     """(spec, base config, description) of a study file; every problem is a one-line UserError."""
     p = Path(path)
-    if not p.is_file():
-        raise UserError(f"study file {p} not found")
-    try:
-        data = tomllib.loads(p.read_text())
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as e:
-        raise UserError(f"study file {p} is not valid TOML: {e}") from None
+    data = config.read_toml(p, "study file")
     unknown = set(data) - set(TOP_KEYS)
     if unknown:
         raise UserError(f"{p}: unknown key {sorted(unknown)[0]!r} (known: {', '.join(TOP_KEYS)})")
