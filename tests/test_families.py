@@ -202,3 +202,20 @@ def test_bad_user_task_is_one_line_exit_2(tmp_path, monkeypatch, capsys, name, m
     err = capsys.readouterr().err.strip()
     assert err.startswith("hyperinterp: error:") and message in err and len(err.splitlines()) == 1
     assert not (tmp_path / "run").exists()
+
+
+def test_json_is_strict_with_nan_bits(tmp_path):
+    """Plain-Adam networks have bits = NaN: the JSON says null, not NaN."""
+    from hyperinterp import netfile
+
+    arrays = R.stack([R.make_reference("double_sided", 4, 8), R.make_reference("pudding_neg", 4, 8)])
+    arrays.update(bits=np.array([np.nan, 3.0]), beta=np.array([1e-3, 1e-3]))
+    path = netfile.save(tmp_path / "n.npz", arrays, R.reference_meta("mixed", 4, 8))
+    code, text = _cli("families", str(path), "--json")
+
+    def no_nan(name):
+        raise AssertionError(f"{name} in JSON")
+
+    out = json.loads(text, parse_constant=no_nan)
+    assert code == 0 and out["networks"][0]["bits"] is None and out["networks"][1]["bits"] == 3.0
+    assert {f["size"] for f in out["families"]} == {1} and out["families"][0]["by_beta"] == {"0.001": 0.5}

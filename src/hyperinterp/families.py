@@ -42,8 +42,8 @@ def fingerprint_arrays(arrays: dict[str, np.ndarray], meta: dict[str, Any], **kw
         fp = fingerprint(arrays["W"][k], arrays["b"][k], arrays["a"][k], arrays["c"][k], **opts)
         fp["index"] = k
         for key in ("beta", "bits", "rel_mse"):
-            if key in arrays:
-                fp[key] = float(arrays[key][k])
+            if key in arrays:  # NaN (plain-Adam networks have no bits) is None: valid JSON
+                fp[key] = float(arrays[key][k]) if np.isfinite(arrays[key][k]) else None
         out.append(fp)
     return out
 
@@ -75,7 +75,8 @@ def cluster(X: np.ndarray, distance: float = DISTANCE) -> np.ndarray:
     return np.array([rank[lab] for lab in raw])
 
 
-def _median(values: list[float]) -> float | None:
+def _median(values: list[float | None]) -> float | None:
+    values = [v for v in values if v is not None]
     return float(np.median(values)) if values else None
 
 
@@ -93,10 +94,14 @@ def _name(mean: dict[str, float]) -> str:
         dense = "dense +Σx"
     elif mean.get("rest:linear_r2", 0) >= 0.9:
         dense = "dense linear"
+    elif mean.get("rest:quadratic_r2", 0) >= 0.9:
+        dense = "dense separable quadratic"
     else:
         dense = "dense nonlinear"
-    sign = "a>0" if mean.get("out:negative", 0) < 0.01 else "a±"
-    return f"inputs {head} · {dense} · {sign}"
+    neg = mean.get("out:negative", 0)
+    sign = "a>0" if neg < 0.01 else "a<0" if neg > 0.99 else "a±"
+    hybrid = "hybrid: " if mean.get("mixed", 0) >= 0.5 else ""
+    return f"{hybrid}inputs {head} · {dense} · {sign}"
 
 
 def summarise(files: list[str | Path], distance: float = DISTANCE, **kwargs: Any) -> dict[str, Any]:
@@ -117,14 +122,13 @@ def summarise(files: list[str | Path], distance: float = DISTANCE, **kwargs: Any
                          **{k: fp[k] for k in ("beta", "bits", "rel_mse") if k in fp}})
     X, names = matrix(fps)
     ids = cluster(X, distance)
-    D = pairwise_distances(X) if len(X) else np.zeros((0, 0))
     for net, fp, fam in zip(nets, fps, ids, strict=True):
         net["family"] = f"F{fam + 1}"
         net["fingerprint"] = compact(fp)
     families = []
     for fam in range(int(ids.max()) + 1 if len(ids) else 0):
         members = np.flatnonzero(ids == fam)
-        rep = int(members[np.argmin(D[np.ix_(members, members)].mean(1))])
+        rep = int(members[np.argmin(pairwise_distances(X[members]).mean(1))])  # the medoid
         mean = {name: float(X[members, c].mean()) for c, name in enumerate(names)}
         families.append({
             "id": f"F{fam + 1}", "name": _name(mean),
@@ -132,8 +136,8 @@ def summarise(files: list[str | Path], distance: float = DISTANCE, **kwargs: Any
             "words": fps[rep]["words"], "representative": {"file": nets[rep]["file"], "index": nets[rep]["index"]},
             "features": {k: v for k, v in mean.items() if v != 0.0},
             "by_beta": _fractions(nets, ids, fam, "beta"), "by_seed": _fractions(nets, ids, fam, "seed"),
-            "bits_median": _median([nets[i]["bits"] for i in members if "bits" in nets[i]]),
-            "rel_mse_median": _median([nets[i]["rel_mse"] for i in members if "rel_mse" in nets[i]]),
+            "bits_median": _median([nets[i].get("bits") for i in members]),
+            "rel_mse_median": _median([nets[i].get("rel_mse") for i in members]),
         })
     return {"networks": nets, "families": families, "features": names, "distance": distance}
 
@@ -148,7 +152,7 @@ def _fractions(nets: list[dict[str, Any]], ids: np.ndarray, fam: int, key: str) 
         v = f"{net[key]:g}" if isinstance(net[key], float) else str(net[key])
         total[v] += 1
         hits[v] += int(f == fam)
-    order = sorted(total, key=lambda v: float(v) if _is_number(v) else v)
+    order = sorted(total, key=lambda v: (0, float(v), "") if _is_number(v) else (1, 0.0, v))
     return {v: hits[v] / total[v] for v in order}
 
 
