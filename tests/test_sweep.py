@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 import shutil
 import subprocess
@@ -107,7 +108,7 @@ def test_failed_job_is_reported_not_dropped(tmp_path: Path):
 
 @pytest.fixture(scope="module")
 def tiny_report(tiny_sweep: Path) -> Path:
-    return report.write_report(tiny_sweep)
+    return report.write_report(tiny_sweep, workers=2)  # the worker pool, as a real sweep uses it
 
 
 def test_report_lists_every_figure(tiny_report: Path):
@@ -254,3 +255,23 @@ def test_wide_mode_continues_the_multi_n_run_with_wider_targets(tiny_sweep: Path
     assert cfg.optim.init_from == "train/multi_n/seed_0"  # relative: the same record in any sweep folder
     rows = [r for r in json.loads((tiny_sweep / "table.json").read_text()) if r["mode"] == "wide"]
     assert {r["m"] for r in rows if r["kind"] == "sweep"} == {round(sweep.WIDE_M_PER_N * 4)}
+
+
+def test_report_shows_a_studys_named_training_per_seed(tmp_path: Path):
+    """A study's named training is a mode of its own: in the grid (linked to its cell pages), in the
+    sentences, in the phase portraits when evaluated along training, and in the generalization figure."""
+    training = {"name": "variant", "seeds": [0], "set": {"hyper.width": 6, "optim.steps": 20}, "init_from": "",
+                "phases": True, "generalization": True}
+    spec = sweep.SweepSpec(betas=(1e-3,), seeds=(0,), count=2, modes=(), steps=20, generalization_sizes=(3,),
+                           generalization_betas=(1e-3,), trainings=(training,))
+    out = tmp_path / "study"
+    run_tiny(out, spec)
+    index = report.write_report(out)
+    summary = json.loads((index.parent / "summary.json").read_text())
+    assert [c["mode"] for c in summary["cells"]] == ["variant"]
+    assert summary["sentences"]["variant"][0].startswith("variant, seed 0: ")
+    page = index.read_text()
+    assert f"href='{summary['cells'][0]['page']}'" in page
+    series = {name for fig in page.split("data-series=")[1:] for name in json.loads(html.unescape(fig.split('"')[1]))}
+    assert "variant seed 0: majority count" in series  # phase portrait
+    assert "variant seed 0 beta 1e-03: median relative MSE" in series  # generalization

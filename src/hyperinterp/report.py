@@ -15,6 +15,10 @@ from __future__ import annotations
 
 import html
 import json
+import multiprocessing as mp
+import os
+from concurrent.futures import ProcessPoolExecutor
+from itertools import repeat
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +28,6 @@ from . import netfile
 from .classify import LABELS
 from .errors import UserError
 from .report_figures import (
-    MODE_NAMES,
     STYLE,
     fig_baselines,
     fig_composition,
@@ -32,14 +35,17 @@ from .report_figures import (
     fig_frontier,
     fig_generalization,
     fig_phase_portraits,
+    ordered_modes,
 )
 from .report_pages import cell_page, example_html, figure, page, seed_grid_html, table
 from .report_stats import (
     RULES,
+    Cell,
     aggregate,
+    cell_files,
     choose_examples,
     composition,
-    load_cells,
+    load_cell,
     order_of,
     run_facts,
     seed_grid,
@@ -73,7 +79,40 @@ def _read_rows(sweep_dir: Path) -> list[dict[str, Any]]:
     return rows
 
 
-def write_report(sweep_dir: str | Path, out_dir: str | Path | None = None) -> Path:
+def _page_job(path: Path, out: Path, betas: tuple[float, ...]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Classify one saved cell and write its page (run in a worker process when there are many)."""
+    with plt.rc_context(STYLE):
+        cell = load_cell(path, betas)
+        return cell.results, cell_page(cell, out)
+
+
+# Below this many networks the cells are done in this process: starting workers costs more than it saves.
+PARALLEL_MIN_DRAWS = 256
+
+
+def cells_and_pages(sweep_dir: Path, out: Path, betas: tuple[float, ...], count: int, workers: int | None,
+                    ) -> tuple[list[Cell], list[dict[str, Any]]]:
+    """Every saved final cell, classified, with its page written: classifying ~1,000 networks and drawing
+    them is most of the report's time, so it is spread over `workers` processes (None: the cores, up to 4)."""
+    paths = cell_files(sweep_dir)
+    if workers is None:
+        workers = min(os.cpu_count() or 1, 4) if len(paths) * count >= PARALLEL_MIN_DRAWS else 1
+    if workers > 1 and len(paths) > 1:
+        with ProcessPoolExecutor(min(workers, len(paths)), mp_context=mp.get_context("spawn")) as pool:
+            done = list(pool.map(_page_job, paths, repeat(out), repeat(betas)))
+    else:
+        done = [_page_job(p, out, betas) for p in paths]
+    cells = [load_cell(p, betas, results) for p, (results, _) in zip(paths, done, strict=True)]
+    modes = ordered_modes(c.mode for c in cells)
+    order = sorted(range(len(cells)), key=lambda i: (modes.index(cells[i].mode), cells[i].seed, cells[i].beta))
+    return [cells[i] for i in order], [done[i][1] for i in order]
+
+
+
+
+def write_report(sweep_dir: str | Path, out_dir: str | Path | None = None, workers: int | None = None) -> Path:
+    """Write the report of a finished (or partly finished) sweep; returns the path of index.html.
+    `workers`: processes for the cells (None: automatic)."""
     sweep_dir = Path(sweep_dir)
     spec, base = load_spec(sweep_dir)
     rows = _read_rows(sweep_dir)
@@ -82,14 +121,14 @@ def write_report(sweep_dir: str | Path, out_dir: str | Path | None = None) -> Pa
         raise UserError(f"parent folder {out.parent} does not exist")
     out.mkdir(exist_ok=True)
     with plt.rc_context(STYLE):
-        return _write(sweep_dir, out, spec, base, rows)
+        return _write(sweep_dir, out, spec, base, rows, workers)
 
 
-def _write(sweep_dir: Path, out: Path, spec, base, rows: list[dict[str, Any]]) -> Path:
+def _write(sweep_dir: Path, out: Path, spec, base, rows: list[dict[str, Any]], workers: int | None) -> Path:
     sweep_rows = [r for r in rows if r["kind"] == "sweep"]
     gen_rows = [r for r in rows if r["kind"] == "generalization"]
     agg_sweep = aggregate(sweep_rows, ("mode", "beta"))
-    cells = load_cells(sweep_dir, tuple(MODE_NAMES), spec.betas)
+    cells, cell_records = cells_and_pages(sweep_dir, out / "cells", spec.betas, spec.count, workers)
     facts = run_facts(sweep_dir, cells)
     grid = seed_grid(sweep_rows)
     comp = composition(cells)
@@ -97,10 +136,9 @@ def _write(sweep_dir: Path, out: Path, spec, base, rows: list[dict[str, Any]]) -
             "composition": fig_composition(comp, out), "frontier": fig_frontier(sweep_rows, out),
             "generalization": fig_generalization(gen_rows, facts, out),
             "baselines": fig_baselines(sweep_rows, facts, out)}
-    cell_records = [cell_page(c, out / "cells") for c in cells]
     pages = {(c.mode, c.seed, c.beta): c.page for c in cells}
     examples = [example_html(c, lab, k, out, c.page) for c, lab, k in choose_examples(cells)]
-    sentences = {mode: seed_sentences(mode, grid[mode]) for mode in MODE_NAMES if mode in grid and mode != "adam"}
+    sentences = {mode: seed_sentences(mode, grid[mode]) for mode in ordered_modes(grid) if mode != "adam"}
     orders = {mode: {seed: order_of(cells_) for seed, cells_ in grid[mode].items()} for mode in sentences}
 
     summary = {"rules": RULES, "sentences": sentences, "order": orders,

@@ -9,6 +9,7 @@ under 9 pt; NaN values are left out before plotting, and the series that were dr
 from __future__ import annotations
 
 import io
+import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,10 +35,22 @@ MODE_COLORS = {"range": "#1f77b4", "per_beta": "#8c564b", "multi_n": "#17becf", 
 MODE_NAMES = {"range": "hypernetwork, one model over the beta range", "per_beta": "hypernetwork, one model per beta",
               "multi_n": "hypernetwork trained over several n", "wide": "the multi-n hypernetwork continued wider",
               "direct": "direct: log MSE + beta*bits on the weights", "adam": "direct: plain Adam, no budget"}
+EXTRA_COLORS = ("#9467bd", "#e377c2", "#bcbd22", "#2ca02c", "#7f7f7f", "#aec7e8")  # named trainings of a study
 STYLE = {"font.size": 10, "axes.titlesize": 11, "axes.labelsize": 10, "xtick.labelsize": 9, "ytick.labelsize": 9,
          "legend.fontsize": 9, "figure.titlesize": 11}
 CLIP = 100.0  # generalization errors above this are drawn at the top edge as a triangle
 BETA_STYLES = ("-", "--", ":", "-.")
+
+
+def ordered_modes(modes: Iterable[str]) -> list[str]:
+    """The built-in modes in their usual order, then a study's named trainings in the order given."""
+    seen = list(dict.fromkeys(modes))
+    return [m for m in MODE_NAMES if m in seen] + [m for m in seen if m not in MODE_NAMES]
+
+
+def mode_color(mode: str) -> str:
+    """A mode's colour; a named training gets a fixed one from its name (the same in every figure)."""
+    return MODE_COLORS.get(mode) or EXTRA_COLORS[zlib.crc32(mode.encode()) % len(EXTRA_COLORS)]
 
 
 @dataclass
@@ -67,9 +80,13 @@ def _beta_ticks(ax, betas: list[float], axis: str = "x") -> None:
         ax.set_yticks(range(len(betas)), labels)
 
 
-def _label_legend(fig, labels: Iterable[str] = LABELS, extra: list | None = None, anchor=(1.0, 0.5)):
+def _label_legend(fig, labels: Iterable[str] = LABELS, extra: list | None = None, below: bool = True):
+    """The label colours (and `extra` entries) outside the axes: below the panels, or to the right."""
     handles = [Patch(color=COLORS[lab], label=lab) for lab in labels] + (extra or [])
-    fig.legend(handles=handles, loc="center left", bbox_to_anchor=anchor, frameon=False)
+    if below:
+        fig.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=4, frameon=False)
+    else:
+        fig.legend(handles=handles, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
 
 
 def _grid(k: int, cols: int, w: float, h: float):
@@ -94,14 +111,16 @@ def _count_text(ax, x: float, y: float, count: int, rgb: np.ndarray) -> None:
 # ---------------------------------------------------------------- per-seed phase portraits
 
 def fig_phase_portraits(rows: list[dict[str, Any]], out: Path) -> Figure | None:
-    phase = [r for r in rows if r["mode"] == "range" and r["kind"] in ("phase", "sweep")]
+    """Per (mode, seed) with checkpoints along training: range mode, and a study's trainings with phases."""
+    modes = ordered_modes(r["mode"] for r in rows if r["kind"] == "phase")
+    phase = [r for r in rows if r["mode"] in modes and r["kind"] in ("phase", "sweep")]
     if not phase:
         return None
-    seeds = sorted({r["seed"] for r in phase})
-    fig, axes = _grid(len(seeds), 2, 6.0, 3.9)
+    panels = sorted({(r["mode"], r["seed"]) for r in phase}, key=lambda p: (modes.index(p[0]), p[1]))
+    fig, axes = _grid(len(panels), 2, 5.3, 3.9)
     series = {}
-    for ax, seed in zip(axes, seeds, strict=True):
-        rs = [r for r in phase if r["seed"] == seed]
+    for ax, (mode, seed) in zip(axes, panels, strict=True):
+        rs = [r for r in phase if (r["mode"], r["seed"]) == (mode, seed)]
         betas, steps = sorted({r["beta"] for r in rs}), sorted({r["step"] for r in rs})
         img = np.ones((len(steps), len(betas), 3))
         counts = []
@@ -115,25 +134,26 @@ def fig_phase_portraits(rows: list[dict[str, Any]], out: Path) -> Figure | None:
         ax.set_yticks(range(len(steps)), [f"{s:,}" for s in steps])
         ax.set_xlabel("beta (price per bit)")
         ax.set_ylabel("training step")
-        ax.set_title(f"range mode, seed {seed}")
-        series[f"seed {seed}: majority count"] = counts
+        ax.set_title(f"{mode}, seed {seed}")
+        series[f"{mode} seed {seed}: majority count"] = counts
     _label_legend(fig)
     K = phase[0]["count"]
-    caption = (f"Phases over training, per seed (range mode only: one beta-conditioned hypernetwork per seed, "
-               f"n = {phase[0]['n']}, m = {phase[0]['m']}; {len(seeds)} seed(s), K = {K} draws per cell). Each cell: "
-               f"the seed's majority label at that checkpoint and beta (colour; paler when the majority is "
-               f"smaller) and how many of the {K} draws carry it. Seeds are not pooled: a cell that differs "
-               f"between panels is a difference between seeds, not a phase change.")
+    caption = (f"Phases over training, per seed: {', '.join(modes)} only (the runs evaluated at checkpoints along "
+               f"training; one beta-conditioned hypernetwork per seed, n = {phase[0]['n']}, m = {phase[0]['m']}; "
+               f"{len(panels)} run(s), K = {K} draws per cell). Each cell: the run's majority label at that checkpoint "
+               f"and beta (colour; paler when the majority is smaller) and how many of the {K} draws carry it. Seeds "
+               f"are not pooled: a cell that differs between panels is a difference between seeds, not a phase "
+               f"change.")
     return Figure(_save(fig, out / "phase_portraits.png"), caption, series)
 
 
 # ---------------------------------------------------------------- pooled fractions with intervals
 
 def fig_fractions(agg_sweep: list[dict[str, Any]], sweep_rows: list[dict[str, Any]], out: Path) -> Figure | None:
-    modes = [m for m in MODE_NAMES if m != "adam" and any(a["mode"] == m for a in agg_sweep)]
+    modes = [m for m in ordered_modes(a["mode"] for a in agg_sweep) if m != "adam"]
     if not modes:
         return None
-    fig, axes = _grid(len(modes), 2, 6.0, 3.4)
+    fig, axes = _grid(len(modes), 2, 5.3, 3.2)
     series = {}
     for ax, mode in zip(axes, modes, strict=True):
         rows = [a for a in agg_sweep if a["mode"] == mode]
@@ -141,15 +161,17 @@ def fig_fractions(agg_sweep: list[dict[str, Any]], sweep_rows: list[dict[str, An
         present = [lab for lab in LABELS if any(a[f"frac_{lab}"] > 0 for a in rows)]
         width = 0.8 / max(len(present), 1)
         for i, lab in enumerate(present):
-            x = np.arange(len(rows)) + (i - (len(present) - 1) / 2) * width
-            p = np.array([a[f"frac_{lab}"] for a in rows])
-            err = np.array([p - [a[f"frac_{lab}_lo"] for a in rows], [a[f"frac_{lab}_hi"] for a in rows] - p])
-            ax.errorbar(x, p, yerr=err, fmt="o", color=COLORS[lab], ms=5, capsize=2, lw=1)
+            xs = np.arange(len(rows)) + (i - (len(present) - 1) / 2) * width
+            shown = [j for j, a in enumerate(rows) if a[f"frac_{lab}"] > 0]  # absent labels: not drawn there
+            p = np.array([rows[j][f"frac_{lab}"] for j in shown])
+            lo = np.array([rows[j][f"frac_{lab}_lo"] for j in shown])
+            hi = np.array([rows[j][f"frac_{lab}_hi"] for j in shown])
+            ax.errorbar(xs[shown], p, yerr=[p - lo, hi - p], fmt="o", color=COLORS[lab], ms=5, capsize=2, lw=1)
             series[f"{mode} {lab}: pooled fraction"] = [float(v) for v in p]
-            for r in sweep_rows:  # every seed's own fraction, hollow
-                if r["mode"] == mode:
-                    ax.plot(x[betas.index(r["beta"])], r[f"frac_{lab}"], "o", mfc="none", color=COLORS[lab], ms=7,
-                            mew=0.8, alpha=0.7)
+            for r in sweep_rows:  # every seed's own fraction, hollow, where the label occurs in the pool
+                j = betas.index(r["beta"]) if r["mode"] == mode else -1
+                if j in shown:
+                    ax.plot(xs[j], r[f"frac_{lab}"], "o", mfc="none", color=COLORS[lab], ms=7, mew=0.8, alpha=0.7)
         _beta_ticks(ax, betas)
         ax.set_ylim(-0.05, 1.05)
         ax.set_ylabel("share of draws")
@@ -160,7 +182,8 @@ def fig_fractions(agg_sweep: list[dict[str, Any]], sweep_rows: list[dict[str, An
     caption = ("Share of draws with each label per beta, pooled over seeds (filled dot: the mean of the seeds' "
                "shares; bar: its 95% interval, widened by disagreement between seeds) beside each seed's own share "
                "(hollow circles). Final cells of every mode except plain Adam (no beta); the number of seeds and "
-               "draws per cell is in each panel's title. Labels that never occur in a mode are not drawn.")
+               "draws per cell is in each panel's title. A label is drawn only at the betas where some draw has it "
+               "(with none in N draws, its 95% Wilson upper bound is 3.84/(N + 3.84): 0.19 for N = 16).")
     return Figure(_save(fig, out / "fractions.png"), caption, series)
 
 
@@ -176,7 +199,7 @@ def fig_composition(comp: list[dict[str, Any]], out: Path) -> Figure | None:
     panels = list(dict.fromkeys((c["mode"], c["seed"]) for c in comp if c["mode"] != "adam"))
     if not panels:
         return None
-    fig, axes = _grid(len(panels), 3, 4.3, 3.1)
+    fig, axes = _grid(len(panels), 3, 3.6, 3.0)
     series = {}
     for ax, (mode, seed) in zip(axes, panels, strict=True):
         rows = [c for c in comp if (c["mode"], c["seed"]) == (mode, seed)]
@@ -191,8 +214,8 @@ def fig_composition(comp: list[dict[str, Any]], out: Path) -> Figure | None:
         ax.set_ylim(0, 1)
         ax.set_title(f"{mode}, seed {seed}")
         ax.set_ylabel("share of inputs")
-    fig.legend(handles=[Patch(color=c, label=name) for _, c, name in COMPOSITION], loc="center left",
-               bbox_to_anchor=(1.0, 0.5), frameon=False)
+    fig.legend(handles=[Patch(color=c, label=name) for _, c, name in COMPOSITION], loc="upper center",
+               bbox_to_anchor=(0.5, 0.0), ncol=2, frameon=False)
     caption = (f"How each input is served, per mode and seed (final cells; {rows[0]['networks']} draws per cell, "
                "every input of every draw counted once): by a ± pair of one-input kinks, by one side only, or by no "
                "sparse neuron. A pure label needs one mechanism on (nearly) every input; mixtures are hybrids, "
@@ -206,12 +229,13 @@ MARKERS = {"range": "o", "per_beta": "s", "multi_n": "D", "wide": "P", "direct":
 
 
 def fig_frontier(sweep_rows: list[dict[str, Any]], out: Path) -> Figure | None:
-    pts = [r for r in sweep_rows if r["mode"] in MARKERS and len(_finite([r["bits_median"], r["rel_mse_median"]])) == 2]
+    pts = [r for r in sweep_rows if r["mode"] != "adam" and len(_finite([r["bits_median"], r["rel_mse_median"]])) == 2]
     if not pts:
         return None
     fig, ax = plt.subplots(figsize=(6.5, 4.2), layout="constrained")
     series = {}
-    for mode, mk in MARKERS.items():
+    markers = {m: MARKERS.get(m, "X") for m in ordered_modes(r["mode"] for r in pts)}  # X: a named training
+    for mode, mk in markers.items():
         rs = [r for r in pts if r["mode"] == mode]
         if rs:
             ax.scatter([r["bits_median"] for r in rs], [r["rel_mse_median"] for r in rs], marker=mk, s=36, alpha=0.85,
@@ -221,9 +245,8 @@ def fig_frontier(sweep_rows: list[dict[str, Any]], out: Path) -> Figure | None:
     ax.set_yscale("log")
     ax.set_xlabel("median bits of the cell's draws")
     ax.set_ylabel("median MSE / Var(y) of the draws")
-    extra = [Line2D([], [], marker=mk, ls="", color="k", mfc="w", label=m) for m, mk in MARKERS.items()
-             if any(r["mode"] == m for r in pts)]
-    _label_legend(fig, extra=extra)
+    extra = [Line2D([], [], marker=mk, ls="", color="k", mfc="w", label=m) for m, mk in markers.items()]
+    _label_legend(fig, extra=extra, below=False)
     caption = ("Bits against accuracy: one point per final (mode, seed, beta) cell (median over its draws), colour: "
                "the cell's majority label, marker: the mode. Lower left is better. Plain Adam has no bits "
                "(deterministic weights) and is left out.")
@@ -238,8 +261,8 @@ def fig_generalization(gen_rows: list[dict[str, Any]], facts: dict[str, dict[str
     sizes = sorted({r["n"] for r in gen_rows})
     betas = sorted({r["beta"] for r in gen_rows})
     lines = sorted({(r["mode"], r["seed"], r["beta"]) for r in gen_rows},
-                   key=lambda k: (list(MODE_COLORS).index(k[0]), k[1], k[2]))
-    fig, (ax, strip) = plt.subplots(2, 1, figsize=(8, 4.6 + 0.32 * len(lines)), layout="constrained",
+                   key=lambda k: (ordered_modes(r["mode"] for r in gen_rows).index(k[0]), k[1], k[2]))
+    fig, (ax, strip) = plt.subplots(2, 1, figsize=(7.5, 4.6 + 0.32 * len(lines)), layout="constrained",
                                     gridspec_kw={"height_ratios": [4.2, 0.32 * len(lines) + 0.3]})
     series = {}
     img = np.ones((len(lines), len(sizes), 3))
@@ -249,7 +272,7 @@ def fig_generalization(gen_rows: list[dict[str, Any]], facts: dict[str, dict[str
         pts = [r for r in pts if np.isfinite(r["rel_mse_median"])]
         x = [sizes.index(r["n"]) for r in pts]
         y = [min(r["rel_mse_median"], CLIP) for r in pts]
-        colour = MODE_COLORS.get(mode, "k")
+        colour = mode_color(mode)
         ax.plot(x, y, BETA_STYLES[betas.index(beta) % 4], color=colour, lw=1.3)
         trained = set(facts.get(mode, {}).get("train_sizes", []))
         for xi, yi, r in zip(x, y, pts, strict=True):
@@ -271,7 +294,7 @@ def fig_generalization(gen_rows: list[dict[str, Any]], facts: dict[str, dict[str
     strip.set_xlabel("input size n")
     strip.set_title("majority label and its count at each n", fontsize=10)
     modes = list(dict.fromkeys(m for m, _, _ in lines))
-    handles = [Line2D([], [], color=MODE_COLORS.get(m, "k"), lw=2, label=f"{m} (m = {_width(facts, m)})")
+    handles = [Line2D([], [], color=mode_color(m), lw=2, label=f"{m} (m = {_width(facts, m)})")
                for m in modes]
     handles += [Line2D([], [], color="k", ls=BETA_STYLES[i % 4], label=f"beta {b:.0e}") for i, b in enumerate(betas)]
     handles += [Line2D([], [], marker="o", ls="", color="k", label="trained size of that mode"),
@@ -305,7 +328,7 @@ def _sizes_text(sizes: list[int]) -> str:
 def fig_baselines(sweep_rows: list[dict[str, Any]], facts: dict[str, dict[str, Any]], out: Path) -> Figure | None:
     if not any(r["mode"] == "direct" for r in sweep_rows):
         return None
-    fig, (ax_obj, ax_err) = plt.subplots(1, 2, figsize=(11, 4.2), layout="constrained")
+    fig, (ax_obj, ax_err) = plt.subplots(1, 2, figsize=(10.5, 4.2), layout="constrained")
     series = {}
     handles = []
     for mode in ("range", "per_beta", "direct"):

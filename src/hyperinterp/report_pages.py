@@ -16,7 +16,7 @@ import numpy as np
 from . import netfile
 from .decode import decode
 from .draw import draw_graph, draw_heatmap, draw_heatmaps
-from .report_figures import COLORS, MODE_NAMES, Figure, _save
+from .report_figures import COLORS, MODE_NAMES, Figure, _save, ordered_modes
 from .report_stats import SHORT, Cell, majority_count, nearest_median
 
 CSS = """body{font-family:sans-serif;max-width:1150px;margin:2em auto;padding:0 1em;color:#222;line-height:1.4}
@@ -41,10 +41,10 @@ def fmt(v: Any) -> str:
     return html.escape(str(v))
 
 
-def table(rows: list[dict[str, Any]], cols: list[str], cls: str = "") -> str:
-    """A table that scrolls sideways instead of being cut (`.scroll`)."""
+def table(rows: list[dict[str, Any]], cols: list[str], cls: str = "", raw: tuple[str, ...] = ()) -> str:
+    """A table that scrolls sideways instead of being cut (`.scroll`); columns in `raw` hold HTML."""
     head = "".join(f"<th>{html.escape(c)}</th>" for c in cols)
-    body = "".join("<tr>" + "".join(f"<td>{r.get(c, '') if c.startswith('_') else fmt(r.get(c))}</td>"
+    body = "".join("<tr>" + "".join(f"<td>{r.get(c, '') if c in raw else fmt(r.get(c))}</td>"
                                     for c in cols) + "</tr>" for r in rows)
     return f"<div class='scroll'><table class='{cls}'><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table></div>"
 
@@ -67,7 +67,7 @@ def seed_grid_html(grid: dict[str, dict[int, dict[float, dict[str, Any]]]], page
     betas = sorted({b for seeds in grid.values() for cells in seeds.values() for b in cells})
     head = "<th>mode</th><th>seed</th>" + "".join(f"<th>{'no beta' if b == 0 else f'{b:.0e}'}</th>" for b in betas)
     body = []
-    for mode in (m for m in MODE_NAMES if m in grid):
+    for mode in ordered_modes(grid):
         for seed, cells in sorted(grid[mode].items()):
             tds = []
             for beta in betas:
@@ -90,8 +90,10 @@ def decode_text(dec: dict[str, Any]) -> str:
     if dec["check"] == "fitted":
         return (f"A fitted summary, not a verification: it leaves {dec['rel_error']:.2g} of the network's variance "
                 f"unexplained; {own}. The network: {dec['description']}.")
+    per_input = (f" (with each input's own numbers instead of the shared ones: {dec['per_input']['rel_error']:.2g})"
+                 if dec.get("per_input") else "")
     return (f"Re-encoded: the ideal network of this formula differs from the generated one by {dec['rel_error']:.2g} "
-            f"of its variance; {own}.")
+            f"of its variance{per_input}; {own}.")
 
 
 def _decode(cell: Cell, k: int) -> dict[str, Any]:
@@ -104,20 +106,21 @@ def _where(cell: Cell) -> str:
     return f"{cell.mode} (seed {cell.seed}, {beta})"
 
 
-def _drawings(cell: Cell, k: int, out: Path, stem: str, note: str) -> str:
-    """Graph and heat map of draw k, each a captioned figure."""
+def _drawings(cell: Cell, k: int, out: Path, stem: str, note: str, heatmap: bool = True) -> str:
+    """Graph (and heat map) of draw k, each a captioned figure."""
     a, res = cell.arrays, cell.results[k]
     W, b, aa = (np.asarray(a[x][k], float) for x in ("W", "b", "a"))
     m, n = W.shape
     graph = _save(draw_graph(W, aa, res, k), out / f"{stem}_graph.png")
-    heat = _save(draw_heatmap(W, b, aa, res, k), out / f"{stem}_heatmap.png")
     src = f"{cell.job}/{cell.path.name} #{k}"
     g = Figure(graph, f"Draw #{k} of {_where(cell)}, {src}{note}: force-directed drawing of its active neurons "
                       f"(n = {n} inputs, m = {m} hidden neurons; inactive neurons and input edges under 2% of the "
                       f"largest |W| left out; red positive, blue negative weights).", {})
-    h = Figure(heat, "The same draw's weights: W (rows: one-input neurons by input and sign, so a ± pair is two "
-                     "adjacent rows; then dense, then inactive neurons), b and a, each on its own symmetric "
-                     "colour scale.", {})
+    if not heatmap:
+        return figure(g, f"graph of draw {k}")
+    h = Figure(_save(draw_heatmap(W, b, aa, res, k), out / f"{stem}_heatmap.png"),
+               "The same draw's weights: W (rows: one-input neurons by input and sign, so a ± pair is two adjacent "
+               "rows; then dense, then inactive neurons), b and a, each on its own symmetric colour scale.", {})
     return figure(g, f"graph of draw {k}") + figure(h, f"weights of draw {k}")
 
 
@@ -156,7 +159,7 @@ def cell_page(cell: Cell, out: Path) -> dict[str, Any]:
                      "bits": float(cell.arrays["bits"][k]), "active": res["n_active"],
                      "inputs: pair / pos / neg / none": f"{comp['pair']} / {comp['pos_only']} / {comp['neg_only']} / "
                                                         f"{comp['none']}",
-                     "evidence": res["reason"], "_decoded formula": f"<code>{html.escape(dec['formula'])}</code>",
+                     "evidence": res["reason"], "decoded formula": f"<code>{html.escape(dec['formula'])}</code>",
                      "what the formula is worth": decode_text(dec)})
     labels = [r["label"] for r in cell.results]
     counts = {lab: labels.count(lab) for lab in dict.fromkeys(labels)}
@@ -166,11 +169,12 @@ def cell_page(cell: Cell, out: Path) -> dict[str, Any]:
                       f"The input weights W of all {K} draws of {_where(cell)} (n = {n}, m = {m}), one panel each, "
                       f"one colour scale (red positive, blue negative); rows ordered by what the classifier found: "
                       f"one-input neurons by (input, sign), then dense, then inactive neurons.", {})
-    typical = "".join(
-        f"<h3>A typical {lab} draw</h3>" + _drawings(cell, nearest_median(cell, lab), out, f"{stem}_{lab}",
-                                                     f" (of the {counts[lab]} {lab} draws, the one nearest their "
-                                                     f"median relative error)")
-        for lab in counts)
+    typical = ""
+    for lab in counts:  # one drawing per label: the draw nearest that label's median error
+        k = nearest_median(cell, lab)
+        note = (f" (of the {counts[lab]} {lab} draws, the one nearest their median relative error; its weights "
+                f"are panel #{k} above)")
+        typical += f"<h3>A typical {lab} draw</h3>" + _drawings(cell, k, out, f"{stem}_{lab}", note, heatmap=False)
     meta = cell.meta
     source = (f"checkpoint {meta['checkpoint']} at step {meta['checkpoint_step']:,}" if "checkpoint" in meta
               else f"{meta.get('steps', '?')} steps of direct optimisation ({meta.get('source', cell.mode)})")
@@ -179,7 +183,8 @@ def cell_page(cell: Cell, out: Path) -> dict[str, Any]:
             f"<code>networks/{cell.job}/{cell.path.name}</code> ({html.escape(source)}). Labels: "
             + ", ".join(f"{lab} {c}/{K}" for lab, c in counts.items())
             + f"; median MSE/Var(y) {np.median(cell.arrays['rel_mse']):.3g}.</p>"
-            + table(rows, list(rows[0])) + figure(heat_fig, "weights of every draw") + typical)
+            + table(rows, list(rows[0]), raw=("decoded formula",)) + figure(heat_fig, "weights of every draw")
+            + typical)
     netfile.atomic_write(out / cell.page, lambda fh: fh.write(page(f"hyperinterp cell: {_where(cell)}", body)))
     plt.close("all")
     return {"mode": cell.mode, "seed": cell.seed, "beta": cell.beta, "page": f"cells/{cell.page}", "counts": counts}

@@ -177,7 +177,7 @@ def agreement_sentence(mode: str, seeds: dict[int, dict[float, dict[str, Any]]])
                                                                                            strict=True)) + ")"
                 for labels, bs in runs if len(set(labels)) > 1]
     text = f"{mode}, all {len(seeds)} seeds: "
-    text += ("the same label at " + "; ".join(agree) if agree else "no β where every seed has the same label")
+    text += ("the same label: " + "; ".join(agree) if agree else "no β where every seed has the same label")
     if disagree:
         text += "; they disagree at " + "; ".join(disagree)
     return text + "."
@@ -244,19 +244,19 @@ class Cell:
         return f"{self.job}_beta{self.beta:.0e}".replace("+", "") + ".html"
 
 
-def load_cells(sweep_dir: Path, modes: tuple[str, ...], betas: tuple[float, ...]) -> list[Cell]:
-    """Every saved final cell of `modes`, in mode order, then seed, then beta; classified once. A file
-    stores beta in float32: it is snapped to the sweep's grid value, so it matches the table's."""
-    cells = []
-    for path in sorted((sweep_dir / "networks").glob("*/beta_*.npz")):
-        arrays, meta = netfile.load(path)
-        mode = meta.get("mode", path.parent.name.split("_seed")[0])
-        if mode not in modes:
-            continue
-        beta = float(arrays["beta"][0])
-        beta = next((b for b in betas if np.isclose(b, beta, rtol=1e-6, atol=0)), beta)
-        cells.append(Cell(mode, int(meta["seed"]), beta, path, arrays, meta, classify_arrays(arrays, meta)))
-    return sorted(cells, key=lambda c: (modes.index(c.mode), c.seed, c.beta))
+def cell_files(sweep_dir: Path) -> list[Path]:
+    return sorted((sweep_dir / "networks").glob("*/beta_*.npz"))
+
+
+def load_cell(path: Path, betas: tuple[float, ...], results: list[dict[str, Any]] | None = None) -> Cell:
+    """One saved final cell, classified (unless `results` are given). A file stores beta in float32: it
+    is snapped to the sweep's grid value, so it matches the table's."""
+    arrays, meta = netfile.load(path)
+    mode = meta.get("mode", path.parent.name.split("_seed")[0])
+    beta = float(arrays["beta"][0])
+    beta = next((b for b in betas if np.isclose(b, beta, rtol=1e-6, atol=0)), beta)
+    return Cell(mode, int(meta["seed"]), beta, path, arrays, meta,
+                classify_arrays(arrays, meta) if results is None else results)
 
 
 def run_facts(sweep_dir: Path, cells: list[Cell]) -> dict[str, dict[str, Any]]:
