@@ -275,3 +275,21 @@ def test_report_shows_a_studys_named_training_per_seed(tmp_path: Path):
     series = {name for fig in page.split("data-series=")[1:] for name in json.loads(html.unescape(fig.split('"')[1]))}
     assert "variant seed 0: majority count" in series  # phase portrait
     assert "variant seed 0 beta 1e-03: median relative MSE" in series  # generalization
+
+
+def test_report_figures_fonts_are_at_least_9pt(tiny_sweep: Path, tmp_path: Path, monkeypatch):
+    from matplotlib.text import Text
+
+    from hyperinterp import report_figures
+
+    sizes: dict[str, float] = {}
+    save = report_figures._save
+
+    def spy(fig, path):
+        texts = [t for t in fig.findobj(Text) if t.get_visible() and t.get_text().strip()]
+        sizes[path.name] = min(t.get_fontsize() for t in texts)
+        return save(fig, path)
+
+    monkeypatch.setattr(report_figures, "_save", spy)
+    report.write_report(tiny_sweep, tmp_path / "r", workers=1)
+    assert len(sizes) == 6 and min(sizes.values()) >= 9, sizes

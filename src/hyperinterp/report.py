@@ -57,7 +57,7 @@ __all__ = ["aggregate", "write_report"]  # aggregate: also used by scripts/resul
 
 
 def _pooled_rows(agg: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """The pooled table for display: each fraction with its interval, "0.50 [0.06, 0.94]"."""
+    """The pooled table for display: each fraction with its interval, "0.50 [0.05, 0.95]"."""
     out = []
     for a in agg:
         row = {k: a[k] for k in ("mode", "beta", "seeds", "count")}
@@ -106,8 +106,6 @@ def cells_and_pages(sweep_dir: Path, out: Path, betas: tuple[float, ...], count:
     modes = ordered_modes(c.mode for c in cells)
     order = sorted(range(len(cells)), key=lambda i: (modes.index(cells[i].mode), cells[i].seed, cells[i].beta))
     return [cells[i] for i in order], [done[i][1] for i in order]
-
-
 
 
 def write_report(sweep_dir: str | Path, out_dir: str | Path | None = None, workers: int | None = None) -> Path:
