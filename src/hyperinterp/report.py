@@ -167,24 +167,29 @@ def _index(spec, base, figs, grid, pages, sentences, examples, agg_sweep, gen_ro
 seed(s), K = {spec.count} draws per cell, modes {', '.join(spec.modes)}. Runs: {html.escape(runs)}.
 Statistics count <i>draws</i> of the generated distribution (what the objective scores); the MSE of the mean
 networks is in the tables.</p>
-<h2>How this page summarises</h2><ul class="rules">{rules}</ul>
-<h2>Per seed: the label of every (seed, beta) cell</h2>
+<p>Sections: <a href="#rules">rules</a> · <a href="#grid">per seed</a> · <a href="#phases">phases</a> ·
+<a href="#pooled">pooled</a> · <a href="#composition">inputs</a> · <a href="#frontier">frontier</a> ·
+<a href="#examples">examples</a> · <a href="#generalization">generalization</a> · <a href="#baselines">baselines</a> ·
+<a href="#tables">tables</a></p>
+<h2 id="rules">How this page summarises</h2><ul class="rules">{rules}</ul>
+<h2 id="grid">Per seed: the label of every (seed, beta) cell</h2>
 <p>Majority label and its count out of K per seed and beta (rule <b>seed</b>); click a cell for its networks.</p>
 {seed_grid_html(grid, pages)}
 <p>What the grid says, sentence by sentence (rules <b>span</b>, <b>agree</b>, <b>order</b>):</p><ul>{said}</ul>
-<h2>Phases over training, per seed</h2>{figure(figs['phase'], 'phase portraits', 'phase diagram (range mode)')}
-<h2>Pooled over seeds</h2>{figure(figs['fractions'], 'pooled label fractions')}
-<h2>How each input is served</h2>
+<h2 id="phases">Phases over training, per seed</h2>
+{figure(figs['phase'], 'phase portraits', 'phase diagram (range mode)')}
+<h2 id="pooled">Pooled over seeds</h2>{figure(figs['fractions'], 'pooled label fractions')}
+<h2 id="composition">How each input is served</h2>
 <p>Labels are strict: a network serving most inputs with a ± pair and a few with one side plus a linear term is a
 hybrid (<code>other</code>). The share of inputs served by each mechanism shows them, per seed:</p>
 {figure(figs['composition'], 'input composition')}
-<h2>Bits-accuracy frontier</h2>{figure(figs['frontier'], 'frontier')}
-<h2>Examples, chosen by rule</h2><p>{html.escape(RULES['example'])}</p>{ex_html}
-<h2>Systematic generalization</h2>{figure(figs['generalization'], 'generalization')}
+<h2 id="frontier">Bits-accuracy frontier</h2>{figure(figs['frontier'], 'frontier')}
+<h2 id="examples">Examples, chosen by rule</h2><p>{html.escape(RULES['example'])}</p>{ex_html}
+<h2 id="generalization">Systematic generalization</h2>{figure(figs['generalization'], 'generalization')}
 {table(gen_rows, gen_cols)}
-<h2>Baselines: direct training</h2>{figure(figs['baselines'], 'baselines')}
-<h2>Tables</h2><p>Pooled over seeds (rule <b>pooled</b>): each label's share with its 95% interval, medians over
-seeds of each cell's median.</p>{table(_pooled_rows(agg_sweep), list(_pooled_rows(agg_sweep)[0]))}
+<h2 id="baselines">Baselines: direct training</h2>{figure(figs['baselines'], 'baselines')}
+<h2 id="tables">Tables</h2><p>Pooled over seeds (rule <b>pooled</b>): each label's share with its 95% interval,
+medians over seeds of each cell's median.</p>{table(_pooled_rows(agg_sweep), list(_pooled_rows(agg_sweep)[0]))}
 <p>Input composition per cell:</p>
 {table(comp, ['mode', 'seed', 'beta', 'networks', 'pair_share', 'pos_only_share', 'neg_only_share', 'none_share'])}
 <p>Every cell: <a href="../table.csv">table.csv</a>, <a href="../table.json">table.json</a>;

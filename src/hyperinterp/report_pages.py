@@ -17,7 +17,7 @@ from . import netfile
 from .decode import decode
 from .draw import draw_graph, draw_heatmap, draw_heatmaps
 from .report_figures import COLORS, MODE_NAMES, Figure, _save, ordered_modes
-from .report_stats import SHORT, Cell, majority_count, nearest_median
+from .report_stats import SHORT, Cell, is_tie, majority_count, nearest_median
 
 CSS = """body{font-family:sans-serif;max-width:1150px;margin:2em auto;padding:0 1em;color:#222;line-height:1.4}
 .scroll{overflow-x:auto;max-width:100%;margin:1em 0}
@@ -75,7 +75,7 @@ def seed_grid_html(grid: dict[str, dict[int, dict[float, dict[str, Any]]]], page
                 if r is None:
                     tds.append("<td></td>")
                     continue
-                text = f"{SHORT[r['majority']]} {majority_count(r)}/{r['count']}"
+                text = f"{SHORT[r['majority']]} {majority_count(r)}/{r['count']}" + (" tie" if is_tie(r) else "")
                 link = pages.get((mode, seed, beta))
                 inner = f"<a href='cells/{link}'>{text}</a>" if link else text
                 tds.append(f"<td style='background:{_tint(r['majority'])}'>{inner}</td>")
@@ -86,7 +86,8 @@ def seed_grid_html(grid: dict[str, dict[int, dict[float, dict[str, Any]]]], page
 
 def decode_text(dec: dict[str, Any]) -> str:
     """What the decoded formula is worth, in words: a verification only when it was re-encoded."""
-    own = f"its error on the target {dec['target_error']:.3g} (the network's {dec['network_error']:.3g})"
+    own = (f"its error on the target {dec['target_error']:.3g} (the network's on the same {dec['n_samples']:,} "
+           f"inputs: {dec['network_error']:.3g})")
     if dec["check"] == "fitted":
         return (f"A fitted summary, not a verification: it leaves {dec['rel_error']:.2g} of the network's variance "
                 f"unexplained; {own}. The network: {dec['description']}.")

@@ -26,7 +26,7 @@ Z95 = NormalDist().inv_cdf(0.975)
 
 RULES = {
     "seed": "A seed's label at a β is the majority label of its K draws (ties go to the first of "
-            + ", ".join(LABELS) + "), shown with its count out of K.",
+            + ", ".join(LABELS) + ", and are marked 'tie' in the grid), shown with its count out of K.",
     "span": "Per mode and seed, consecutive grid β with the same label are merged into one span, given "
             "with the smallest and largest count in it.",
     "agree": "A sentence about a whole mode is made only for the β where every seed of that mode has the "
@@ -109,6 +109,11 @@ def seed_grid(sweep_rows: list[dict[str, Any]]) -> dict[str, dict[int, dict[floa
 
 def majority_count(row: dict[str, Any]) -> int:
     return round(row[f"frac_{row['majority']}"] * row["count"])
+
+
+def is_tie(row: dict[str, Any]) -> bool:
+    """Another label has as many draws as the majority (which the tie rule then picked)."""
+    return sum(row[f"frac_{lab}"] == row[f"frac_{row['majority']}"] for lab in LABELS) > 1
 
 
 def spans(cells: dict[float, dict[str, Any]]) -> list[dict[str, Any]]:
