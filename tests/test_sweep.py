@@ -212,7 +212,7 @@ def test_report_loads_in_headless_chromium(tiny_report: Path):
         assert sum(len(s) for s in series) >= 6
         for s in series:
             for name, values in s.items():
-                assert values and all(np.isfinite(values)), name
+                assert values and None not in values and all(np.isfinite(values)), name
         assert summary["examples"]
         for e in summary["examples"]:  # each label found has its example on the page
             assert driver.find_element(By.ID, f"example-{e['mode']}-{e['label']}").is_displayed()

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import html
 import json
+import math
 from pathlib import Path
 from typing import Any
 
@@ -53,7 +54,9 @@ def figure(fig: Figure | None, alt: str, what: str | None = None) -> str:
     """An image with its caption; `data-series` carries what was plotted (checked by the browser test)."""
     if fig is None:
         return f"<p><i>No data for: {html.escape(what or alt)}.</i></p>"
-    series = html.escape(json.dumps(fig.series, allow_nan=False), quote=True)
+    # a non-finite value becomes null: the page still renders, and the browser test flags the series
+    finite = {name: [v if math.isfinite(v) else None for v in values] for name, values in fig.series.items()}
+    series = html.escape(json.dumps(finite), quote=True)
     return (f"<figure data-series=\"{series}\"><img src=\"{html.escape(fig.file)}\" alt=\"{html.escape(alt)}\">"
             f"<figcaption>{html.escape(fig.caption)}</figcaption></figure>")
 
