@@ -126,16 +126,19 @@ def _linear_fit(R: np.ndarray, x: np.ndarray) -> dict[str, Any]:
             "coef_cv": cv, "sign": int(np.sign(mean))}
 
 
+def as_network(W, b, a, c) -> tuple[np.ndarray, np.ndarray, np.ndarray, float]:
+    """One network's weights as float64 arrays W (m,n), b (m,), a (m,) and c as a float."""
+    return (np.asarray(W, float), np.asarray(b, float).reshape(-1), np.asarray(a, float).reshape(-1),
+            float(np.asarray(c, float).reshape(())))
+
+
 def classify(W, b, a, c, activation: str = "silu", n_samples: int = 4096, seed: int = 0, task: str = "l1",
              input_dist: str = "normal") -> dict[str, Any]:
     """Label ONE network f(x) = Σ_j a_j φ(w_j·x + b_j) + c (W (m,n), b (m,), a (m,), c scalar).
 
     Returns a JSON-serialisable dict: ``label``, ``reason`` and the evidence (see the module docstring).
     """
-    W = np.asarray(W, float)
-    b = np.asarray(b, float).reshape(-1)
-    a = np.asarray(a, float).reshape(-1)
-    c = float(np.asarray(c, float).reshape(()))
+    W, b, a, c = as_network(W, b, a, c)
     m, n = W.shape
     x, y = sample_inputs(n, n_samples, seed, task, input_dist)
     H = phi(x @ W.T + b, activation) * a  # (B,m) contributions

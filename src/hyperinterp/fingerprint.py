@@ -45,6 +45,7 @@ from .classify import (
     SIDE_FRACTION,
     SPARSE_PR,
     UNIFORM_CV,
+    as_network,
     sample_inputs,
 )
 from .references import dense_min_pr, participation_ratio, phi
@@ -89,10 +90,7 @@ def fingerprint(W, b, a, c, activation: str = "silu", task: str = "l1", input_di
     """The fingerprint of ONE network (W (m,n), b (m,), a (m,), c): a JSON-serialisable dict.
 
     The data are `classify`'s (same size and seed), so "near-constant" means the same for both."""
-    W = np.asarray(W, float)
-    b = np.asarray(b, float).reshape(-1)
-    a = np.asarray(a, float).reshape(-1)
-    c = float(np.asarray(c, float).reshape(()))
+    W, b, a, c = as_network(W, b, a, c)
     m, n = W.shape
     x, y = sample_inputs(n, n_samples, seed, task, input_dist)
     Z = x @ W.T + b
