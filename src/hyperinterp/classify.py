@@ -309,10 +309,15 @@ def _decide(rel: float, n: int, comp: dict, dp: dict, neg_share: float, dense_sh
                   f"{'-' if want < 0 else '+'}{abs(dp['coef_mean']):.3g}·Σx (CV {dp['coef_cv']:.2f})")
 
 
+def file_options(meta: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
+    """How a networks file's networks are evaluated (activation, task, input distribution), from its meta."""
+    return {"activation": meta.get("activation", "silu"), "task": meta.get("task", "l1"),
+            "input_dist": meta.get("input_dist", "normal"), **kwargs}
+
+
 def classify_arrays(arrays: dict[str, np.ndarray], meta: dict[str, Any], **kwargs: Any) -> list[dict[str, Any]]:
     """Classify every network of a loaded networks file (arrays with a leading K axis)."""
-    opts = {"activation": meta.get("activation", "silu"), "task": meta.get("task", "l1"),
-            "input_dist": meta.get("input_dist", "normal"), **kwargs}
+    opts = file_options(meta, **kwargs)
     out = []
     for k in range(arrays["W"].shape[0]):
         res = classify(arrays["W"][k], arrays["b"][k], arrays["a"][k], arrays["c"][k], **opts)

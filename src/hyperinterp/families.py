@@ -28,6 +28,7 @@ from sklearn.cluster import AgglomerativeClustering
 from sklearn.metrics import adjusted_rand_score, pairwise_distances
 
 from . import netfile
+from .classify import file_options
 from .fingerprint import fingerprint, vector
 
 DISTANCE = 1.0
@@ -35,8 +36,7 @@ DISTANCE = 1.0
 
 def fingerprint_arrays(arrays: dict[str, np.ndarray], meta: dict[str, Any], **kwargs: Any) -> list[dict[str, Any]]:
     """The fingerprint of every network of a loaded networks file, with its beta, bits and rel_mse if recorded."""
-    opts = {"activation": meta.get("activation", "silu"), "task": meta.get("task", "l1"),
-            "input_dist": meta.get("input_dist", "normal"), **kwargs}
+    opts = file_options(meta, **kwargs)
     out = []
     for k in range(arrays["W"].shape[0]):
         fp = fingerprint(arrays["W"][k], arrays["b"][k], arrays["a"][k], arrays["c"][k], **opts)
