@@ -47,8 +47,11 @@ class NetDistribution(NamedTuple):
     log_sigma: Nets
 
     def draw(self, generator: torch.Generator | None = None) -> Nets:
-        return Nets(*(m + torch.exp(s) * randn(m.shape, generator, m.device, m.dtype)
-                      for m, s in zip(self.mu, self.log_sigma, strict=True)))
+        return self.shift(Nets(*(randn(m.shape, generator, m.device, m.dtype) for m in self.mu)))
+
+    def shift(self, eps: Nets) -> Nets:
+        """mu + sigma * eps: the draw made from given standard normal noise."""
+        return Nets(*(m + torch.exp(s) * e for m, s, e in zip(self.mu, self.log_sigma, eps, strict=True)))
 
 
 def randn(shape: tuple[int, ...], generator: torch.Generator | None, device: torch.device | str,
@@ -88,14 +91,24 @@ class _Pool(torch.autograd.Function):
     conversion and separate full-size gradient tensors per pool."""
 
     @staticmethod
-    def forward(ctx, h: torch.Tensor, dim: int, kinds: tuple[str, ...]) -> tuple[torch.Tensor, ...]:
+    def forward(h: torch.Tensor, dim: int, kinds: tuple[str, ...]) -> tuple[torch.Tensor, ...]:
         # pairwise folding pays where the reduced axis has a short contiguous inner block (the rows: d values)
         fold = h.stride(dim) <= 64 and h.numel() >= 1 << 15
-        outs = tuple(h.mean(dim) if kind == "mean" else _fold_max(h, dim) if fold else h.amax(dim) for kind in kinds)
+        return tuple(h.mean(dim) if kind == "mean" else _fold_max(h, dim) if fold else h.amax(dim) for kind in kinds)
+
+    @staticmethod
+    def setup_context(ctx, inputs: tuple, output: tuple[torch.Tensor, ...]) -> None:
+        h, dim, kinds = inputs
         ctx.dim, ctx.kinds = dim, kinds
-        maxes = [o for o, kind in zip(outs, kinds, strict=True) if kind == "max"]
-        ctx.save_for_backward(h, *maxes)
-        return outs
+        ctx.save_for_backward(h, *(o for o, kind in zip(output, kinds, strict=True) if kind == "max"))
+
+    @staticmethod
+    def vmap(info, in_dims: tuple, h: torch.Tensor, dim: int, kinds: tuple[str, ...]):
+        """Under torch.vmap (the batched multi-seed trainer): the mapped axis becomes a leading batch axis of
+        the same pool, so the fused forward and backward run once on the stacked tensor."""
+        h = h.movedim(in_dims[0], 0) if in_dims[0] is not None else h.unsqueeze(0).expand(info.batch_size, *h.shape)
+        outs = _Pool.apply(h, dim % (h.dim() - 1) + 1, kinds)
+        return outs, tuple(0 for _ in outs)
 
     @staticmethod
     def backward(ctx, *grads: torch.Tensor):

@@ -22,7 +22,7 @@ from tqdm import tqdm
 from . import __version__, checkpoint, complexity
 from .config import Config, from_dict, resolve_device
 from .errors import UserError
-from .hypernet import HyperNetwork, NetDistribution
+from .hypernet import HyperNetwork, NetDistribution, randn
 from .target import Nets, forward
 from .tasks import Task, make_task
 
@@ -90,21 +90,52 @@ class StepResult:
     y: torch.Tensor
 
 
+@dataclass
+class Draws:
+    """Every random number of one training step, drawn in the order `objective` draws them."""
+
+    n: int
+    m: int
+    log_beta: torch.Tensor  # (K,), on the CPU
+    z: torch.Tensor         # (K,m,n,C) generator noise
+    eps: Nets               # standard normal noise of the weight draw
+    x: torch.Tensor         # (B,n) inputs
+
+
+def draw_step(model: HyperNetwork, cfg: Config, task: Task, step: int, gen: torch.Generator,
+              device: torch.device) -> Draws:
+    n, m = sizes(cfg, gen, step)
+    k = cfg.optim.nets_per_step
+    log_beta = log_betas(cfg, k, gen)
+    z = model.noise(k, m, n, gen, device)
+    eps = Nets(*(randn(shape, gen, device) for shape in ((k, m, n), (k, m), (k, m), (k,))))
+    x = task.sample_x(cfg.optim.inputs_per_step, n, gen).to(device)
+    return Draws(n, m, log_beta, z, eps, x)
+
+
+def anneal_factor(cfg: Config, step: int) -> float:
+    return min(1.0, step / cfg.budget.anneal_steps) if cfg.budget.anneal_steps > 0 else 1.0
+
+
+def step_loss(dist: NetDistribution, d: Draws, cfg: Config, task: Task, anneal: float | torch.Tensor,
+              ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """(loss, mse (K,), bits (K,), targets y (B,)) of generated distributions on a step's draws; pure tensor code, so
+    the batched trainer runs it under torch.vmap."""
+    nets = dist.shift(d.eps)
+    y = task.target(d.x)
+    mse = ((forward(nets, d.x, cfg.task.activation) - y) ** 2).mean(1)
+    bits = network_bits(dist, cfg.budget.prior, cfg.budget.prior_scale)
+    beta = anneal * torch.exp(d.log_beta.to(mse.device))
+    return (torch.log(mse) + beta * bits).mean(), mse, bits, y
+
+
 def objective(model: HyperNetwork, cfg: Config, task: Task, step: int, gen: torch.Generator) -> StepResult:
     """The training objective of one step, with every random number drawn from `gen`."""
-    n, m = sizes(cfg, gen, step)
-    k, device = cfg.optim.nets_per_step, next(model.parameters()).device
-    log_beta = log_betas(cfg, k, gen)
-    dist = model.generate(log_beta, n, m, gen)
-    nets = dist.draw(gen)
-    x = task.sample_x(cfg.optim.inputs_per_step, n, gen).to(device)
-    y = task.target(x)
-    mse = ((forward(nets, x, cfg.task.activation) - y) ** 2).mean(1)
-    bits = network_bits(dist, cfg.budget.prior, cfg.budget.prior_scale)
-    anneal = min(1.0, step / cfg.budget.anneal_steps) if cfg.budget.anneal_steps > 0 else 1.0
-    beta = anneal * torch.exp(log_beta.to(device))
-    loss = (torch.log(mse) + beta * bits).mean()
-    return StepResult(loss, mse, bits, y.var(), log_beta, dist, x, y)
+    device = next(model.parameters()).device
+    d = draw_step(model, cfg, task, step, gen, device)
+    dist = model(d.z, d.log_beta.to(device))
+    loss, mse, bits, y = step_loss(dist, d, cfg, task, anneal_factor(cfg, step))
+    return StepResult(loss, mse, bits, y.var(), d.log_beta, dist, d.x, y)
 
 
 def build_model(cfg: Config) -> HyperNetwork:
@@ -177,129 +208,165 @@ def _truncate_metrics(path: Path, step: int) -> None:
     path.write_text("".join(line + "\n" for line in keep))
 
 
-def train(cfg: Config, run_dir: str | Path, resume: bool = False, progress: bool = True,
-          fault_hook: Any = None, command: str = "hyperinterp train", init_root: Path | None = None,
-          ) -> dict[str, Any]:
-    """Train (or resume) a hypernetwork in `run_dir`; returns a summary with throughput.
+class Run:
+    """One run folder being trained: configuration, model, Adam, generator, checkpoints, metrics and the
+    divergence guard. `train` drives one; `batched.train_batch` drives several in one stacked computation.
 
     A relative `optim.init_from` is read from `init_root` when given (a sweep folder: its recorded
     configuration then names no folder outside the sweep), else from the working directory."""
-    from torch.utils.tensorboard import SummaryWriter
 
-    run_dir = Path(run_dir)
-    existing = checkpoint.list_steps(run_dir)
-    if existing and not resume:
-        raise UserError(f"{run_dir} already holds checkpoints: pass --resume, or choose a new run folder")
-    if not run_dir.parent.is_dir():
-        raise UserError(f"parent folder {run_dir.parent} does not exist")
-    if run_dir.exists() and not run_dir.is_dir():
-        raise UserError(f"run folder {run_dir} is a file")
-    run_dir.mkdir(exist_ok=True)
+    def __init__(self, cfg: Config, run_dir: str | Path, resume: bool = False, command: str = "hyperinterp train",
+                 init_root: Path | None = None):
+        from torch.utils.tensorboard import SummaryWriter
 
-    start, lr_scale, recorded = 0, 1.0, None
-    if resume and existing:
-        latest = checkpoint.load_latest(run_dir)  # the newest complete one: a damaged one is skipped
-        if latest is None:
-            raise UserError(f"{run_dir}: every checkpoint is damaged, nothing to resume from")
-        _, weights, state, meta = latest
-        cfg = from_dict(meta["config"])
-        start, lr_scale, recorded = meta["step"], meta.get("lr_scale", 1.0), meta.get("arithmetic")
-    # after --resume has replaced the configuration: the resumed run computes as the original did
-    arithmetic = set_arithmetic(cfg, recorded)
-    device = torch.device(arithmetic["device"])
-    model = build_model(cfg).to(device)
-    task = make_task(cfg.task.name, cfg.task.input_dist)
-    # foreach: the same arithmetic as the per-tensor loop (bitwise), in fewer kernel calls
-    opt = torch.optim.Adam(model.parameters(), lr=cfg.optim.lr, foreach=True)
-    gen = torch.Generator().manual_seed(cfg.optim.seed)  # on the CPU whatever the device: see hypernet.randn
-    if start:
-        model.load_state_dict(weights)
-        _restore(opt, model, gen, state)
-    elif cfg.optim.init_from:  # continue a fit under other settings (prior, beta range): fresh Adam state
-        init, _, _ = checkpoint.load(checkpoint.resolve((init_root or Path()) / cfg.optim.init_from))
-        try:
-            model.load_state_dict(init)
-        except RuntimeError:
-            raise UserError(f"optim.init_from {cfg.optim.init_from}: its hypernetwork has another shape") from None
-    if cfg.optim.compile:
-        compile_blocks(model)
-    (run_dir / "config.json").write_text(json.dumps(cfg.to_dict(), indent=1))
+        run_dir = Path(run_dir)
+        existing = checkpoint.list_steps(run_dir)
+        if existing and not resume:
+            raise UserError(f"{run_dir} already holds checkpoints: pass --resume, or choose a new run folder")
+        if not run_dir.parent.is_dir():
+            raise UserError(f"parent folder {run_dir.parent} does not exist")
+        if run_dir.exists() and not run_dir.is_dir():
+            raise UserError(f"run folder {run_dir} is a file")
+        run_dir.mkdir(exist_ok=True)
 
-    metrics_path = run_dir / "metrics.jsonl"
-    _truncate_metrics(metrics_path, start)
-    writer = SummaryWriter(str(run_dir / "tb"), purge_step=start if start else None)
-
-    def save(step: int) -> Path:
-        meta = {"config": cfg.to_dict(), "seed": cfg.optim.seed, "version": __version__, "lr_scale": lr_scale,
-                "command": command, "arithmetic": arithmetic}
-        weights = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-        return checkpoint.save(run_dir, step, weights, _state(opt, model, gen), meta)
-
-    if start == 0:
-        save(0)
-    steps, retries = cfg.optim.steps, 0
-    t0, done = time.perf_counter(), 0
-    bar = tqdm(range(start, steps), initial=start, total=steps, disable=not progress,
-               desc=f"train seed {cfg.optim.seed}, " + (f"beta {cfg.budget.beta:g}" if cfg.budget.beta_mode == "fixed"
-                                                         else f"beta {cfg.budget.beta_min:g}..{cfg.budget.beta_max:g}"),
-               smoothing=0.05)
-    step = start
-    while step < steps:
-        for group in opt.param_groups:
-            group["lr"] = learning_rate(cfg, step) * lr_scale
-        res = objective(model, cfg, task, step, gen)
-        opt.zero_grad(set_to_none=True)
-        res.loss.backward()
-        if fault_hook is not None:
-            fault_hook(step, model, res)
-        grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.optim.grad_clip, foreach=True)
-        finite = bool(torch.isfinite(res.loss) and torch.isfinite(grad_norm))
-        if finite:
-            opt.step()
-            # non-finite weights must never reach a checkpoint
-            finite = bool(torch.stack([torch.isfinite(p).all() for p in model.parameters()]).all())
-        if not finite:
-            # divergence guard: back to the last good checkpoint with a smaller step
-            retries += 1
-            if retries > MAX_DIVERGENCE_RETRIES:
-                raise TrainingDiverged(f"training diverged (NaN/Inf) at step {step} after "
-                                       f"{MAX_DIVERGENCE_RETRIES} restarts with smaller steps")
-            latest = checkpoint.load_latest(run_dir)
+        start, lr_scale, recorded = 0, 1.0, None
+        if resume and existing:
+            latest = checkpoint.load_latest(run_dir)  # the newest complete one: a damaged one is skipped
             if latest is None:
-                raise TrainingDiverged(f"training diverged at step {step} and no undamaged checkpoint is left in "
-                                       f"{run_dir}")
-            last, weights, state, meta = latest
+                raise UserError(f"{run_dir}: every checkpoint is damaged, nothing to resume from")
+            _, weights, state, meta = latest
+            cfg = from_dict(meta["config"])
+            start, lr_scale, recorded = meta["step"], meta.get("lr_scale", 1.0), meta.get("arithmetic")
+        # after --resume has replaced the configuration: the resumed run computes as the original did
+        self.arithmetic = set_arithmetic(cfg, recorded)
+        self.device = torch.device(self.arithmetic["device"])
+        self.cfg, self.run_dir, self.command = cfg, run_dir, command
+        self.model = model = build_model(cfg).to(self.device)
+        self.task = make_task(cfg.task.name, cfg.task.input_dist)
+        # foreach: the same arithmetic as the per-tensor loop (bitwise), in fewer kernel calls
+        self.opt = torch.optim.Adam(model.parameters(), lr=cfg.optim.lr, foreach=True)
+        self.gen = torch.Generator().manual_seed(cfg.optim.seed)  # on the CPU whatever the device: see hypernet.randn
+        if start:
             model.load_state_dict(weights)
-            _restore(opt, model, gen, state)
-            bad_step, step, lr_scale = step, meta["step"], lr_scale * 0.5
-            tqdm.write(f"non-finite loss, gradient or weights at step {bad_step}: restored {last.name}, "
-                       f"lr scale {lr_scale}")
-            bar.reset(total=steps)
-            bar.update(step)
-            continue
-        step += 1
-        done += 1
-        bar.update(1)
-        if step % cfg.optim.log_every == 0 or step == steps:
+            _restore(self.opt, model, self.gen, state)
+        elif cfg.optim.init_from:  # continue a fit under other settings (prior, beta range): fresh Adam state
+            init, _, _ = checkpoint.load(checkpoint.resolve((init_root or Path()) / cfg.optim.init_from))
+            try:
+                model.load_state_dict(init)
+            except RuntimeError:
+                raise UserError(f"optim.init_from {cfg.optim.init_from}: its hypernetwork has another shape") from None
+        if cfg.optim.compile:
+            compile_blocks(model)
+        (run_dir / "config.json").write_text(json.dumps(cfg.to_dict(), indent=1))
+
+        self.metrics_path = run_dir / "metrics.jsonl"
+        _truncate_metrics(self.metrics_path, start)
+        self.writer = SummaryWriter(str(run_dir / "tb"), purge_step=start if start else None)
+        self.step, self.start, self.lr_scale, self.retries, self.done = start, start, lr_scale, 0, 0
+        if start == 0:
+            self.save()
+        self.t0 = time.perf_counter()
+
+    @property
+    def finished(self) -> bool:
+        return self.step >= self.cfg.optim.steps
+
+    def save(self) -> Path:
+        cfg = self.cfg
+        meta = {"config": cfg.to_dict(), "seed": cfg.optim.seed, "version": __version__, "lr_scale": self.lr_scale,
+                "command": self.command, "arithmetic": self.arithmetic}
+        weights = {k: v.detach().cpu() for k, v in self.model.state_dict().items()}
+        return checkpoint.save(self.run_dir, self.step, weights, _state(self.opt, self.model, self.gen), meta)
+
+    def set_lr(self) -> None:
+        for group in self.opt.param_groups:
+            group["lr"] = learning_rate(self.cfg, self.step) * self.lr_scale
+
+    def update(self, loss: torch.Tensor) -> bool:
+        """Clip the gradients and take the Adam step; False (and no step, or one to be undone) when the loss,
+        the gradient or the new weights are not finite."""
+        params = self.model.parameters()
+        grad_norm = torch.nn.utils.clip_grad_norm_(params, self.cfg.optim.grad_clip, foreach=True)
+        if not bool(torch.isfinite(loss) and torch.isfinite(grad_norm)):
+            return False
+        self.opt.step()
+        # non-finite weights must never reach a checkpoint
+        return bool(torch.stack([torch.isfinite(p).all() for p in self.model.parameters()]).all())
+
+    def recover(self) -> None:
+        """The divergence guard: back to the last good checkpoint with a smaller step."""
+        self.retries += 1
+        if self.retries > MAX_DIVERGENCE_RETRIES:
+            raise TrainingDiverged(f"training diverged (NaN/Inf) at step {self.step} after "
+                                   f"{MAX_DIVERGENCE_RETRIES} restarts with smaller steps")
+        latest = checkpoint.load_latest(self.run_dir)
+        if latest is None:
+            raise TrainingDiverged(f"training diverged at step {self.step} and no undamaged checkpoint is left in "
+                                   f"{self.run_dir}")
+        last, weights, state, meta = latest
+        self.model.load_state_dict(weights)
+        _restore(self.opt, self.model, self.gen, state)
+        bad_step, self.step, self.lr_scale = self.step, meta["step"], self.lr_scale * 0.5
+        tqdm.write(f"non-finite loss, gradient or weights at step {bad_step}: restored {last.name}, "
+                   f"lr scale {self.lr_scale}")
+
+    def advance(self, res: StepResult) -> dict[str, float] | None:
+        """Count a good step; log its metrics and checkpoint when due. Returns the metrics when logged."""
+        self.step += 1
+        self.done += 1
+        cfg, step, rec = self.cfg, self.step, None
+        if step % cfg.optim.log_every == 0 or step == cfg.optim.steps:
             rec = _metrics(step, res, cfg)
-            with open(metrics_path, "a") as fh:
+            with open(self.metrics_path, "a") as fh:
                 fh.write(json.dumps(rec) + "\n")
             for key, value in rec.items():
                 if key != "step":
-                    writer.add_scalar(key, value, step)
+                    self.writer.add_scalar(key, value, step)
+        if step % cfg.optim.checkpoint_every == 0 or step == cfg.optim.steps:
+            self.save()
+        return rec
+
+    def close(self, elapsed: float | None = None) -> dict[str, Any]:
+        """Write summary.json and return it; `elapsed` is the run's share of a shared wall time."""
+        self.writer.close()
+        elapsed = time.perf_counter() - self.t0 if elapsed is None else elapsed
+        done, k, b = self.done, self.cfg.optim.nets_per_step, self.cfg.optim.inputs_per_step
+        summary = {"steps": self.cfg.optim.steps, "trained_steps": done, "seconds": elapsed,
+                   "steps_per_second": done / elapsed if elapsed else float("nan"),
+                   "network_samples_per_second": done * k * b / elapsed if elapsed else float("nan"),
+                   "checkpoint": str(checkpoint.list_steps(self.run_dir)[-1])}
+        (self.run_dir / "summary.json").write_text(json.dumps(summary, indent=1))
+        return summary
+
+
+def train(cfg: Config, run_dir: str | Path, resume: bool = False, progress: bool = True,
+          fault_hook: Any = None, command: str = "hyperinterp train", init_root: Path | None = None,
+          ) -> dict[str, Any]:
+    """Train (or resume) a hypernetwork in `run_dir`; returns a summary with throughput."""
+    run = Run(cfg, run_dir, resume, command, init_root)
+    cfg, steps = run.cfg, run.cfg.optim.steps
+    bar = tqdm(range(run.start, steps), initial=run.start, total=steps, disable=not progress,
+               desc=f"train seed {cfg.optim.seed}, " + (f"beta {cfg.budget.beta:g}" if cfg.budget.beta_mode == "fixed"
+                                                         else f"beta {cfg.budget.beta_min:g}..{cfg.budget.beta_max:g}"),
+               smoothing=0.05)
+    while not run.finished:
+        run.set_lr()
+        res = objective(run.model, cfg, run.task, run.step, run.gen)
+        run.opt.zero_grad(set_to_none=True)
+        res.loss.backward()
+        if fault_hook is not None:
+            fault_hook(run.step, run.model, res)
+        if not run.update(res.loss):
+            run.recover()
+            bar.reset(total=steps)
+            bar.update(run.step)
+            continue
+        rec = run.advance(res)
+        bar.update(1)
+        if rec:
             bar.set_postfix(rel=f"{rec['rel_mse_median']:.3g}", bits=f"{rec['bits_median']:.0f}")
-        if step % cfg.optim.checkpoint_every == 0 or step == steps:
-            save(step)
     bar.close()
-    writer.close()
-    elapsed = time.perf_counter() - t0
-    k, b = cfg.optim.nets_per_step, cfg.optim.inputs_per_step
-    summary = {"steps": steps, "trained_steps": done, "seconds": elapsed,
-               "steps_per_second": done / elapsed if elapsed else float("nan"),
-               "network_samples_per_second": done * k * b / elapsed if elapsed else float("nan"),
-               "checkpoint": str(checkpoint.list_steps(run_dir)[-1])}
-    (run_dir / "summary.json").write_text(json.dumps(summary, indent=1))
-    return summary
+    return run.close()
 
 
 @torch.no_grad()
