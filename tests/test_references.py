@@ -87,3 +87,21 @@ def test_save_and_load_round_trip(tmp_path):
 def test_kink_offset():
     assert R.kink_offset(3.0, "relu") == 0.0
     assert R.kink_offset(20.0) < R.kink_offset(5.0) < R.kink_offset(2.0) < 0.25
+
+
+def test_nnls_is_the_exact_non_negative_least_squares_solution():
+    """netmath.nnls solves through the small normal-equation factor: same minimiser as SciPy on the tall
+    system, duplicated columns included, every coefficient >= 0."""
+    import scipy.optimize
+
+    from hyperinterp import netmath
+
+    rng = np.random.default_rng(3)
+    for m in (5, 40):
+        A = np.maximum(rng.standard_normal((2000, m)), 0.0)
+        A[:, 1] = A[:, 0]
+        y = A[:, :3].sum(1) - A[:, 3] + 0.1 * rng.standard_normal(2000)
+        x = netmath.nnls(A, y)
+        ref = scipy.optimize.nnls(A, y)[0]
+        assert np.all(x >= 0)
+        assert np.linalg.norm(A @ x - y) == pytest.approx(np.linalg.norm(A @ ref - y), rel=1e-9)

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hyperinterp import classify, config, executor, report, sweep
+from hyperinterp import classify, config, executor, netfile, report, sweep
 from hyperinterp.classify import LABELS
 from hyperinterp.errors import UserError
 
@@ -293,3 +293,35 @@ def test_report_figures_fonts_are_at_least_9pt(tiny_sweep: Path, tmp_path: Path,
     monkeypatch.setattr(report_figures, "_save", spy)
     report.write_report(tiny_sweep, tmp_path / "r", workers=1)
     assert len(sizes) == 6 and min(sizes.values()) >= 9, sizes
+
+
+def test_sweep_saves_labels_the_report_reuses_only_for_the_same_file(tiny_sweep: Path, tmp_path: Path):
+    """Every saved cell has its labels beside it, equal to classifying the file afresh; the report's loader
+    takes them while they belong to the file, and reclassifies once the file's bytes change."""
+    from hyperinterp.report_stats import load_cell
+
+    files = sorted((tiny_sweep / "networks").glob("*/beta_*.npz"))
+    assert files and all(classify.labels_path(f).is_file() for f in files)
+    f = files[0]
+    saved = classify.saved_labels(f)
+    fresh = classify.classify_file(f)
+    assert [r["label"] for r in saved] == [r["label"] for r in fresh]
+    assert [r["rel_error"] for r in saved] == pytest.approx([r["rel_error"] for r in fresh], rel=1e-6)
+
+    copy = tmp_path / "cell" / f.name
+    copy.parent.mkdir()
+    shutil.copy(f, copy)
+    record = json.loads(classify.labels_path(f).read_text())
+    record["results"][0]["label"] = "marker"  # only a reused file can show this label
+    classify.labels_path(copy).write_text(json.dumps(record))
+    assert load_cell(copy, SPEC.betas).results[0]["label"] == "marker"
+    record["classifier"] = "another classifier"
+    classify.labels_path(copy).write_text(json.dumps(record))
+    assert load_cell(copy, SPEC.betas).results[0]["label"] in LABELS
+    record["classifier"] = classify.CLASSIFIER_ID
+    classify.labels_path(copy).write_text(json.dumps(record))
+    arrays, meta = netfile.load(copy)
+    arrays["c"] = arrays["c"] + 1.0  # other bytes: the saved labels no longer describe it
+    netfile.save(copy, arrays, meta)
+    assert classify.saved_labels(copy) is None
+    assert load_cell(copy, SPEC.betas).results[0]["label"] in LABELS

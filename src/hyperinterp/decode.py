@@ -53,7 +53,7 @@ from typing import Any
 import numpy as np
 
 from .classify import DENSE_LINEAR_R2, classify, sample_inputs
-from .references import forward, participation_ratio, phi
+from .netmath import forward, participation_ratio, phi
 
 LINEAR_BIAS = 30.0
 MECHANISMS = (("pair", (1, -1)), ("pos", (1,)), ("neg", (-1,)))

@@ -9,7 +9,7 @@ On inputs x from the task's distribution, with each neuron's contribution ``h_j 
 
 1. Activity: neuron j is *dead* when std(h_j) < ACTIVE_FRACTION·unit.
 2. Reach, from the participation ratio PR of w_j: *one*-input (PR < SPARSE_PR: its largest weight's
-   input and sign), *few*-input (PR below `references.dense_min_pr`, e.g. 4 at n = 16), or *dense*.
+   input and sign), *few*-input (PR below `netmath.dense_min_pr`, e.g. 4 at n = 16), or *dense*.
 3. Regime, from where the pre-activations z_j fall on φ: *tiny* (std z < TINY_Z near φ's bend, where
    SiLU is the polynomial z/2 + z²/4: the small-weight quadratic regime; SiLU only), *linear* (h_j is
    at least LINEAR_NEURON_R2 linear in z_j: a large bias, or ReLU always on), else *kink* (the data
@@ -48,7 +48,7 @@ from .classify import (
     as_network,
     sample_inputs,
 )
-from .references import dense_min_pr, participation_ratio, phi
+from .netmath import dense_min_pr, participation_ratio, phi
 
 # Within std z < 0.5 (|z| < 1.5 for 99.7% of the data when centred) SiLU's quartic term is under 10%
 # of its quadratic one: the neuron is the polynomial z/2 + z²/4, whatever its output weight.

@@ -35,27 +35,19 @@ import numpy as np
 
 from . import netfile
 from .errors import UserError
+from .netmath import (  # noqa: F401  (re-exported: the references' users call R.forward, R.phi)
+    ACTIVATIONS,
+    Net,
+    dense_min_pr,
+    forward,
+    nnls,
+    participation_ratio,
+    phi,
+    random_dense_directions,
+)
 
 ALGORITHMS = ("double_sided", "pudding_pos", "pudding_neg", "convexity")
 FORMS = ("bias", "small")
-ACTIVATIONS = ("silu", "relu")
-
-Net = dict[str, np.ndarray]
-
-
-def phi(z: np.ndarray, activation: str = "silu") -> np.ndarray:
-    """The activation in numpy (SiLU written with tanh: no overflow for large |z|)."""
-    if activation == "silu":
-        return z * 0.5 * (1.0 + np.tanh(0.5 * z))
-    if activation == "relu":
-        return np.maximum(z, 0.0)
-    raise UserError(f"unknown activation {activation!r} (known: {', '.join(ACTIVATIONS)})")
-
-
-def forward(net: Net, x: np.ndarray, activation: str = "silu") -> np.ndarray:
-    """Outputs (B,) of one network on inputs x (B,n)."""
-    h = phi(x @ np.asarray(net["W"], float).T + np.asarray(net["b"], float), activation)
-    return h @ np.asarray(net["a"], float) + float(np.asarray(net["c"]))
 
 
 def neurons_needed(name: str, n: int) -> int:
@@ -157,39 +149,8 @@ def pudding_neg(n: int, m: int | None = None, k: float = 5.0, form: str = "bias"
     return pudding(n, m, k, -1, form, activation, **kw)
 
 
-def participation_ratio(w: np.ndarray) -> np.ndarray:
-    """(Σ w²)² / Σ w⁴ along the last axis: 1 for a one-input row, n for a uniform row (0 for a zero row)."""
-    w2 = np.asarray(w, float) ** 2
-    num = w2.sum(-1) ** 2
-    den = (w2 * w2).sum(-1)
-    return np.where(den > 0, num / np.where(den > 0, den, 1.0), 0.0)
 
 
-def nnls(A: np.ndarray, y: np.ndarray, iters: int = 3000) -> np.ndarray:
-    """min ‖A x - y‖² subject to x ≥ 0, by projected gradient on the normal equations (small problems)."""
-    G = A.T @ A
-    h = A.T @ y
-    step = 1.0 / max(np.linalg.eigvalsh(G)[-1], 1e-12)
-    x = np.zeros(A.shape[1])
-    for _ in range(iters):
-        x = np.maximum(x - step * (G @ x - h), 0.0)
-    return x
-
-
-def dense_min_pr(n: int) -> float:
-    """Smallest participation ratio of a "clearly dense" direction: 1.8 at n = 2 (within 10° of a
-    diagonal), 2 up to n = 8, n/4 above (a random direction has PR ≈ n/3)."""
-    return max(min(2.0, 0.9 * n), n / 4.0) if n > 1 else 1.0
-
-
-def random_dense_directions(rng: np.random.Generator, j: int, n: int) -> np.ndarray:
-    """j isotropic random unit vectors in R^n, redrawn until clearly dense (`dense_min_pr`)."""
-    out = np.zeros((0, n))
-    while len(out) < j:
-        u = rng.standard_normal((4 * j + 4, n))
-        u /= np.linalg.norm(u, axis=1, keepdims=True)
-        out = np.vstack([out, u[participation_ratio(u) >= dense_min_pr(n)]])
-    return out[:j]
 
 
 def convexity(n: int, m: int | None = None, k: float = 1.0, seed: int = 0, activation: str = "silu",

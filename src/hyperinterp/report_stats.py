@@ -17,7 +17,7 @@ from typing import Any
 import numpy as np
 
 from . import checkpoint, netfile
-from .classify import LABELS, classify_arrays
+from .classify import LABELS, classify_arrays, saved_labels
 
 SHORT = {"double_sided": "ds", "pudding_pos": "pud+", "pudding_neg": "pud−", "convexity": "conv", "other": "other"}
 # Expected order along beta (DESIGN §3): the costliest algorithm where bits are cheapest.
@@ -254,14 +254,15 @@ def cell_files(sweep_dir: Path) -> list[Path]:
 
 
 def load_cell(path: Path, betas: tuple[float, ...], results: list[dict[str, Any]] | None = None) -> Cell:
-    """One saved final cell, classified (unless `results` are given). A file stores beta in float32: it
-    is snapped to the sweep's grid value, so it matches the table's."""
+    """One saved final cell, classified (unless `results` are given or saved beside it by the sweep). A
+    file stores beta in float32: it is snapped to the sweep's grid value, so it matches the table's."""
     arrays, meta = netfile.load(path)
     mode = meta.get("mode", path.parent.name.split("_seed")[0])
     beta = float(arrays["beta"][0])
     beta = next((b for b in betas if np.isclose(b, beta, rtol=1e-6, atol=0)), beta)
-    return Cell(mode, int(meta["seed"]), beta, path, arrays, meta,
-                classify_arrays(arrays, meta) if results is None else results)
+    if results is None:  # the sweep's own labels when they are for this file and this classifier
+        results = saved_labels(path) or classify_arrays(arrays, meta)
+    return Cell(mode, int(meta["seed"]), beta, path, arrays, meta, results)
 
 
 def run_facts(sweep_dir: Path, cells: list[Cell]) -> dict[str, dict[str, Any]]:

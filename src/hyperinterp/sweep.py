@@ -42,7 +42,7 @@ import numpy as np
 import torch
 
 from . import checkpoint, netfile
-from .classify import LABELS, classify_arrays
+from .classify import LABELS, classify_arrays, save_labels
 from .config import Config, from_dict
 from .errors import UserError
 
@@ -250,8 +250,9 @@ def run_job(out_dir: str | Path, spec: SweepSpec, base: Config, job: Job) -> lis
         results = classify_arrays(arrays, meta)
         rows.append(cell_row(arrays, results, kind=kind, mode=job.mode, seed=job.seed, beta=beta, step=step,
                              n=n, m=m))
-        if save:
-            netfile.save(net_dir / f"beta_{beta:.0e}.npz", arrays, {**meta, "mode": job.mode})
+        if save:  # with its labels beside it: the report reuses them instead of classifying again
+            saved = netfile.save(net_dir / f"beta_{beta:.0e}.npz", arrays, {**meta, "mode": job.mode})
+            save_labels(saved, results)
 
     if job.mode in ("direct", "adam"):
         beta = job.beta if job.mode == "direct" else None
