@@ -14,7 +14,10 @@ What it measures, all in the same run on the same machine (docs/performance.md e
 * the FLOP/s of one training step (FLOPs counted with torch.utils.flop_counter.FlopCounterMode) divided
   by the FLOP/s of a large square matmul, with the step's memory traffic and the roofline bound it implies;
 * the peak tensor memory of one training step;
-* the projected wall time of the paper-scale sweep (9 betas x 33 seeds) on this machine.
+* the projected wall time of the paper-scale sweep (9 betas x 33 seeds) on this machine;
+* 8 seeds' training steps as one stacked computation (`batched.stacked_objective`, what `train-batch` runs)
+  against the same 8 steps one after another, side by side at one thread, and the study's 33 range trainings
+  projected with the faster.
 
 Every timing runs for a fixed time budget (not a fixed count), so the whole benchmark stays near a minute
 (`--quick`: about ten seconds) even on a loaded machine; the figures then reflect the load, which the
@@ -49,6 +52,7 @@ from .tasks import Task, make_task
 from .train import build_model, log_betas, network_bits, sizes
 
 PAPER_BETAS, PAPER_SEEDS = 9, 33
+BATCHED_SEEDS = 8
 RATIO_GOAL, FLOP_RATIO_GOAL = 20.0, 0.3
 
 
@@ -151,6 +155,59 @@ class Workload:
                                        foreach=self.formulation != "reference")
         self.opt.step()
         self.step_count += 1
+
+
+# ------------------------------------------------------------------------------------- batched seeds
+
+def batched_seeds_rates(cfg: Config, device: torch.device, seeds: int, rounds: int) -> dict[str, float]:
+    """Seed-steps/s of `seeds` training steps one after another (`Workload.step` each) and as one stacked
+    step (`batched.stacked_objective`, then each seed's clipping and Adam), timed side by side: `rounds`
+    alternating calls of each after one warm-up call, median time per call."""
+    from .batched import seed_config, stacked_objective
+
+    cfgs = [seed_config(cfg, s) for s in range(seeds)]
+    alone = [Workload(c, device) for c in cfgs]
+    together = [Workload(c, device) for c in cfgs]
+
+    def one_after_another() -> None:
+        for w in alone:
+            w.step()
+
+    def stacked() -> None:
+        for w in together:
+            w.opt.zero_grad(set_to_none=True)
+        results = stacked_objective([w.model for w in together], cfgs, together[0].task,
+                                    [w.step_count for w in together], [w.gen for w in together])
+        torch.stack([r.loss for r in results]).sum().backward()
+        for w in together:
+            torch.nn.utils.clip_grad_norm_(w.model.parameters(), cfg.optim.grad_clip, foreach=True)
+            w.opt.step()
+            w.step_count += 1
+
+    fns = {"sequential": one_after_another, "batched": stacked}
+    times: dict[str, list[float]] = {name: [] for name in fns}
+    for fn in fns.values():
+        fn()
+    for _ in range(rounds):
+        for name, fn in fns.items():
+            _sync(device)
+            t0 = time.perf_counter()
+            fn()
+            _sync(device)
+            times[name].append(time.perf_counter() - t0)
+    return {name: seeds / statistics.median(t) for name, t in times.items()}
+
+
+def study_projection(steps: int, rates: dict[str, float | None]) -> dict[str, Any]:
+    """Training hours of the study's 33 beta-conditioned (range) trainings of `steps` steps each, per method
+    (rates in seed-steps/s); `best` among those measured in this run (names without 'estimated')."""
+    hours = {name: PAPER_SEEDS * steps / r / 3600 for name, r in rates.items() if r}
+    measured = [name for name in hours if "estimated" not in name]
+    best = min(measured, key=hours.get) if measured else None
+    return {"trainings": PAPER_SEEDS, "steps_per_training": steps, "rates_seed_steps_per_second": rates,
+            "hours": hours, "best": best, "best_hours": hours.get(best) if best else None,
+            "assumption": "training time only; 'parallel_*' run one one-thread process per core at once, "
+                          "'parallel_batched_estimated' scales the parallel rate by batched_seeds_speedup"}
 
 
 # ------------------------------------------------------------------------------- counting FLOPs and bytes
@@ -389,6 +446,25 @@ def run(quick: bool = False, device: str = "cpu", demo_seconds: float | None = N
             scaling = (par / by_threads[1]) if par else cores
             rates_["parallel_compiled_estimated"] = sps_compiled * scaling
     result["paper_sweep_projection"] = projection(o.steps, rates_, cores, dev, compile_seconds)
+
+    # --- seeds batched into one stacked computation (train-batch) against one after another, one thread
+    _log(f"{BATCHED_SEEDS} seeds' steps: one stacked computation vs one after another, 1 thread")
+    with _Threads(1):
+        seeds_rates = batched_seeds_rates(cfg, dev, BATCHED_SEEDS, 3 if quick else 12)
+    speedup = seeds_rates["batched"] / seeds_rates["sequential"]
+    study_rates: dict[str, float | None] = {"one_process_sequential": seeds_rates["sequential"],
+                                            "one_process_batched": seeds_rates["batched"]}
+    if sps_compiled:
+        study_rates["one_process_compiled"] = sps_compiled
+    if par:
+        study_rates["parallel_measured"] = par
+        study_rates["parallel_batched_estimated"] = par * speedup
+    study = study_projection(o.steps, study_rates)
+    result.update(batched_seeds=BATCHED_SEEDS, batched_seeds_rates_1thread=seeds_rates,
+                  batched_seeds_speedup=speedup, study_projection_33_seeds=study,
+                  study_hours_33_seeds=study["best_hours"])
+    _log(f"batched seeds: {speedup:.2f}x ({seeds_rates['batched']:.1f} against {seeds_rates['sequential']:.1f} "
+         f"seed-steps/s); study, 33 range trainings: {study['best_hours']:.1f} h ({study['best']})")
 
     result["demo_wall_time_s"] = demo_seconds
     if demo_seconds is None:

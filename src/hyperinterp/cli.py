@@ -1,5 +1,5 @@
-"""Command line: `hyperinterp train|sample|classify|families|draw|sweep|report|demo|bench`. Bad input: one line,
-exit 2."""
+"""Command line: `hyperinterp train|train-batch|sample|classify|families|draw|sweep|report|demo|bench`. Bad input:
+one line, exit 2."""
 
 from __future__ import annotations
 
@@ -57,6 +57,30 @@ def cmd_train(args: argparse.Namespace) -> None:
     summary = train.train(cfg, args.run_dir, resume=args.resume, progress=not args.quiet, command=command)
     print(beta_table(args.run_dir))
     print(json.dumps(summary))  # the last line stays machine-readable
+
+
+def _seed(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+    if value < 0:
+        raise argparse.ArgumentTypeError(f"must be >= 0, got {value}")
+    return value
+
+
+def cmd_train_batch(args: argparse.Namespace) -> None:
+    from . import batched, config
+
+    if args.resume and (args.config or args.set):
+        raise UserError("--resume continues with the batch's saved configuration: drop --config/--set")
+    if not args.resume and not args.seeds:
+        raise UserError("name the seeds to train: --seeds 0 1 2 3")
+    cfg = None if args.resume else config.load(args.config, args.set or [])
+    command = " ".join(["hyperinterp", *sys.argv[1:]])
+    summary = batched.train_batch(cfg, args.out_dir, args.seeds, resume=args.resume, progress=not args.quiet,
+                                  command=command)
+    print(json.dumps({k: v for k, v in summary.items() if k != "runs"}))  # the last line stays machine-readable
 
 
 def beta_table(run_dir: str) -> str:
@@ -244,6 +268,19 @@ def parser() -> argparse.ArgumentParser:
     t.add_argument("--resume", action="store_true", help="continue from the run's last checkpoint")
     t.add_argument("--quiet", action="store_true", help="no progress bar")
     t.set_defaults(func=cmd_train)
+
+    tb = sub.add_parser("train-batch", help="train one hypernetwork per seed as one stacked computation (OUT/seed_S)",
+                        description="Train one hypernetwork per seed, all in one process as one stacked (vmapped)\n"
+                                    "computation: OUT/seed_S holds what `hyperinterp train OUT/seed_S --set\n"
+                                    "optim.seed=S` writes, up to floating-point rounding. OUT/batch.json records\n"
+                                    "the configuration and seeds.")
+    tb.add_argument("out_dir", help="batch folder (new, or empty); one run folder per seed inside")
+    tb.add_argument("--seeds", type=_seed, nargs="+", metavar="S", help="the seeds (optim.seed of each run)")
+    tb.add_argument("--config", help="TOML file; see configs/default.toml")
+    tb.add_argument("--set", action="append", metavar="SECTION.KEY=VALUE", help="override a config key")
+    tb.add_argument("--resume", action="store_true", help="continue every seed from its last checkpoint")
+    tb.add_argument("--quiet", action="store_true", help="no progress bar")
+    tb.set_defaults(func=cmd_train_batch)
 
     s = sub.add_parser("sample", help="generate networks from a checkpoint into a .npz file")
     s.add_argument("checkpoint", help="a run folder (its newest undamaged checkpoint) or a checkpoint folder")

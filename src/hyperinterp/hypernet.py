@@ -135,6 +135,51 @@ def pool(h: torch.Tensor, dim: int, kinds: tuple[str, ...]) -> torch.Tensor:
     return torch.cat(_Pool.apply(h, dim, tuple(kinds)), -1)
 
 
+class _EntryMap(torch.autograd.Function):
+    """addmm(base, h, w): the entry map accumulated into the pooled terms, with autograd's addmm gradients.
+
+    A Function only for its vmap rule: under torch.vmap (the batched multi-seed trainer) vmap's own addmm rule
+    runs bmm, two scalings and an add; this one is one baddbmm (batched seeds ~1.4x faster on a CPU)."""
+
+    @staticmethod
+    def forward(base: torch.Tensor, h: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        return torch.addmm(base, h, w)
+
+    @staticmethod
+    def setup_context(ctx, inputs: tuple, output: torch.Tensor) -> None:
+        ctx.save_for_backward(inputs[1], inputs[2])
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        h, w = ctx.saved_tensors
+        # autograd's addmm backward (mm_mat1_backward, mm_mat2_backward) for a row-major h: the same numbers
+        column_major = w.stride(0) == 1 and w.stride(1) == w.shape[0]
+        return grad, grad.mm(w.t()), grad.t().mm(h).t() if column_major else h.t().mm(grad)
+
+    @staticmethod
+    def vmap(info, in_dims: tuple, base: torch.Tensor, h: torch.Tensor, w: torch.Tensor):
+        args = [t.movedim(d, 0) if d is not None else t.expand(info.batch_size, *t.shape)
+                for t, d in zip((base, h, w), in_dims, strict=True)]
+        return _EntryBatched.apply(*args), 0
+
+
+class _EntryBatched(torch.autograd.Function):
+    """baddbmm(base, h, w) over a leading seed axis, with its gradients."""
+
+    @staticmethod
+    def forward(base: torch.Tensor, h: torch.Tensor, w: torch.Tensor) -> torch.Tensor:
+        return torch.baddbmm(base, h, w)
+
+    @staticmethod
+    def setup_context(ctx, inputs: tuple, output: torch.Tensor) -> None:
+        ctx.save_for_backward(inputs[1], inputs[2])
+
+    @staticmethod
+    def backward(ctx, grad: torch.Tensor):
+        h, w = ctx.saved_tensors
+        return grad, grad.bmm(w.transpose(1, 2)), h.transpose(1, 2).bmm(grad)
+
+
 class Exchangeable(nn.Module):
     """out[k,i,j] = A h[k,i,j] + B pool_j h[k,i] + C pool_i h[k,:,j] + D pool_ij h[k] + bias.
 
@@ -177,7 +222,7 @@ class Exchangeable(nn.Module):
         row, col = self.pooled_terms(h)
         # one full-size sum of the two pooled terms, then the entry map accumulates into it (one GEMM)
         base = (row[:, :, None] + col[:, None]).reshape(-1, d)
-        return torch.addmm(base, h.reshape(-1, d), self.entry.weight.t()).view(k, m, n, d)
+        return _EntryMap.apply(base, h.reshape(-1, d), self.entry.weight.t()).view(k, m, n, d)
 
 
 class NeuronAttention(nn.Module):
