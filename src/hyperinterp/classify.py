@@ -39,6 +39,7 @@ import hashlib
 import json
 from collections import Counter
 from collections.abc import Callable
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -105,13 +106,18 @@ THRESHOLDS = {
 }
 
 
+@lru_cache(maxsize=32)
 def sample_inputs(n: int, n_samples: int, seed: int, task: str = "l1",
                   input_dist: str = "normal") -> tuple[np.ndarray, np.ndarray]:
-    """Inputs (B,n) and targets (B,) in float64, from the task's input distribution."""
+    """Inputs (B,n) and targets (B,) in float64, from the task's input distribution. Cached (every network
+    of a file is read on the same data), so read-only."""
     t = make_task(task, input_dist)
     gen = torch.Generator().manual_seed(int(seed))
     x = t.sample_x(n_samples, n, generator=gen).double()
-    return x.numpy(), t.target(x).numpy()
+    x_np, y_np = x.numpy(), t.target(x).numpy()
+    x_np.flags.writeable = False
+    y_np.flags.writeable = False
+    return x_np, y_np
 
 
 def _linear_fit(R: np.ndarray, x: np.ndarray) -> dict[str, Any]:
