@@ -211,6 +211,10 @@ def test_bench_quick_reports_finite_positive_figures():
     for mode in ("range_mode", "per_beta_mode"):
         assert proj[mode]["best_hours"] > 0
     assert result["demo_wall_time_s"] is None and "demo_note" in result
+    # train-batch: presence and types only (no timed assertion: the ratio depends on the machine and its load)
+    assert isinstance(result["batched_seeds_speedup"], float) and result["batched_seeds_speedup"] > 0
+    assert isinstance(result["study_hours_33_seeds"], float) and result["study_hours_33_seeds"] > 0
+    assert result["study_projection_33_seeds"]["best"] in result["study_projection_33_seeds"]["hours"]
 
 
 def test_bench_cli_rejects_a_missing_output_folder(tmp_path, capsys):

@@ -450,7 +450,7 @@ def run(quick: bool = False, device: str = "cpu", demo_seconds: float | None = N
     # --- seeds batched into one stacked computation (train-batch) against one after another, one thread
     _log(f"{BATCHED_SEEDS} seeds' steps: one stacked computation vs one after another, 1 thread")
     with _Threads(1):
-        seeds_rates = batched_seeds_rates(cfg, dev, BATCHED_SEEDS, 3 if quick else 12)
+        seeds_rates = batched_seeds_rates(cfg, dev, BATCHED_SEEDS, 5 if quick else 12)
     speedup = seeds_rates["batched"] / seeds_rates["sequential"]
     study_rates: dict[str, float | None] = {"one_process_sequential": seeds_rates["sequential"],
                                             "one_process_batched": seeds_rates["batched"]}
