@@ -295,33 +295,34 @@ def test_report_figures_fonts_are_at_least_9pt(tiny_sweep: Path, tmp_path: Path,
     assert len(sizes) == 6 and min(sizes.values()) >= 9, sizes
 
 
-def test_sweep_saves_labels_the_report_reuses_only_for_the_same_file(tiny_sweep: Path, tmp_path: Path):
-    """Every saved cell has its labels beside it, equal to classifying the file afresh; the report's loader
-    takes them while they belong to the file, and reclassifies once the file's bytes change."""
+def test_sweep_saves_a_readout_reused_only_for_the_same_file_and_code(tiny_sweep: Path, tmp_path: Path):
+    """Every saved cell has its labels and fingerprints beside it, equal to computing them afresh from the
+    file; the report's loader and `families` take them while they belong to the file and the code, and
+    recompute once the file's bytes or the code's hash change."""
+    from hyperinterp import families, readout
     from hyperinterp.report_stats import load_cell
 
     files = sorted((tiny_sweep / "networks").glob("*/beta_*.npz"))
-    assert files and all(classify.labels_path(f).is_file() for f in files)
+    assert files and all(readout.path(f).is_file() for f in files)
     f = files[0]
-    saved = classify.saved_labels(f)
-    fresh = classify.classify_file(f)
-    assert [r["label"] for r in saved] == [r["label"] for r in fresh]
-    assert [r["rel_error"] for r in saved] == pytest.approx([r["rel_error"] for r in fresh], rel=1e-6)
+    arrays, meta = netfile.load(f)
+    assert readout.saved(f, "labels") == json.loads(json.dumps(classify.classify_arrays(arrays, meta)))
+    assert readout.saved(f, "fingerprints") == json.loads(json.dumps(readout.fingerprint_arrays(arrays, meta)))
 
     copy = tmp_path / "cell" / f.name
     copy.parent.mkdir()
     shutil.copy(f, copy)
-    record = json.loads(classify.labels_path(f).read_text())
-    record["results"][0]["label"] = "marker"  # only a reused file can show this label
-    classify.labels_path(copy).write_text(json.dumps(record))
+    record = json.loads(readout.path(f).read_text())
+    record["labels"]["items"][0]["label"] = "marker"  # only a reused read-out can show these
+    record["fingerprints"]["items"][0]["words"] = "marker words"
+    readout.path(copy).write_text(json.dumps(record))
     assert load_cell(copy, SPEC.betas).results[0]["label"] == "marker"
-    record["classifier"] = "another classifier"
-    classify.labels_path(copy).write_text(json.dumps(record))
+    assert families.summarise([copy])["networks"][0]["fingerprint"]["words"] == "marker words"
+    record["labels"]["code"] = "another classifier"
+    readout.path(copy).write_text(json.dumps(record))
     assert load_cell(copy, SPEC.betas).results[0]["label"] in LABELS
-    record["classifier"] = classify.CLASSIFIER_ID
-    classify.labels_path(copy).write_text(json.dumps(record))
-    arrays, meta = netfile.load(copy)
-    arrays["c"] = arrays["c"] + 1.0  # other bytes: the saved labels no longer describe it
+    assert readout.saved(copy, "fingerprints") is not None  # each part is checked on its own
+    arrays["c"] = arrays["c"] + 1.0  # other bytes: the saved read-out no longer describes the file
     netfile.save(copy, arrays, meta)
-    assert classify.saved_labels(copy) is None
-    assert load_cell(copy, SPEC.betas).results[0]["label"] in LABELS
+    assert readout.saved(copy, "fingerprints") is None
+    assert families.summarise([copy])["networks"][0]["fingerprint"]["words"] != "marker words"

@@ -35,8 +35,6 @@ neurons that do nothing. See docs/classifier.md for the rules in words. The step
 
 from __future__ import annotations
 
-import hashlib
-import json
 from collections import Counter
 from collections.abc import Callable
 from functools import lru_cache
@@ -46,7 +44,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from . import netfile, netmath
+from . import netfile
 from .netmath import nnls, participation_ratio, phi, random_dense_directions
 from .tasks import make_task
 
@@ -341,39 +339,6 @@ def classify_file(path: str | Path, **kwargs: Any) -> list[dict[str, Any]]:
     """Load a networks `.npz` (UserError on a bad file) and classify every network in it."""
     arrays, meta = netfile.load(path)
     return classify_arrays(arrays, meta, **kwargs)
-
-
-# Labels saved beside a networks file (by the sweep) are reused only for the same file bytes and the same
-# classifier: the hash of this module's and the network math's source, so any change to a rule reclassifies.
-CLASSIFIER_ID = hashlib.sha256(Path(__file__).read_bytes() + Path(netmath.__file__).read_bytes()).hexdigest()[:16]
-
-
-def labels_path(npz: str | Path) -> Path:
-    return Path(npz).with_suffix(".labels.json")
-
-
-def _file_sha(path: Path) -> str:
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
-def save_labels(npz: str | Path, results: list[dict[str, Any]]) -> Path:
-    """Write the classification of a saved networks file beside it, for the report to reuse."""
-    out = labels_path(npz)
-    record = {"npz_sha256": _file_sha(Path(npz)), "classifier": CLASSIFIER_ID, "results": results}
-    netfile.atomic_write(out, lambda fh: fh.write(json.dumps(record).encode()))
-    return out
-
-
-def saved_labels(npz: str | Path) -> list[dict[str, Any]] | None:
-    """The labels saved beside `npz` if they belong to this file and this classifier, else None."""
-    path = labels_path(npz)
-    try:
-        record = json.loads(path.read_text())
-        if record["classifier"] == CLASSIFIER_ID and record["npz_sha256"] == _file_sha(Path(npz)):
-            return record["results"]
-    except (OSError, ValueError, KeyError, TypeError):
-        pass
-    return None
 
 
 def summary(results: list[dict[str, Any]]) -> dict[str, int]:

@@ -27,25 +27,11 @@ import numpy as np
 from sklearn.cluster import AgglomerativeClustering
 from sklearn.metrics import adjusted_rand_score, pairwise_distances
 
-from . import netfile
-from .classify import file_options
+from . import netfile, readout
 from .fingerprint import fingerprint, vector
+from .readout import fingerprint_arrays
 
 DISTANCE = 1.0
-
-
-def fingerprint_arrays(arrays: dict[str, np.ndarray], meta: dict[str, Any], **kwargs: Any) -> list[dict[str, Any]]:
-    """The fingerprint of every network of a loaded networks file, with its beta, bits and rel_mse if recorded."""
-    opts = file_options(meta, **kwargs)
-    out = []
-    for k in range(arrays["W"].shape[0]):
-        fp = fingerprint(arrays["W"][k], arrays["b"][k], arrays["a"][k], arrays["c"][k], **opts)
-        fp["index"] = k
-        for key in ("beta", "bits", "rel_mse"):
-            if key in arrays:  # NaN (plain-Adam networks have no bits) is None: valid JSON
-                fp[key] = float(arrays[key][k]) if np.isfinite(arrays[key][k]) else None
-        out.append(fp)
-    return out
 
 
 def compact(fp: dict[str, Any]) -> dict[str, Any]:
@@ -115,7 +101,8 @@ def summarise(files: list[str | Path], distance: float = DISTANCE, **kwargs: Any
     fps: list[dict[str, Any]] = []
     for path in files:
         arrays, meta = netfile.load(path)
-        for fp in fingerprint_arrays(arrays, meta, **kwargs):
+        fps_file = fingerprint_arrays(arrays, meta, **kwargs) if kwargs else readout.fingerprints(path, arrays, meta)
+        for fp in fps_file:
             fps.append(fp)
             nets.append({"file": str(path), "index": fp["index"], "seed": meta.get("seed"),
                          "mode": meta.get("mode"), "task": fp["task"],

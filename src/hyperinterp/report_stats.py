@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from . import checkpoint, netfile
-from .classify import LABELS, classify_arrays, saved_labels
+from . import checkpoint, netfile, readout
+from .classify import LABELS
 
 SHORT = {"double_sided": "ds", "pudding_pos": "pud+", "pudding_neg": "pud−", "convexity": "conv", "other": "other"}
 # Expected order along beta (DESIGN §3): the costliest algorithm where bits are cheapest.
@@ -261,7 +261,7 @@ def load_cell(path: Path, betas: tuple[float, ...], results: list[dict[str, Any]
     beta = float(arrays["beta"][0])
     beta = next((b for b in betas if np.isclose(b, beta, rtol=1e-6, atol=0)), beta)
     if results is None:  # the sweep's own labels when they are for this file and this classifier
-        results = saved_labels(path) or classify_arrays(arrays, meta)
+        results = readout.labels(path, arrays, meta)
     return Cell(mode, int(meta["seed"]), beta, path, arrays, meta, results)
 
 

@@ -41,8 +41,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from . import checkpoint, netfile
-from .classify import LABELS, classify_arrays, save_labels
+from . import checkpoint, netfile, readout
+from .classify import LABELS, classify_arrays
 from .config import Config, from_dict
 from .errors import UserError
 
@@ -247,12 +247,15 @@ def run_job(out_dir: str | Path, spec: SweepSpec, base: Config, job: Job) -> lis
     n, m = cfg.task.n, cfg.task.width(cfg.task.n)
 
     def record(arrays, meta, kind: str, beta: float, step: int, n: int, m: int, save: bool) -> None:
-        results = classify_arrays(arrays, meta)
+        if not save:
+            results = classify_arrays(arrays, meta)
+        else:  # read out from the saved file, and kept beside it: the report reuses it instead of redoing it
+            saved = netfile.save(net_dir / f"beta_{beta:.0e}.npz", arrays, {**meta, "mode": job.mode})
+            file_arrays, file_meta = netfile.load(saved)
+            results = classify_arrays(file_arrays, file_meta)
+            readout.write(saved, labels=results, fingerprints=readout.fingerprint_arrays(file_arrays, file_meta))
         rows.append(cell_row(arrays, results, kind=kind, mode=job.mode, seed=job.seed, beta=beta, step=step,
                              n=n, m=m))
-        if save:  # with its labels beside it: the report reuses them instead of classifying again
-            saved = netfile.save(net_dir / f"beta_{beta:.0e}.npz", arrays, {**meta, "mode": job.mode})
-            save_labels(saved, results)
 
     if job.mode in ("direct", "adam"):
         beta = job.beta if job.mode == "direct" else None

@@ -1,0 +1,76 @@
+"""The read-out of a saved networks file, kept beside it: labels (classify) and fingerprints (families).
+
+The sweep computes both while its workers run in parallel and writes ``beta_X.readout.json`` next to
+``beta_X.npz``; the report and `hyperinterp families` reuse them instead of recomputing (most of the
+report's time). A saved read-out is used only for the same file bytes and the same code: each part
+carries the hash of the source files that computed it, so any change to a rule recomputes it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from . import classify, fingerprint, netfile, netmath
+
+
+def _source_id(*modules: Any) -> str:
+    return hashlib.sha256(b"".join(Path(m.__file__).read_bytes() for m in modules)).hexdigest()[:16]
+
+
+CODE_ID = {"labels": _source_id(classify, netmath), "fingerprints": _source_id(fingerprint, classify, netmath)}
+
+
+def path(npz: str | Path) -> Path:
+    return Path(npz).with_suffix(".readout.json")
+
+
+def _sha(npz: Path) -> str:
+    return hashlib.sha256(npz.read_bytes()).hexdigest()
+
+
+def write(npz: str | Path, **parts: list[dict[str, Any]]) -> Path:
+    """Save `labels=` and/or `fingerprints=` of the networks file `npz` beside it."""
+    out = path(npz)
+    record = {"npz_sha256": _sha(Path(npz)), **{k: {"code": CODE_ID[k], "items": v} for k, v in parts.items()}}
+    netfile.atomic_write(out, lambda fh: fh.write(json.dumps(record).encode()))
+    return out
+
+
+def saved(npz: str | Path, part: str) -> list[dict[str, Any]] | None:
+    """The saved `part` ("labels" or "fingerprints") of `npz` if it belongs to this file and this code."""
+    try:
+        record = json.loads(path(npz).read_text())
+        entry = record[part]
+        if entry["code"] == CODE_ID[part] and record["npz_sha256"] == _sha(Path(npz)):
+            return entry["items"]
+    except (OSError, ValueError, KeyError, TypeError):
+        pass
+    return None
+
+
+def fingerprint_arrays(arrays: dict[str, np.ndarray], meta: dict[str, Any], **kwargs: Any) -> list[dict[str, Any]]:
+    """The fingerprint of every network of a loaded networks file, with its beta, bits and rel_mse if recorded."""
+    opts = classify.file_options(meta, **kwargs)
+    out = []
+    for k in range(arrays["W"].shape[0]):
+        fp = fingerprint.fingerprint(arrays["W"][k], arrays["b"][k], arrays["a"][k], arrays["c"][k], **opts)
+        fp["index"] = k
+        for key in ("beta", "bits", "rel_mse"):
+            if key in arrays:  # NaN (plain-Adam networks have no bits) is None: valid JSON
+                fp[key] = float(arrays[key][k]) if np.isfinite(arrays[key][k]) else None
+        out.append(fp)
+    return out
+
+
+def labels(npz: str | Path, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> list[dict[str, Any]]:
+    """`classify`'s result for every network of `npz` (loaded as arrays, meta): saved, or computed now."""
+    return saved(npz, "labels") or classify.classify_arrays(arrays, meta)
+
+
+def fingerprints(npz: str | Path, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> list[dict[str, Any]]:
+    return saved(npz, "fingerprints") or fingerprint_arrays(arrays, meta)
