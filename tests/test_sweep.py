@@ -326,3 +326,32 @@ def test_sweep_saves_a_readout_reused_only_for_the_same_file_and_code(tiny_sweep
     netfile.save(copy, arrays, meta)
     assert readout.saved(copy, "fingerprints") is None
     assert families.summarise([copy])["networks"][0]["fingerprint"]["words"] != "marker words"
+
+
+def test_report_families_section_per_seed_with_links_and_agreement(tiny_sweep: Path, tiny_report: Path):
+    """The families section: a (mode, seed) x beta grid of majority families whose counts are the cell files'
+    own family counts, every cell linked to an existing page that lists each draw's family; each family with
+    its representative and, on L1, its agreement with the rule labels; the figures captioned."""
+    from collections import Counter
+
+    page = tiny_report.read_text()
+    summary = json.loads((tiny_report.parent / "summary.json").read_text())
+    fam = summary["families"]
+    assert fam["families"] and 0.0 <= fam["families"][0]["fraction"] <= 1.0
+    assert -1.0 <= fam["agreement_with_rules"]["ari"] <= 1.0
+    section = page[page.index('<h2 id="families">'):page.index('<h2 id="generalization">')]
+    assert "families_representatives.png" in section and "families_fractions.png" in section
+    assert section.count("<figcaption>") == 2
+    # the grid's first cell: its majority family and count recomputed from the clustering itself
+    from hyperinterp import families
+    from hyperinterp.report_stats import cell_files
+
+    files = cell_files(tiny_sweep)
+    nets = families.summarise(files)["networks"]
+    link = section.split("<a href='cells/")[1].split("'")[0]
+    text = section.split(f"<a href='cells/{link}'>")[1].split("</a>")[0]
+    cell_page = (tiny_report.parent / "cells" / link).read_text()
+    src = [f for f in files if f"networks/{f.parent.name}/{f.name}" in cell_page][0]
+    (fid, count), *_ = Counter(n["family"] for n in nets if n["file"] == str(src)).most_common(1)
+    assert text == f"{fid} {count}/{SPEC.count}"
+    assert "<th>family</th>" in cell_page and f"<td>{fid}</td>" in cell_page

@@ -129,6 +129,12 @@ def summarise(files: list[str | Path], distance: float = DISTANCE, **kwargs: Any
     return {"networks": nets, "families": families, "features": names, "distance": distance}
 
 
+def shares(nets: list[dict[str, Any]], family: str, key: str) -> dict[str, float]:
+    """The share of `family` among `nets` (a subset of a summary's networks) at each value of `key`."""
+    ids = np.array([int(net["family"][1:]) - 1 for net in nets])
+    return _fractions(nets, ids, int(family[1:]) - 1, key)
+
+
 def _fractions(nets: list[dict[str, Any]], ids: np.ndarray, fam: int, key: str) -> dict[str, float]:
     """The fraction of the networks at each value of `key` (beta, seed) that belong to family `fam`."""
     total: dict[str, int] = defaultdict(int)

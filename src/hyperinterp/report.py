@@ -24,7 +24,7 @@ from typing import Any
 
 import matplotlib.pyplot as plt
 
-from . import netfile
+from . import netfile, report_families
 from .classify import LABELS
 from .errors import UserError
 from .report_figures import (
@@ -79,11 +79,13 @@ def _read_rows(sweep_dir: Path) -> list[dict[str, Any]]:
     return rows
 
 
-def _page_job(path: Path, out: Path, betas: tuple[float, ...]) -> tuple[list[dict[str, Any]], dict[str, Any]]:
-    """Classify one saved cell and write its page (run in a worker process when there are many)."""
+def _page_job(path: Path, out: Path, betas: tuple[float, ...], fams: list[str],
+              ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+    """Classify one saved cell (or reuse its saved read-out) and write its page (run in a worker process
+    when there are many)."""
     with plt.rc_context(STYLE):
         cell = load_cell(path, betas)
-        return cell.results, cell_page(cell, out)
+        return cell.results, cell_page(cell, out, fams)
 
 
 # Below this many networks the cells are done in this process: starting workers costs more than it saves.
@@ -91,17 +93,19 @@ PARALLEL_MIN_DRAWS = 256
 
 
 def cells_and_pages(sweep_dir: Path, out: Path, betas: tuple[float, ...], count: int, workers: int | None,
-                    ) -> tuple[list[Cell], list[dict[str, Any]]]:
+                    fams: dict[str, list[str]] | None = None) -> tuple[list[Cell], list[dict[str, Any]]]:
     """Every saved final cell, classified, with its page written: classifying ~1,000 networks and drawing
-    them is most of the report's time, so it is spread over `workers` processes (None: the cores, up to 4)."""
+    them is most of the report's time, so it is spread over `workers` processes (None: the cores, up to 4).
+    `fams`: each file's networks' family ids, shown on its page."""
     paths = cell_files(sweep_dir)
+    fam_lists = [(fams or {}).get(str(p), []) for p in paths]
     if workers is None:
         workers = min(os.cpu_count() or 1, 4) if len(paths) * count >= PARALLEL_MIN_DRAWS else 1
     if workers > 1 and len(paths) > 1:
         with ProcessPoolExecutor(min(workers, len(paths)), mp_context=mp.get_context("spawn")) as pool:
-            done = list(pool.map(_page_job, paths, repeat(out), repeat(betas)))
+            done = list(pool.map(_page_job, paths, repeat(out), repeat(betas), fam_lists))
     else:
-        done = [_page_job(p, out, betas) for p in paths]
+        done = [_page_job(p, out, betas, f) for p, f in zip(paths, fam_lists, strict=True)]
     cells = [load_cell(p, betas, results) for p, (results, _) in zip(paths, done, strict=True)]
     modes = ordered_modes(c.mode for c in cells)
     order = sorted(range(len(cells)), key=lambda i: (modes.index(cells[i].mode), cells[i].seed, cells[i].beta))
@@ -126,7 +130,10 @@ def _write(sweep_dir: Path, out: Path, spec, base, rows: list[dict[str, Any]], w
     sweep_rows = [r for r in rows if r["kind"] == "sweep"]
     gen_rows = [r for r in rows if r["kind"] == "generalization"]
     agg_sweep = aggregate(sweep_rows, ("mode", "beta"))
-    cells, cell_records = cells_and_pages(sweep_dir, out / "cells", spec.betas, spec.count, workers)
+    fam_summary = report_families.summarise(cell_files(sweep_dir))
+    cells, cell_records = cells_and_pages(sweep_dir, out / "cells", spec.betas, spec.count, workers,
+                                          fam_summary["by_file"])
+    fam_html, fam_record = report_families.section(cells, fam_summary, out)
     facts = run_facts(sweep_dir, cells)
     grid = seed_grid(sweep_rows)
     comp = composition(cells)
@@ -141,16 +148,16 @@ def _write(sweep_dir: Path, out: Path, spec, base, rows: list[dict[str, Any]], w
 
     summary = {"rules": RULES, "sentences": sentences, "order": orders,
                "examples": [rec for _, rec in examples], "cells": cell_records, "by_mode_beta": agg_sweep,
-               "generalization": gen_rows, "composition": comp, "runs": facts,
+               "generalization": gen_rows, "composition": comp, "runs": facts, "families": fam_record,
                "figures": {key: {"file": f.file, "caption": f.caption} for key, f in figs.items() if f}}
     netfile.atomic_write(out / "summary.json", lambda fh: fh.write(json.dumps(summary, indent=1).encode()))
     netfile.atomic_write(out / "index.html", lambda fh: fh.write(
         page(f"hyperinterp report: {sweep_dir.name}", _index(spec, base, figs, grid, pages, sentences, examples,
-                                                              agg_sweep, gen_rows, comp, facts))))
+                                                              agg_sweep, gen_rows, comp, facts, fam_html))))
     return out / "index.html"
 
 
-def _index(spec, base, figs, grid, pages, sentences, examples, agg_sweep, gen_rows, comp, facts) -> str:
+def _index(spec, base, figs, grid, pages, sentences, examples, agg_sweep, gen_rows, comp, facts, fam_html) -> str:
     cfg = base.to_dict()
     rules = "".join(f"<li><b>{k}</b>: {html.escape(v)}</li>" for k, v in RULES.items())
     said = "".join(f"<li>{html.escape(s)}</li>" for mode in sentences for s in sentences[mode])
@@ -169,7 +176,8 @@ Statistics count <i>draws</i> of the generated distribution (what the objective 
 networks is in the tables.</p>
 <p>Sections: <a href="#rules">rules</a> · <a href="#grid">per seed</a> · <a href="#phases">phases</a> ·
 <a href="#pooled">pooled</a> · <a href="#composition">inputs</a> · <a href="#frontier">frontier</a> ·
-<a href="#examples">examples</a> · <a href="#generalization">generalization</a> · <a href="#baselines">baselines</a> ·
+<a href="#examples">examples</a> · <a href="#families">families</a> ·
+<a href="#generalization">generalization</a> · <a href="#baselines">baselines</a> ·
 <a href="#tables">tables</a></p>
 <h2 id="rules">How this page summarises</h2><ul class="rules">{rules}</ul>
 <h2 id="grid">Per seed: the label of every (seed, beta) cell</h2>
@@ -185,6 +193,7 @@ hybrid (<code>other</code>). The share of inputs served by each mechanism shows 
 {figure(figs['composition'], 'input composition')}
 <h2 id="frontier">Bits-accuracy frontier</h2>{figure(figs['frontier'], 'frontier')}
 <h2 id="examples">Examples, chosen by rule</h2><p>{html.escape(RULES['example'])}</p>{ex_html}
+<h2 id="families">Families found without labels (any task)</h2>{fam_html}
 <h2 id="generalization">Systematic generalization</h2>{figure(figs['generalization'], 'generalization')}
 {table(gen_rows, gen_cols)}
 <h2 id="baselines">Baselines: direct training</h2>{figure(figs['baselines'], 'baselines')}

@@ -150,7 +150,7 @@ def example_html(cell: Cell, label: str, k: int, out: Path, link: str) -> tuple[
     return body, record
 
 
-def cell_page(cell: Cell, out: Path) -> dict[str, Any]:
+def cell_page(cell: Cell, out: Path, fams: list[str] | None = None) -> dict[str, Any]:
     """cells/<page>.html: every draw of one final cell (label, evidence, decoded formula), their weights
     side by side, and the drawing of one typical draw per label. Returns the cell's record."""
     out.mkdir(exist_ok=True)
@@ -159,7 +159,8 @@ def cell_page(cell: Cell, out: Path) -> dict[str, Any]:
     for k, res in enumerate(cell.results):
         dec = _decode(cell, k)
         comp = res["composition"]
-        rows.append({"#": k, "label": res["label"], "rel MSE": float(cell.arrays["rel_mse"][k]),
+        rows.append({"#": k, "label": res["label"], "family": fams[k] if fams else "",
+                     "rel MSE": float(cell.arrays["rel_mse"][k]),
                      "bits": float(cell.arrays["bits"][k]), "active": res["n_active"],
                      "inputs: pair / pos / neg / none": f"{comp['pair']} / {comp['pos_only']} / {comp['neg_only']} / "
                                                         f"{comp['none']}",
