@@ -4,7 +4,8 @@
 
 Prints the adjusted Rand index of the families against (1) the five rule labels, (2) the same with
 `other` split by the rules' own reason (near-constant, hybrid, dense, one-sided with a bad dense part),
-(3) only the networks the rules give an algorithm label; then the table family -> labels.
+(3) only the networks the rules give an algorithm label; the homogeneity (every family one label);
+then the table family -> labels.
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from __future__ import annotations
 import argparse
 import json
 
-from sklearn.metrics import adjusted_rand_score
+from sklearn.metrics import adjusted_rand_score, homogeneity_score
 
 from hyperinterp import classify, families
 
@@ -43,6 +44,7 @@ def main() -> None:
         "networks": len(fams), "families": len(summary["families"]),
         "ari_labels": adjusted_rand_score(labels, fams),
         "ari_refined": adjusted_rand_score([refined(r) for r in results], fams),
+        "homogeneity": homogeneity_score(labels, fams),
         "ari_labelled_only": adjusted_rand_score([labels[i] for i in pure], [fams[i] for i in pure]) if pure else None,
         "labelled": len(pure),
         "table": families.agreement(summary, [refined(r) for r in results])["table"],
@@ -54,6 +56,7 @@ def main() -> None:
     print(f"{out['networks']} networks, {out['families']} families")
     print(f"ARI vs the 5 rule labels: {out['ari_labels']:.3f}")
     print(f"ARI vs the rule labels with other split by reason: {out['ari_refined']:.3f}")
+    print(f"homogeneity (1: every family holds a single rule label): {out['homogeneity']:.3f}")
     if pure:
         print(f"ARI on the {len(pure)} networks with an algorithm label: {out['ari_labelled_only']:.3f}")
     for fid, row in out["table"].items():

@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 from sklearn.cluster import AgglomerativeClustering
-from sklearn.metrics import adjusted_rand_score, pairwise_distances
+from sklearn.metrics import adjusted_rand_score, homogeneity_score, pairwise_distances
 
 from . import netfile, readout
 from .fingerprint import fingerprint, vector
@@ -159,12 +159,14 @@ def _is_number(text: str) -> bool:
 
 def agreement(summary: dict[str, Any], labels: list[str]) -> dict[str, Any]:
     """How the families agree with other labels of the same networks (e.g. `classify`'s on L1): the adjusted
-    Rand index and the table family -> {label: count}."""
+    Rand index, the homogeneity and the table family -> {label: count}."""
     fams = [net["family"] for net in summary["networks"]]
     table: dict[str, Counter] = defaultdict(Counter)
     for f, lab in zip(fams, labels, strict=True):
         table[f][lab] += 1
-    return {"ari": float(adjusted_rand_score(labels, fams)),
+    # ARI asks for the same partition; homogeneity (1: every family holds one label) asks whether the families
+    # refine the labels, which is what they should do where a label (`other`) lumps different mechanisms
+    return {"ari": float(adjusted_rand_score(labels, fams)), "homogeneity": float(homogeneity_score(labels, fams)),
             "table": {f: dict(table[f].most_common()) for f in sorted(table, key=lambda s: int(s[1:]))}}
 
 

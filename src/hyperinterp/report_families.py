@@ -99,9 +99,11 @@ def section(cells: list[Cell], summary: dict[str, Any], out: Path) -> tuple[str,
         f"rows ordered one-input neurons by (input, sign), then dense, then inactive; red positive, blue negative, "
         f"each panel on its own scale. Family sizes in brackets; {len(summary['networks'])} networks in all.", {})
     plt.close("all")
-    ari = (f"<p>On L1 the families agree with the rule-based labels with adjusted Rand index "
-           f"<b>{agree['ari']:.2f}</b> over these {len(summary['networks'])} networks (1 = the same partition); "
-           f"the last column of the table shows which labels each family's members carry.</p>" if agree else "")
+    ari = (f"<p>On L1 the families against the rule-based labels, over these {len(summary['networks'])} networks: "
+           f"adjusted Rand index <b>{agree['ari']:.2f}</b> (1 = the same partition) and homogeneity "
+           f"<b>{agree['homogeneity']:.2f}</b> (1 = every family holds a single label: the families refine the labels, "
+           f"as they should where `other` lumps different mechanisms); the table's last column shows which labels each "
+           f"family's members carry.</p>" if agree else "")
     body = f"""
 <p>Every saved network (all modes, seeds and beta) described by its fingerprint — what its neurons do on data:
 one-input neurons by input and sign, dense neurons by regime, output signs, coverage of inputs — and clustered
