@@ -323,3 +323,30 @@ def test_sign_split_gives_half_the_neurons_each_sign():
         flipped = model(torch.cat([z[..., :-1], -z[..., -1:]], -1), torch.full((k,), -9.0))
     # the sign multiplies the head's output: flipping every sign is not just a flip of W (the layers see it)
     assert not torch.allclose(flipped.mu.W, -out.mu.W)
+
+
+def test_sinkhorn_slots_are_balanced_and_equivariant():
+    """The slot assignment: every (input, sign) slot receives m / 2n, every neuron about 1; the generator with
+    it stays equivariant to input and neuron permutations, for any n and m."""
+    from hyperinterp.hypernet import sinkhorn
+
+    logits = torch.randn(3, 7, 10, generator=torch.Generator().manual_seed(0)) * 3
+    p = sinkhorn(logits, 30, math.log(7 / 10)).exp()
+    torch.testing.assert_close(p.sum(1), torch.full((3, 10), 0.7))
+    torch.testing.assert_close(p.sum(2), torch.ones(3, 7), rtol=1e-3, atol=1e-3)
+    model = _random_model(4, slot_sinkhorn=3)
+    for k, m, n in ((2, 7, 5), (1, 12, 3)):
+        gen = torch.Generator().manual_seed(k)
+        z = model.noise(k, m, n, gen)
+        rows, cols = torch.randperm(m, generator=gen), torch.randperm(n, generator=gen)
+        with torch.no_grad():
+            out = model(z, torch.full((k,), -6.0))
+            out_p = model(z[:, rows][:, :, cols], torch.full((k,), -6.0))
+        torch.testing.assert_close(out_p.mu.W, out.mu.W[:, rows][:, :, cols], rtol=1e-5, atol=1e-5)
+        assert out.mu.W.shape == (k, m, n) and torch.isfinite(out.mu.W).all()
+        assert not torch.allclose(out_p.mu.W, out.mu.W)
+
+
+def test_a_negative_slot_sinkhorn_is_a_one_line_error():
+    with pytest.raises(UserError, match="hyper.slot_sinkhorn"):
+        config.load(None, ["hyper.slot_sinkhorn=-1"])

@@ -173,6 +173,8 @@ def validate(cfg: Config) -> Config:
         raise UserError("hyper.layers must be >= 0, hyper.width and hyper.noise_channels >= 1")
     if not all(isinstance(p, str) for p in h.pools) or not set(h.pools) <= {"mean", "max"} or not h.pools:
         raise UserError(f"hyper.pools must be a non-empty list of 'mean' and 'max', got {list(h.pools)}")
+    if h.slot_sinkhorn < 0:
+        raise UserError(f"hyper.slot_sinkhorn (Sinkhorn iterations) must be >= 0, got {h.slot_sinkhorn}")
     if h.attention_every < 0 or h.attention_heads < 1 or (h.attention_every and h.width % h.attention_heads):
         raise UserError(f"hyper.attention_every must be >= 0 and hyper.attention_heads >= 1 dividing "
                         f"hyper.width ({h.width}), got {h.attention_every} and {h.attention_heads}")

@@ -38,6 +38,12 @@ class HyperConfig:
     # one more neuron channel), and mu_W = sign * head: mixed signs become the easy output of a shared
     # generator, one sign for every sparse neuron (pudding) the one it must learn (DESIGN §9, E10).
     sign_split: bool = False
+    # Neurons compete for the 2n (input, sign) slots (E13): the mean input weights are
+    # mu_W[j, i] = exp(l[j, i]) * (P[j, i, +] - P[j, i, -]) + skip * z, where P is a soft assignment of neurons
+    # to slots balanced by this many Sinkhorn iterations (every neuron spreads mass 1, every slot receives
+    # m / 2n): a + slot of an input is filled as often as its - slot, the coordination double-sided needs
+    # and a coupon collector lacks. 0: off (the plain weight head).
+    slot_sinkhorn: int = 0
 
 
 class NetDistribution(NamedTuple):
@@ -279,6 +285,15 @@ class Block(nn.Module):
         return self.attention(h) if self.attention is not None else h
 
 
+def sinkhorn(logits: torch.Tensor, iters: int, slot_log_mass: float) -> torch.Tensor:
+    """Log of a soft assignment (K, rows, slots) whose rows sum to 1 and columns to exp(slot_log_mass), by
+    alternating normalisations in the log domain (columns last: the balance between slots is exact)."""
+    for _ in range(iters):
+        logits = logits - logits.logsumexp(2, keepdim=True)
+        logits = logits - logits.logsumexp(1, keepdim=True) + slot_log_mass
+    return logits
+
+
 GENERATE_CHUNK_VALUES = 1 << 18
 
 
@@ -294,9 +309,10 @@ class HyperNetwork(nn.Module):
         self.blocks = nn.ModuleList(Block(d, cfg.pools, cond_dim, cfg.attention_heads if a else 0) for a in attends)
         p = len(cfg.pools) * d
         self.w_head = nn.Linear(d, 2)                                        # mu_W, log sigma_W
+        self.slot_head = nn.Linear(d, 3) if cfg.slot_sinkhorn else None      # score +, score -, log magnitude
         self.neuron_head = nn.Sequential(nn.Linear(p, d), nn.SiLU(), nn.Linear(d, 4))  # b, a
         self.c_head = nn.Linear(p + cond_dim, 2)                             # mu_c, log sigma_c
-        for head in (self.w_head, self.neuron_head[-1], self.c_head):
+        for head in (self.w_head, self.neuron_head[-1], self.c_head, *([self.slot_head] if self.slot_head else [])):
             nn.init.normal_(head.weight, std=0.01)
             nn.init.zeros_(head.bias)
         with torch.no_grad():
@@ -334,7 +350,7 @@ class HyperNetwork(nn.Module):
         for block in self.blocks:
             h = block.reference(h, cond) if reference else block(h, cond)
         w = self.w_head(h)
-        mu_w = w[..., 0] + self.cfg.skip * z[..., 0]
+        mu_w = (w[..., 0] if self.slot_head is None else self.slot_weights(h)) + self.cfg.skip * z[..., 0]
         if self.cfg.sign_split:
             mu_w = z[..., -1] * mu_w
         neuron = self.neuron_head(pool_(h, 2, self.cfg.pools))               # (K,m,4)
@@ -342,6 +358,14 @@ class HyperNetwork(nn.Module):
         mu = Nets(mu_w, neuron[..., 0], neuron[..., 1], c[:, 0])
         log_sigma = Nets(w[..., 1], neuron[..., 2], neuron[..., 3], c[:, 1])
         return NetDistribution(mu, log_sigma)
+
+    def slot_weights(self, h: torch.Tensor) -> torch.Tensor:
+        """exp(l) * (P+ - P-), P the Sinkhorn-balanced assignment of neurons to (input, sign) slots."""
+        k, m, n, _ = h.shape
+        s = self.slot_head(h)
+        log_p = sinkhorn(s[..., :2].reshape(k, m, 2 * n), self.cfg.slot_sinkhorn, math.log(m / (2 * n)))
+        p = log_p.exp().view(k, m, n, 2)
+        return s[..., 2].exp() * (p[..., 0] - p[..., 1])
 
     def generate(self, log_beta: torch.Tensor, n: int, m: int,
                  generator: torch.Generator | None = None) -> NetDistribution:
