@@ -338,16 +338,21 @@ def test_report_families_section_per_seed_with_links_and_agreement(tiny_sweep: P
     summary = json.loads((tiny_report.parent / "summary.json").read_text())
     fam = summary["families"]
     assert fam["families"] and 0.0 <= fam["families"][0]["fraction"] <= 1.0
-    assert -1.0 <= fam["agreement_with_rules"]["ari"] <= 1.0
+    # the agreement pairs each network's family with that same network's rule label
+    from hyperinterp import families, readout
+    from hyperinterp.report_stats import cell_files
+
+    files = cell_files(tiny_sweep)
+    clustered = families.summarise(files)
+    labels = [r["label"] for f in files for r in readout.saved(f, "labels")]
+    expected = families.agreement(clustered, labels)
+    assert fam["agreement_with_rules"]["table"] == expected["table"]
+    assert fam["agreement_with_rules"]["ari"] == pytest.approx(expected["ari"])
     section = page[page.index('<h2 id="families">'):page.index('<h2 id="generalization">')]
     assert "families_representatives.png" in section and "families_fractions.png" in section
     assert section.count("<figcaption>") == 2
     # the grid's first cell: its majority family and count recomputed from the clustering itself
-    from hyperinterp import families
-    from hyperinterp.report_stats import cell_files
-
-    files = cell_files(tiny_sweep)
-    nets = families.summarise(files)["networks"]
+    nets = clustered["networks"]
     link = section.split("<a href='cells/")[1].split("'")[0]
     text = section.split(f"<a href='cells/{link}'>")[1].split("</a>")[0]
     cell_page = (tiny_report.parent / "cells" / link).read_text()

@@ -69,7 +69,9 @@ def section(cells: list[Cell], summary: dict[str, Any], out: Path) -> tuple[str,
     reps = {f["id"]: next(n for n in summary["networks"] if n["file"] == f["representative"]["file"]
                           and n["index"] == f["representative"]["index"]) for f in fams}
     on_l1 = all(c.meta.get("task", "l1") == "l1" for c in cells)
-    agree = families.agreement(summary, [r["label"] for c in cells for r in c.results]) if on_l1 else None
+    # the rule label of every network, in the summary's order (files as clustered, networks in file order)
+    labels = [by_path[net["file"]].results[net["index"]]["label"] for net in summary["networks"]]
+    agree = families.agreement(summary, labels) if on_l1 else None
     rows = []
     for f in fams:
         row = {"family": f["id"], "name": f["name"], "networks": f"{f['size']} ({f['fraction']:.0%})",
