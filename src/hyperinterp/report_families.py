@@ -120,8 +120,3 @@ each cell's majority family and its count; click a cell for its networks (their 
     record = {"distance": summary["distance"], "families": fams, "agreement_with_rules": agree,
               "figures": {k: {"file": f.file, "caption": f.caption} for k, f in figs.items()}}
     return body, record
-
-
-def network_families(summary: dict[str, Any], path: Path) -> list[str]:
-    return summary["by_file"].get(str(path), [])
-
