@@ -28,6 +28,7 @@ from sklearn.cluster import AgglomerativeClustering
 from sklearn.metrics import adjusted_rand_score, homogeneity_score, pairwise_distances
 
 from . import netfile, readout
+from .classify import file_options
 from .fingerprint import fingerprint, vector
 from .readout import fingerprint_arrays
 
@@ -239,8 +240,7 @@ def figure_representatives(summary: dict[str, Any], max_families: int = 8):
         rep = fam["representative"]
         arrays, meta = netfile.load(rep["file"])
         i = rep["index"]
-        fp = fingerprint(arrays["W"][i], arrays["b"][i], arrays["a"][i], arrays["c"][i],
-                         meta.get("activation", "silu"), meta.get("task", "l1"), meta.get("input_dist", "normal"))
+        fp = fingerprint(arrays["W"][i], arrays["b"][i], arrays["a"][i], arrays["c"][i], **file_options(meta))
         order, _ = neuron_order(fp, arrays["W"].shape[1])
         W = arrays["W"][i][order]
         lim = float(np.abs(W).max()) or 1.0
