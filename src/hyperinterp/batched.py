@@ -18,9 +18,11 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 import time
 from collections import defaultdict
 from collections.abc import Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -33,7 +35,7 @@ from .errors import UserError
 from .hypernet import HyperNetwork, NetDistribution
 from .target import Nets
 from .tasks import Task
-from .train import Draws, Run, StepResult, TrainingDiverged, anneal_factor, draw_step, step_loss
+from .train import Draws, Run, StepResult, TrainingDiverged, anneal_factor, draw_step, learning_rate, step_loss
 
 BATCH_FILE = "batch.json"
 
@@ -42,39 +44,148 @@ def seed_config(cfg: Config, seed: int) -> Config:
     return dataclasses.replace(cfg, optim=dataclasses.replace(cfg.optim, seed=seed))
 
 
-def stacked_objective(models: Sequence[HyperNetwork], cfgs: Sequence[Config], task: Task, steps: Sequence[int],
-                      gens: Sequence[torch.Generator]) -> list[StepResult]:
-    """`train.objective` of every model at its own step with its own generator, computed as one vmap over the
-    models per group of equal size (n, m). The configurations must differ only in their seed."""
-    device = next(models[0].parameters()).device
-    draws = [draw_step(mod, cfg, task, step, gen, device) for mod, cfg, step, gen in zip(models, cfgs, steps, gens,
-                                                                                          strict=True)]
-    groups: dict[tuple[int, int], list[int]] = defaultdict(list)
-    for i, d in enumerate(draws):
-        groups[(d.n, d.m)].append(i)
-    results: list[StepResult | None] = [None] * len(models)
-    cfg, base = cfgs[0], models[0]
-    for (n, m), members in groups.items():
-        # stacking the live parameters (not copies) sends each seed's gradient to its own model
-        named = [dict(models[i].named_parameters()) for i in members]
-        params = {name: torch.stack([p[name] for p in named]) for name in named[0]}
-        stack = [draws[i] for i in members]
-        z, x = torch.stack([d.z for d in stack]), torch.stack([d.x for d in stack])
-        log_beta = torch.stack([d.log_beta for d in stack]).to(device)
-        eps = Nets(*(torch.stack(ts) for ts in zip(*(d.eps for d in stack), strict=True)))
-        anneal = torch.tensor([anneal_factor(cfg, steps[i]) for i in members], device=device)
+@dataclasses.dataclass
+class _Lazy:
+    """Seed j's slice of a group's stacked outputs, sliced only when its metrics are logged."""
 
-        def one(params: dict[str, torch.Tensor], z: torch.Tensor, log_beta: torch.Tensor, eps: Nets,
-                x: torch.Tensor, anneal: torch.Tensor, n: int = n, m: int = m) -> tuple:
-            dist = functional_call(base, params, (z, log_beta))
-            return *step_loss(dist, Draws(n, m, log_beta, z, eps, x), cfg, task, anneal), dist
+    j: int
+    loss: torch.Tensor
+    mse: torch.Tensor
+    bits: torch.Tensor
+    y: torch.Tensor
+    dist: NetDistribution
+    log_beta: torch.Tensor
+    x: torch.Tensor
 
-        loss, mse, bits, y, dist = torch.vmap(one)(params, z, log_beta, eps, x, anneal)
-        for j, i in enumerate(members):
-            seed_dist = NetDistribution(*(Nets(*(t[j] for t in part)) for part in dist))
-            results[i] = StepResult(loss[j], mse[j], bits[j], y[j].var(), draws[i].log_beta, seed_dist, draws[i].x,
-                                    y[j])
-    return results  # type: ignore[return-value]
+    def result(self) -> StepResult:
+        j = self.j
+        dist = NetDistribution(*(Nets(*(t[j] for t in part)) for part in self.dist))
+        return StepResult(self.loss[j], self.mse[j], self.bits[j], self.y[j].var(), self.log_beta[j].cpu(), dist,
+                          self.x[j], self.y[j])
+
+
+class SeedStack:
+    """S models of one configuration as one flat (S, N) leaf tensor, with the Adam moments and step counts of
+    every seed stacked beside it, so a training step costs the same number of operations for 1 seed or 33.
+
+    The seeds' parameters are views of the rows; one vmap of the objective (optionally torch.compile'd)
+    computes every seed's loss, one backward gives each row its own gradient (no term couples two seeds), and
+    clipping, the finiteness checks and Adam run on the whole (S, N) tensor with per-seed learning rates and
+    step counts: the arithmetic of `torch.optim.Adam` and `clip_grad_norm_` per seed, to rounding. The models
+    and optimisers it was built from are written back (`export`) only when a checkpoint is due."""
+
+    def __init__(self, models: Sequence[HyperNetwork], opts: Sequence[torch.optim.Adam], cfg: Config, task: Task,
+                 compile: bool = False):
+        self.base, self.cfg, self.task = models[0], cfg, task
+        self.names = [name for name, _ in models[0].named_parameters()]
+        self.shapes = [p.shape for _, p in models[0].named_parameters()]
+        self.sizes = [p.numel() for _, p in models[0].named_parameters()]
+        device = next(models[0].parameters()).device
+        s, size = len(models), sum(self.sizes)
+        self.flat = torch.zeros(s, size, device=device, requires_grad=True)
+        self.exp_avg = torch.zeros(s, size, device=device)
+        self.exp_avg_sq = torch.zeros(s, size, device=device)
+        self.adam_steps = torch.zeros(s, 1, dtype=torch.float64, device=device)
+        self.betas, self.eps = opts[0].defaults["betas"], opts[0].defaults["eps"]
+        for i, (model, opt) in enumerate(zip(models, opts, strict=True)):
+            self.load(i, model, opt)
+        vmapped = torch.vmap(self._one, in_dims=(0, 0, 0, 0, 0, 0, None, None))
+        self.losses = torch.compile(vmapped, dynamic=False) if compile else vmapped
+
+    def views(self, flat: torch.Tensor) -> dict[str, torch.Tensor]:
+        """The named parameters as views of the rows of `flat` (..., N)."""
+        parts = flat.split(self.sizes, -1)
+        return {name: part.unflatten(-1, shape) if shape else part.squeeze(-1)
+                for name, part, shape in zip(self.names, parts, self.shapes, strict=True)}
+
+    def _one(self, flat: torch.Tensor, z: torch.Tensor, log_beta: torch.Tensor, eps: Nets, x: torch.Tensor,
+             anneal: torch.Tensor, n: int, m: int) -> tuple:
+        dist = functional_call(self.base, self.views(flat), (z, log_beta))
+        return *step_loss(dist, Draws(n, m, log_beta, z, eps, x), self.cfg, self.task, anneal), dist
+
+    @torch.no_grad()
+    def load(self, i: int, model: HyperNetwork, opt: torch.optim.Adam) -> None:
+        """Seed i's row from its model and optimiser (at the start, and after the divergence guard restored it)."""
+        params = list(model.parameters())
+        self.flat[i] = torch.cat([p.reshape(-1) for p in params])
+        states = [opt.state.get(p, {}) for p in params]
+        for key, target in (("exp_avg", self.exp_avg), ("exp_avg_sq", self.exp_avg_sq)):
+            target[i] = torch.cat([s[key].reshape(-1) if key in s else torch.zeros_like(p).reshape(-1)
+                                   for s, p in zip(states, params, strict=True)])
+        self.adam_steps[i] = float(states[0]["step"]) if "step" in states[0] else 0.0
+
+    @torch.no_grad()
+    def export(self, i: int, model: HyperNetwork, opt: torch.optim.Adam) -> None:
+        """Seed i's row into its model and optimiser, in the layout a solo run's Adam keeps (for its checkpoint)."""
+        params = list(model.parameters())
+        step = float(self.adam_steps[i])
+        moments = (self.views(self.exp_avg[i]), self.views(self.exp_avg_sq[i]))
+        for name, p, value in zip(self.names, params, self.views(self.flat[i]).values(), strict=True):
+            p.copy_(value)
+            if step:
+                opt.state[p] = {"step": torch.tensor(step), "exp_avg": moments[0][name].clone(),
+                                "exp_avg_sq": moments[1][name].clone()}
+
+    def step(self, draws: Sequence[Draws | None], anneal: Sequence[float], lrs: Sequence[float],
+             ) -> tuple[list[bool], dict[int, StepResult]]:
+        """One training step of every seed with draws (None: a seed not training now). Returns per seed whether
+        it stepped (its loss, gradient and new weights finite), and the step's results of the seeds that drew."""
+        device, flat = self.flat.device, self.flat
+        groups: dict[tuple[int, int], list[int]] = defaultdict(list)
+        for i, d in enumerate(draws):
+            if d is not None:
+                groups[(d.n, d.m)].append(i)
+        total, results = 0.0, {}
+        losses = torch.full((len(draws),), float("nan"), device=device)
+        for (n, m), members in groups.items():
+            stack = [draws[i] for i in members]
+            rows = flat if members == list(range(len(draws))) else flat[members]
+            z, log_beta, x = (torch.stack(ts).to(device) for ts in ([d.z for d in stack], [d.log_beta for d in stack],
+                                                                   [d.x for d in stack]))
+            eps = Nets(*(torch.stack(ts).to(device) for ts in zip(*(d.eps for d in stack), strict=True)))
+            a = torch.tensor([anneal[i] for i in members], device=device)
+            loss, mse, bits, y, dist = self.losses(rows, z, log_beta, eps, x, a, n, m)
+            total = total + loss.sum()
+            losses[members] = loss.detach()
+            for j, i in enumerate(members):
+                results[i] = _Lazy(j, loss, mse, bits, y, dist, log_beta, x)
+        (grad,) = torch.autograd.grad(total, flat)
+        active = torch.tensor([d is not None for d in draws], device=device)
+        lrs_t = torch.tensor(lrs, dtype=torch.float64, device=device)
+        flags = self._adam(grad, losses, active, lrs_t).tolist()  # the one synchronisation of a step
+        return flags, results
+
+    @torch.no_grad()
+    def _adam(self, grad: torch.Tensor, losses: torch.Tensor, active: torch.Tensor, lrs: torch.Tensor) -> torch.Tensor:
+        """clip_grad_norm_ and torch.optim.Adam for every row at once; rows whose loss or gradient is not finite
+        (or that are not active) do not step. Returns which rows stepped and have finite weights."""
+        norm = grad.norm(dim=1)
+        grad = grad * (self.cfg.optim.grad_clip / (norm + 1e-6)).clamp(max=1.0)[:, None]
+        live = (active & torch.isfinite(losses) & torch.isfinite(norm))[:, None]
+        b1, b2 = self.betas
+        steps = self.adam_steps + live
+        exp_avg = torch.where(live, self.exp_avg.lerp(grad, 1 - b1), self.exp_avg)
+        exp_avg_sq = torch.where(live, self.exp_avg_sq * b2 + (1 - b2) * grad * grad, self.exp_avg_sq)
+        step_size = (lrs[:, None] / (1 - b1 ** steps.clamp(min=1))).float()
+        bias2_sqrt = (1 - b2 ** steps.clamp(min=1)).sqrt().float()
+        update = exp_avg / (exp_avg_sq.sqrt() / bias2_sqrt + self.eps) * step_size
+        self.flat.sub_(torch.where(live, update, 0.0))
+        self.exp_avg.copy_(exp_avg)
+        self.exp_avg_sq.copy_(exp_avg_sq)
+        self.adam_steps.copy_(steps)
+        # non-finite weights must never reach a checkpoint: such a row is restored by the divergence guard
+        return live[:, 0] & torch.isfinite(self.flat).all(1)
+
+
+def draw_all(runs: Sequence[Run], pool: ThreadPoolExecutor | None = None,
+             steps: Sequence[int] | None = None) -> dict[int, Draws]:
+    """Every run's draws of a step (default: its next) from its own generator, on the CPU, in the order a solo run
+    draws them; keyed by id(run). In `pool`'s threads when given (torch's random number generation releases the
+    GIL, so 33 seeds draw in parallel on a GPU machine's cores)."""
+    def one(r: Run, step: int) -> Draws:
+        return draw_step(r.model, r.cfg, r.task, step, r.gen, torch.device("cpu"))
+    steps = [r.step for r in runs] if steps is None else steps
+    return dict(zip(map(id, runs), (pool.map if pool else map)(one, runs, steps), strict=True))
 
 
 def _check_batch(cfgs: Sequence[Config], seeds: Sequence[int]) -> None:
@@ -85,8 +196,6 @@ def _check_batch(cfgs: Sequence[Config], seeds: Sequence[int]) -> None:
         if seed_config(cfg, 0).to_dict() != first:
             raise UserError(f"seed {cfg.optim.seed}'s recorded configuration differs from seed "
                             f"{cfgs[0].optim.seed}'s in more than the seed: train them separately")
-    if cfgs[0].optim.compile:
-        raise UserError("train-batch does not compile (optim.compile = true): vmap runs the eager blocks")
 
 
 def train_batch(cfg: Config | None, out: str | Path, seeds: Sequence[int] | None = None, resume: bool = False,
@@ -116,31 +225,51 @@ def train_batch(cfg: Config | None, out: str | Path, seeds: Sequence[int] | None
     out.mkdir(exist_ok=True)
     if not resume:
         record.write_text(json.dumps({"config": cfg.to_dict(), "seeds": list(seeds), "command": command}, indent=1))
-    runs = [Run(seed_config(cfg, s), out / f"seed_{s}", resume, command) for s in seeds]
+    # optim.compile compiles the stacked objective as a whole (SeedStack), not each seed's blocks
+    runs = [Run(seed_config(cfg, s), out / f"seed_{s}", resume, command, compile_each_block=False)
+            for s in seeds]
     _check_batch([r.cfg for r in runs], list(seeds))
     task = runs[0].task
     total = sum(r.cfg.optim.steps for r in runs)
     bar = tqdm(total=total, initial=sum(r.step for r in runs), disable=not progress, smoothing=0.05,
                desc=f"train-batch {len(runs)} seeds")
+    stack = SeedStack([r.model for r in runs], [r.opt for r in runs], runs[0].cfg, task, runs[0].cfg.optim.compile)
+    on_gpu = runs[0].device.type == "cuda"
+    pool = ThreadPoolExecutor(min(len(runs), os.cpu_count() or 1)) if on_gpu else None
+    # the next step's draws are made in this thread while the current step computes
+    ahead, upcoming = ThreadPoolExecutor(1), None
     t0 = time.perf_counter()
     while active := [r for r in runs if not r.finished]:
-        for r in active:
-            r.set_lr()
-            r.opt.zero_grad(set_to_none=True)
-        results = stacked_objective([r.model for r in active], [r.cfg for r in active], task,
-                                    [r.step for r in active], [r.gen for r in active])
-        torch.stack([res.loss for res in results]).sum().backward()
-        for r, res in zip(active, results, strict=True):
-            if not r.update(res.loss):
+        drawn = upcoming.result() if isinstance(upcoming, Future) else upcoming or {}
+        drawn.update(draw_all([r for r in active if id(r) not in drawn], pool))
+        draws = [drawn.get(id(r)) for r in runs]
+        # not while a checkpoint is due: it saves each generator's state after this step's draws
+        going_on = [r for r in active if r.step + 1 < r.cfg.optim.steps]
+        due = any(r.checkpoint_due(r.step + 1) for r in active)
+        upcoming = None if due else ahead.submit(draw_all, going_on, pool, [r.step + 1 for r in going_on])
+        flags, results = stack.step(draws, [anneal_factor(r.cfg, r.step) for r in runs],
+                                    [learning_rate(r.cfg, r.step) * r.lr_scale for r in runs])
+        for i, r in enumerate(runs):
+            if draws[i] is None:
+                continue
+            if not flags[i]:
+                if isinstance(upcoming, Future):  # never restore a generator while it draws
+                    upcoming = upcoming.result()
+                if upcoming:
+                    upcoming.pop(id(r), None)  # drawn from the state the guard discards
                 before = r.step
                 try:
                     r.recover()
                 except TrainingDiverged as e:
                     raise TrainingDiverged(f"seed {r.cfg.optim.seed}: {e}") from None
+                stack.load(i, r.model, r.opt)
                 bar.update(r.step - before)
                 continue
-            r.advance(res)
+            if r.checkpoint_due(r.step + 1):
+                stack.export(i, r.model, r.opt)
+            r.advance(results[i].result() if r.log_due(r.step + 1) else None)
             bar.update(1)
+    ahead.shutdown()
     bar.close()
     elapsed = time.perf_counter() - t0
     # every seed ran the whole wall time: its steps/s is its share of the batch

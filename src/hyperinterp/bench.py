@@ -159,35 +159,45 @@ class Workload:
 
 # ------------------------------------------------------------------------------------- batched seeds
 
-def batched_seeds_rates(cfg: Config, device: torch.device, seeds: int, rounds: int) -> dict[str, float]:
-    """Seed-steps/s of `seeds` training steps one after another (`Workload.step` each) and as one stacked
-    step (`batched.stacked_objective`, then each seed's clipping and Adam), timed side by side: `rounds`
-    alternating calls of each after one warm-up call, median time per call."""
-    from .batched import seed_config, stacked_objective
+def batched_seeds_rates(cfg: Config, device: torch.device, seeds: int, rounds: int,
+                        compile: bool = False) -> dict[str, float]:
+    """Seed-steps/s of `seeds` training steps one after another (`Workload.step` each) and as one stacked step
+    (`batched.SeedStack.step`, what `train-batch` runs), timed side by side: `rounds` alternating calls of each
+    after one warm-up call, median time per call. `compile` adds both compiled: each seed's blocks
+    (`optim.compile` of `train`) and the whole stacked objective (`optim.compile` of `train-batch`)."""
+    from .batched import SeedStack, seed_config
+    from .train import compile_blocks, draw_step
 
     cfgs = [seed_config(cfg, s) for s in range(seeds)]
-    alone = [Workload(c, device) for c in cfgs]
-    together = [Workload(c, device) for c in cfgs]
+    cpu = torch.device("cpu")
 
-    def one_after_another() -> None:
-        for w in alone:
-            w.step()
+    def sequential(compiled: bool):
+        alone = [Workload(c, device) for c in cfgs]
+        for w in alone if compiled else ():
+            compile_blocks(w.model)
 
-    def stacked() -> None:
-        for w in together:
-            w.opt.zero_grad(set_to_none=True)
-        results = stacked_objective([w.model for w in together], cfgs, together[0].task,
-                                    [w.step_count for w in together], [w.gen for w in together])
-        torch.stack([r.loss for r in results]).sum().backward()
-        for w in together:
-            torch.nn.utils.clip_grad_norm_(w.model.parameters(), cfg.optim.grad_clip, foreach=True)
-            w.opt.step()
-            w.step_count += 1
+        def run() -> None:
+            for w in alone:
+                w.step()
+        return run
 
-    fns = {"sequential": one_after_another, "batched": stacked}
+    def stacked(compiled: bool):
+        together = [Workload(c, device) for c in cfgs]
+        stack = SeedStack([w.model for w in together], [w.opt for w in together], cfg, together[0].task, compiled)
+
+        def run() -> None:
+            draws = [draw_step(w.model, w.cfg, w.task, w.step_count, w.gen, cpu) for w in together]
+            stack.step(draws, [1.0] * seeds, [cfg.optim.lr] * seeds)
+            for w in together:
+                w.step_count += 1
+        return run
+
+    fns = {"sequential": sequential(False), "batched": stacked(False)}
+    if compile:
+        fns.update(sequential_compiled=sequential(True), batched_compiled=stacked(True))
     times: dict[str, list[float]] = {name: [] for name in fns}
     for fn in fns.values():
-        fn()
+        fn()  # warm-up (and compilation)
     for _ in range(rounds):
         for name, fn in fns.items():
             _sync(device)
@@ -450,10 +460,13 @@ def run(quick: bool = False, device: str = "cpu", demo_seconds: float | None = N
     # --- seeds batched into one stacked computation (train-batch) against one after another, one thread
     _log(f"{BATCHED_SEEDS} seeds' steps: one stacked computation vs one after another, 1 thread")
     with _Threads(1):
-        seeds_rates = batched_seeds_rates(cfg, dev, BATCHED_SEEDS, 5 if quick else 12)
+        seeds_rates = batched_seeds_rates(cfg, dev, BATCHED_SEEDS, 5 if quick else 12, compile)
     speedup = seeds_rates["batched"] / seeds_rates["sequential"]
     study_rates: dict[str, float | None] = {"one_process_sequential": seeds_rates["sequential"],
                                             "one_process_batched": seeds_rates["batched"]}
+    if compile:
+        result["batched_seeds_speedup_compiled"] = seeds_rates["batched_compiled"] / seeds_rates["sequential_compiled"]
+        study_rates["one_process_batched_compiled"] = seeds_rates["batched_compiled"]
     if sps_compiled:
         study_rates["one_process_compiled"] = sps_compiled
     if par:

@@ -216,7 +216,7 @@ class Run:
     configuration then names no folder outside the sweep), else from the working directory."""
 
     def __init__(self, cfg: Config, run_dir: str | Path, resume: bool = False, command: str = "hyperinterp train",
-                 init_root: Path | None = None):
+                 init_root: Path | None = None, compile_each_block: bool = True):
         from torch.utils.tensorboard import SummaryWriter
 
         run_dir = Path(run_dir)
@@ -255,7 +255,7 @@ class Run:
                 model.load_state_dict(init)
             except RuntimeError:
                 raise UserError(f"optim.init_from {cfg.optim.init_from}: its hypernetwork has another shape") from None
-        if cfg.optim.compile:
+        if cfg.optim.compile and compile_each_block:
             compile_blocks(model)
         (run_dir / "config.json").write_text(json.dumps(cfg.to_dict(), indent=1))
 
@@ -310,19 +310,27 @@ class Run:
         tqdm.write(f"non-finite loss, gradient or weights at step {bad_step}: restored {last.name}, "
                    f"lr scale {self.lr_scale}")
 
-    def advance(self, res: StepResult) -> dict[str, float] | None:
-        """Count a good step; log its metrics and checkpoint when due. Returns the metrics when logged."""
+    def log_due(self, step: int) -> bool:
+        return step % self.cfg.optim.log_every == 0 or step == self.cfg.optim.steps
+
+    def checkpoint_due(self, step: int) -> bool:
+        return step % self.cfg.optim.checkpoint_every == 0 or step == self.cfg.optim.steps
+
+    def advance(self, res: StepResult | None) -> dict[str, float] | None:
+        """Count a good step; log its metrics (from `res`, needed only then) and checkpoint when due. Returns the
+        metrics when logged."""
         self.step += 1
         self.done += 1
         cfg, step, rec = self.cfg, self.step, None
-        if step % cfg.optim.log_every == 0 or step == cfg.optim.steps:
+        if self.log_due(step):
+            assert res is not None, "metrics are due: advance needs the step's results"
             rec = _metrics(step, res, cfg)
             with open(self.metrics_path, "a") as fh:
                 fh.write(json.dumps(rec) + "\n")
             for key, value in rec.items():
                 if key != "step":
                     self.writer.add_scalar(key, value, step)
-        if step % cfg.optim.checkpoint_every == 0 or step == cfg.optim.steps:
+        if self.checkpoint_due(step):
             self.save()
         return rec
 
