@@ -55,12 +55,12 @@ def test_a_diverging_seed_recovers_as_alone_and_the_others_go_on(tmp_path, monke
     seeds 0 and 2 train on undisturbed (the draws made ahead for seed 1 are discarded)."""
     step, calls = batched.SeedStack.step, []
 
-    def poisoned(self, draws, anneal, lrs):
+    def poisoned(self, staged, anneal, lrs):
         calls.append(len(calls))
         if len(calls) == 10:
             with torch.no_grad():
                 self.flat[1] = float("nan")
-        return step(self, draws, anneal, lrs)
+        return step(self, staged, anneal, lrs)
 
     monkeypatch.setattr(batched.SeedStack, "step", poisoned)
     cfg = _tiny("optim.checkpoint_every=5")

@@ -64,6 +64,15 @@ class _Lazy:
                           self.x[j], self.y[j])
 
 
+@dataclasses.dataclass
+class Staged:
+    """One step's draws: per seed on the CPU (None: not training), and per group of equal (n, m) its members and
+    their stacked z, log beta, eps and x on the device."""
+
+    draws: list[Draws | None]
+    groups: list[tuple]
+
+
 class SeedStack:
     """S models of one configuration as one flat (S, N) leaf tensor, with the Adam moments and step counts of
     every seed stacked beside it, so a training step costs the same number of operations for 1 seed or 33.
@@ -126,23 +135,38 @@ class SeedStack:
                 opt.state[p] = {"step": torch.tensor(step), "exp_avg": moments[0][name].clone(),
                                 "exp_avg_sq": moments[1][name].clone()}
 
-    def step(self, draws: Sequence[Draws | None], anneal: Sequence[float], lrs: Sequence[float],
-             ) -> tuple[list[bool], dict[int, StepResult]]:
-        """One training step of every seed with draws (None: a seed not training now). Returns per seed whether
-        it stepped (its loss, gradient and new weights finite), and the step's results of the seeds that drew."""
-        device, flat = self.flat.device, self.flat
+    def stage(self, draws: Sequence[Draws | None]) -> Staged:
+        """The draws stacked per group of equal size (n, m) and sent to the device: from pinned memory without
+        waiting on a GPU, so the thread that draws ahead stages the next step while this one computes."""
+        device = self.flat.device
         groups: dict[tuple[int, int], list[int]] = defaultdict(list)
         for i, d in enumerate(draws):
             if d is not None:
                 groups[(d.n, d.m)].append(i)
-        total, results = 0.0, {}
-        losses = torch.full((len(draws),), float("nan"), device=device)
+
+        def put(ts: Sequence[torch.Tensor]) -> torch.Tensor:
+            if device.type == "cpu":
+                return torch.stack(ts)
+            pinned = torch.stack(ts, out=torch.empty((len(ts), *ts[0].shape), dtype=ts[0].dtype, pin_memory=True))
+            return pinned.to(device, non_blocking=True)
+
+        staged = []
         for (n, m), members in groups.items():
             stack = [draws[i] for i in members]
-            rows = flat if members == list(range(len(draws))) else flat[members]
-            z, log_beta, x = (torch.stack(ts).to(device) for ts in ([d.z for d in stack], [d.log_beta for d in stack],
-                                                                   [d.x for d in stack]))
-            eps = Nets(*(torch.stack(ts).to(device) for ts in zip(*(d.eps for d in stack), strict=True)))
+            eps = Nets(*(put(ts) for ts in zip(*(d.eps for d in stack), strict=True)))
+            staged.append((n, m, members, put([d.z for d in stack]), put([d.log_beta for d in stack]), eps,
+                           put([d.x for d in stack])))
+        return Staged(list(draws), staged)
+
+    def step(self, staged: Staged, anneal: Sequence[float], lrs: Sequence[float],
+             ) -> tuple[list[bool], dict[int, _Lazy]]:
+        """One training step of every seed with draws (None: a seed not training now). Returns per seed whether
+        it stepped (its loss, gradient and new weights finite), and the step's outputs of the seeds that drew."""
+        device, flat, count = self.flat.device, self.flat, len(staged.draws)
+        total, results = 0.0, {}
+        losses = torch.full((count,), float("nan"), device=device)
+        for n, m, members, z, log_beta, eps, x in staged.groups:
+            rows = flat if members == list(range(count)) else flat[members]
             a = torch.tensor([anneal[i] for i in members], device=device)
             loss, mse, bits, y, dist = self.losses(rows, z, log_beta, eps, x, a, n, m)
             total = total + loss.sum()
@@ -150,7 +174,7 @@ class SeedStack:
             for j, i in enumerate(members):
                 results[i] = _Lazy(j, loss, mse, bits, y, dist, log_beta, x)
         (grad,) = torch.autograd.grad(total, flat)
-        active = torch.tensor([d is not None for d in draws], device=device)
+        active = torch.tensor([d is not None for d in staged.draws], device=device)
         lrs_t = torch.tensor(lrs, dtype=torch.float64, device=device)
         flags = self._adam(grad, losses, active, lrs_t).tolist()  # the one synchronisation of a step
         return flags, results
@@ -235,28 +259,41 @@ def train_batch(cfg: Config | None, out: str | Path, seeds: Sequence[int] | None
                desc=f"train-batch {len(runs)} seeds")
     stack = SeedStack([r.model for r in runs], [r.opt for r in runs], runs[0].cfg, task, runs[0].cfg.optim.compile)
     on_gpu = runs[0].device.type == "cuda"
-    pool = ThreadPoolExecutor(min(len(runs), os.cpu_count() or 1)) if on_gpu else None
-    # the next step's draws are made in this thread while the current step computes
+    pool = None
+    if on_gpu:  # the CPU only draws: one intra-op thread per drawing thread, so that 16 of them do not oversubscribe
+        torch.set_num_threads(1)
+        pool = ThreadPoolExecutor(min(len(runs), os.cpu_count() or 1))
+        for r in runs:
+            r.arithmetic["threads"] = 1
+
+    def prepare(going_on: Sequence[Run], steps: Sequence[int]) -> Staged:
+        drawn = draw_all(going_on, pool, steps)
+        return stack.stage([drawn.get(id(r)) for r in runs])
+
+    # the next step is drawn and staged in this thread while the current step computes
     ahead, upcoming = ThreadPoolExecutor(1), None
     t0 = time.perf_counter()
     while active := [r for r in runs if not r.finished]:
-        drawn = upcoming.result() if isinstance(upcoming, Future) else upcoming or {}
-        drawn.update(draw_all([r for r in active if id(r) not in drawn], pool))
-        draws = [drawn.get(id(r)) for r in runs]
+        staged = upcoming.result() if isinstance(upcoming, Future) else upcoming
+        if staged is None or [d is not None for d in staged.draws] != [not r.finished for r in runs]:
+            # the first step, one after a checkpoint, or after the divergence guard: draw what is missing
+            have = staged.draws if staged else [None] * len(runs)
+            drawn = draw_all([r for r, d in zip(runs, have, strict=True) if d is None and not r.finished], pool)
+            staged = stack.stage([None if r.finished else d or drawn[id(r)] for r, d in zip(runs, have, strict=True)])
         # not while a checkpoint is due: it saves each generator's state after this step's draws
         going_on = [r for r in active if r.step + 1 < r.cfg.optim.steps]
         due = any(r.checkpoint_due(r.step + 1) for r in active)
-        upcoming = None if due else ahead.submit(draw_all, going_on, pool, [r.step + 1 for r in going_on])
-        flags, results = stack.step(draws, [anneal_factor(r.cfg, r.step) for r in runs],
+        upcoming = None if due else ahead.submit(prepare, going_on, [r.step + 1 for r in going_on])
+        flags, results = stack.step(staged, [anneal_factor(r.cfg, r.step) for r in runs],
                                     [learning_rate(r.cfg, r.step) * r.lr_scale for r in runs])
         for i, r in enumerate(runs):
-            if draws[i] is None:
+            if staged.draws[i] is None:
                 continue
             if not flags[i]:
                 if isinstance(upcoming, Future):  # never restore a generator while it draws
                     upcoming = upcoming.result()
                 if upcoming:
-                    upcoming.pop(id(r), None)  # drawn from the state the guard discards
+                    upcoming.draws[i] = None  # drawn from the state the guard discards
                 before = r.step
                 try:
                     r.recover()

@@ -15,7 +15,7 @@ What it measures, all in the same run on the same machine (docs/performance.md e
   by the FLOP/s of a large square matmul, with the step's memory traffic and the roofline bound it implies;
 * the peak tensor memory of one training step;
 * the projected wall time of the paper-scale sweep (9 betas x 33 seeds) on this machine;
-* 8 seeds' training steps as one stacked computation (`batched.stacked_objective`, what `train-batch` runs)
+* 8 seeds' training steps as one stacked computation (`batched.SeedStack`, what `train-batch` runs)
   against the same 8 steps one after another, side by side at one thread, and the study's 33 range trainings
   projected with the faster.
 
@@ -187,7 +187,7 @@ def batched_seeds_rates(cfg: Config, device: torch.device, seeds: int, rounds: i
 
         def run() -> None:
             draws = [draw_step(w.model, w.cfg, w.task, w.step_count, w.gen, cpu) for w in together]
-            stack.step(draws, [1.0] * seeds, [cfg.optim.lr] * seeds)
+            stack.step(stack.stage(draws), [1.0] * seeds, [cfg.optim.lr] * seeds)
             for w in together:
                 w.step_count += 1
         return run
