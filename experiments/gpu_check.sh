@@ -5,7 +5,9 @@
 #   1. the GPU's name;
 #   2. the CUDA-equals-CPU tests (solo training, train-batch eager and compiled);
 #   3. the 33-seed study of the default configuration: all 33 seeds trained as one batch (`train-batch`,
-#      optim.compile = true: the stacked objective compiled) for at most STUDY_SECONDS, then every seed sampled
+#      optim.compile = true: the stacked objective compiled; optim.rng = "device": each seed's draws from its own
+#      CUDA generator, since 33 seeds' CPU draws alone took 15 ms a step on the H100's host, 2026-11-27)
+#      for at most STUDY_SECONDS (steady rate from the checkpoints' times: scripts/batch_rate.py), then every seed sampled
 #      at the default beta grid (16 draws per cell) on the GPU; prints steps/s, the projected time of the full
 #      optim.steps and the sampling time; the seeds' final checkpoints go to OUT/study.tar.gz (classified on
 #      a CPU afterwards: experiments/gpu_study_readout.sh). If the compiled run fails at once, eager instead;
@@ -41,10 +43,11 @@ study() {
   start=$(date +%s.%N)
   # shellcheck disable=SC2086
   timeout "$seconds" "$py" -m hyperinterp.cli train-batch "$dir" --seeds $(seq 0 $((seeds - 1))) \
-    --set optim.device="\"$device\"" --set optim.checkpoint_every=2000 ${EXTRA:-} "$@" --quiet
+    --set optim.device="\"$device\"" --set optim.checkpoint_every=1000 ${EXTRA:-} "$@" --quiet
   status=$?
   echo "train-batch exit $status (124: stopped at the time limit)"
   trained=$(date +%s.%N)
+  "$py" scripts/batch_rate.py "$dir"
   "$py" - "$dir" "$start" "$trained" "$device" <<'PY'
 import json, sys, time
 from pathlib import Path
@@ -89,11 +92,11 @@ PY
 first=$(( $(left) - 150 ))
 first=$(( first > ${STUDY_SECONDS:-330} ? ${STUDY_SECONDS:-330} : first ))
 s0=$(date +%s)
-study study "$first" --set optim.compile=true
+study study "$first" --set optim.compile=true --set optim.rng='"device"'
 if [ $(( $(date +%s) - s0 )) -lt 150 ] && [ "$status" != 0 ] && [ "$status" != 124 ]; then
   echo "the compiled study failed at once: eager instead"
   rm -f "$out/study.tar.gz"
-  study study "$(( $(left) - 120 ))" --set optim.compile=false
+  study study "$(( $(left) - 120 ))" --set optim.compile=false --set optim.rng='"device"'
 fi
 
 echo "== 4. bench ($(left) s left)"
@@ -102,6 +105,8 @@ timeout "$(( $(left) > 100 ? 100 : $(left) ))" "$py" -m hyperinterp.cli bench --
   && "$py" -c "import json; d = json.load(open('$out/bench.json')); print({k: d[k] for k in sorted(d) if not isinstance(d[k], (dict, list))})"
 
 if [ "$(left)" -gt 150 ]; then
-  study second "$(( $(left) - 40 ))" --set optim.compile=true ${SECOND_CONFIG:---set hyper.slot_sinkhorn=5}
+  # shellcheck disable=SC2086
+  study second "$(( $(left) - 40 ))" --set optim.compile=true --set optim.rng='"device"' \
+    ${SECOND_CONFIG:---set hyper.slot_sinkhorn=5}
 fi
 echo "== done, $(left) s of the budget left"

@@ -166,6 +166,42 @@ def test_cuda_batch_follows_the_cpu_batch(tmp_path, compile):
     assert arrays["W"].shape == (3, 8, 4)
 
 
+def test_rng_option(tmp_path):
+    """optim.rng = "device": the generator lives where the model trains (on a CPU, the CPU generator: the same run);
+    anything else is an error."""
+    sets = ("optim.steps=6", "optim.checkpoint_every=3", "optim.log_every=3")
+    batched.train_batch(_tiny(*sets), tmp_path / "cpu", [0, 1], progress=False)
+    batched.train_batch(_tiny(*sets, 'optim.rng="device"'), tmp_path / "device", [0, 1], progress=False)
+    for seed in (0, 1):
+        a, b = _final(tmp_path / "cpu" / f"seed_{seed}"), _final(tmp_path / "device" / f"seed_{seed}")
+        assert all(torch.equal(a[0][k], b[0][k]) for k in a[0]) and torch.equal(a[1]["rng"], b[1]["rng"])
+    with pytest.raises(config.UserError, match="optim.rng"):
+        config.load(None, ['optim.rng="gpu"'])
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
+def test_cuda_generator_batch_follows_its_solo_runs_and_resumes(tmp_path):
+    """optim.rng = "device" on a GPU: each seed draws from its own CUDA generator, as a solo CUDA run with the same
+    option does, and a resumed batch ends where an uninterrupted one ends."""
+    cfg = _tiny("optim.steps=12", "optim.checkpoint_every=4", 'optim.device="cuda"', 'optim.rng="device"')
+    batched.train_batch(cfg, tmp_path / "batch", [0, 1, 2], progress=False)
+    for seed in (0, 2):
+        train.train(batched.seed_config(cfg, seed), tmp_path / f"solo_{seed}", progress=False)
+        solo, together = _final(tmp_path / f"solo_{seed}"), _final(tmp_path / "batch" / f"seed_{seed}")
+        assert _max_relative_difference(solo[0], together[0]) < 1e-4, seed
+        assert torch.equal(solo[1]["rng"], together[1]["rng"])
+    cut = tmp_path / "cut"
+    shutil.copytree(tmp_path / "batch", cut)
+    for seed in (0, 1, 2):
+        for ckpt in checkpoint.list_steps(cut / f"seed_{seed}"):
+            if checkpoint.step_of(ckpt) > 4:
+                shutil.rmtree(ckpt)
+    batched.train_batch(None, cut, resume=True, progress=False)
+    for seed in (0, 1, 2):
+        a, b = _final(tmp_path / "batch" / f"seed_{seed}"), _final(cut / f"seed_{seed}")
+        assert _max_relative_difference(a[0], b[0]) < 1e-5 and torch.equal(a[1]["rng"], b[1]["rng"])
+
+
 def test_a_used_folder_needs_resume(tmp_path, capsys):
     (tmp_path / "b").mkdir()
     (tmp_path / "b" / "x").write_text("")

@@ -78,6 +78,8 @@ class OptimConfig:
     threads: int = 0                 # 0: leave torch's default
     device: str = "auto"             # auto: CUDA when available, else the CPU | cpu | cuda
     compile: bool = False            # torch.compile the exchangeable blocks (faster steps, ~10-40 s start-up)
+    rng: str = "cpu"                 # cpu: draws on the CPU, the same numbers on any device | device: on the
+                                     # training device (a GPU run then draws no CPU time, and equals only GPU runs)
     init_from: str = ""              # a run or checkpoint whose hypernetwork weights start this run
 
 
@@ -167,6 +169,8 @@ def validate(cfg: Config) -> Config:
     if o.checkpoint_every < 1 or o.log_every < 1:
         raise UserError("optim.checkpoint_every and optim.log_every must be >= 1")
     check_positive("optim.lr", o.lr)
+    if o.rng not in ("cpu", "device"):
+        raise UserError(f"optim.rng must be 'cpu' or 'device', got {o.rng!r}")
     if o.device not in DEVICES:
         raise UserError(f"optim.device must be one of {', '.join(DEVICES)}, got {o.device!r}")
     if h.layers < 0 or h.width < 1 or h.noise_channels < 1:

@@ -54,7 +54,7 @@ def sizes(cfg: Config, gen: torch.Generator, step: int = 0) -> tuple[int, int]:
     progress = step / cfg.optim.steps
     if not t.train_sizes:
         return t.n, t.width_at(t.n, progress)
-    n = t.train_sizes[int(torch.randint(len(t.train_sizes), (1,), generator=gen))]
+    n = t.train_sizes[int(torch.randint(len(t.train_sizes), (1,), generator=gen, device=gen.device))]
     return n, t.width_at(n, progress)
 
 
@@ -63,7 +63,7 @@ def log_betas(cfg: Config, k: int, gen: torch.Generator) -> torch.Tensor:
     if b.beta_mode == "fixed":
         return torch.full((k,), math.log(b.beta))
     lo, hi = math.log(b.beta_min), math.log(b.beta_max)
-    return lo + (hi - lo) * torch.rand(k, generator=gen)
+    return lo + (hi - lo) * torch.rand(k, generator=gen, device=gen.device)
 
 
 def cosine_lr(lr: float, step: int, steps: int, decay_frac: float) -> float:
@@ -96,7 +96,7 @@ class Draws:
 
     n: int
     m: int
-    log_beta: torch.Tensor  # (K,), on the CPU
+    log_beta: torch.Tensor  # (K,), on the generator's device
     z: torch.Tensor         # (K,m,n,C) generator noise
     eps: Nets               # standard normal noise of the weight draw
     x: torch.Tensor         # (B,n) inputs
@@ -109,7 +109,7 @@ def draw_step(model: HyperNetwork, cfg: Config, task: Task, step: int, gen: torc
     log_beta = log_betas(cfg, k, gen)
     z = model.noise(k, m, n, gen, device)
     eps = Nets(*(randn(shape, gen, device) for shape in ((k, m, n), (k, m), (k, m), (k,))))
-    x = task.sample_x(cfg.optim.inputs_per_step, n, gen).to(device)
+    x = task.sample_x(cfg.optim.inputs_per_step, n, gen, gen.device).to(device)
     return Draws(n, m, log_beta, z, eps, x)
 
 
@@ -245,7 +245,8 @@ class Run:
         self.task = make_task(cfg.task.name, cfg.task.input_dist)
         # foreach: the same arithmetic as the per-tensor loop (bitwise), in fewer kernel calls
         self.opt = torch.optim.Adam(model.parameters(), lr=cfg.optim.lr, foreach=True)
-        self.gen = torch.Generator().manual_seed(cfg.optim.seed)  # on the CPU whatever the device: see hypernet.randn
+        # on the CPU whatever the device (see hypernet.randn), unless optim.rng = "device"
+        self.gen = torch.Generator(self.device if cfg.optim.rng == "device" else "cpu").manual_seed(cfg.optim.seed)
         if start:
             model.load_state_dict(weights)
             _restore(self.opt, model, self.gen, state)
