@@ -1,14 +1,16 @@
 """Batched multi-seed training: S hypernetworks of one configuration, differing only in their seed, trained in
 one process as one stacked computation.
 
-Every seed keeps all that `train.train` keeps (a `train.Run`: its own run folder, model, Adam, torch.Generator,
-checkpoints, metrics and divergence guard) and draws its random numbers exactly as a solo run does. Per step
-the seeds' parameters are stacked along a leading seed axis and one `torch.vmap` of the hypernetwork forward
-and the loss (`torch.func.functional_call`) runs every seed at once; the backward of the summed losses gives
-each seed its own gradient (no term couples two seeds), and each seed then clips and steps its own Adam. So a
-seed's trajectory is its solo run up to floating-point rounding (the stacked matmuls sum in another order;
-tests/test_batched.py bounds the difference), and a seed folder is an ordinary run folder (`sample`, `--resume`
-of `train` and of `train-batch` accept it).
+Every seed keeps all that `train.train` keeps (a `train.Run`: its own run folder, generator, checkpoints,
+metrics and divergence guard) and draws its random numbers exactly as a solo run does. The arithmetic lives in a
+`SeedStack`: the seeds' parameters are the rows of one (S, N) tensor, one `torch.vmap` of the hypernetwork
+forward and the loss (`torch.func.functional_call`, optionally torch.compile'd as a whole) runs every seed at
+once, the backward of the summed losses gives each row its own gradient (no term couples two seeds), and
+clipping and Adam run on the whole tensor with per-seed learning rates and step counts. So a seed's trajectory
+is its solo run up to floating-point rounding (the stacked matmuls sum in another order; tests/test_batched.py
+bounds the difference), the cost of a step hardly grows with S, and a seed folder is an ordinary run folder
+(`sample`, `--resume` of `train` and of `train-batch` accept it). While a step computes, a second thread draws
+and stages the next one.
 
 Seeds at different steps (one restored by the divergence guard, or a batch resumed after a kill between two
 seeds' checkpoints) or drawing different sizes (task.train_sizes) are stacked in groups of equal (n, m).
