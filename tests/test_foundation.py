@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 import json
 import math
 
@@ -334,8 +335,8 @@ def test_sinkhorn_slots_are_balanced_and_equivariant():
     p = sinkhorn(logits, 30, math.log(7 / 10)).exp()
     torch.testing.assert_close(p.sum(1), torch.full((3, 10), 0.7))
     torch.testing.assert_close(p.sum(2), torch.ones(3, 7), rtol=1e-3, atol=1e-3)
-    model = _random_model(4, slot_sinkhorn=3)
-    for k, m, n in ((2, 7, 5), (1, 12, 3)):
+    models = (_random_model(4, slot_sinkhorn=3), _random_model(4, slot_sinkhorn=3, slot_temperature=0.2))
+    for model, (k, m, n) in itertools.product(models, ((2, 7, 5), (1, 12, 3))):
         gen = torch.Generator().manual_seed(k)
         z = model.noise(k, m, n, gen)
         rows, cols = torch.randperm(m, generator=gen), torch.randperm(n, generator=gen)
@@ -345,8 +346,13 @@ def test_sinkhorn_slots_are_balanced_and_equivariant():
         torch.testing.assert_close(out_p.mu.W, out.mu.W[:, rows][:, :, cols], rtol=1e-5, atol=1e-5)
         assert out.mu.W.shape == (k, m, n) and torch.isfinite(out.mu.W).all()
         assert not torch.allclose(out_p.mu.W, out.mu.W)
+    # a lower temperature sharpens the same scores' assignment (fewer neurons spread over many slots)
+    sharp = sinkhorn(logits / 0.2, 30, math.log(7 / 10)).exp()
+    assert (sharp * sharp).sum() > (p * p).sum()
 
 
 def test_a_negative_slot_sinkhorn_is_a_one_line_error():
     with pytest.raises(UserError, match="hyper.slot_sinkhorn"):
         config.load(None, ["hyper.slot_sinkhorn=-1"])
+    with pytest.raises(UserError, match="hyper.slot_temperature"):
+        config.load(None, ["hyper.slot_temperature=0"])

@@ -177,6 +177,8 @@ def validate(cfg: Config) -> Config:
         raise UserError("hyper.layers must be >= 0, hyper.width and hyper.noise_channels >= 1")
     if not all(isinstance(p, str) for p in h.pools) or not set(h.pools) <= {"mean", "max"} or not h.pools:
         raise UserError(f"hyper.pools must be a non-empty list of 'mean' and 'max', got {list(h.pools)}")
+    if not h.slot_temperature > 0:
+        raise UserError(f"hyper.slot_temperature must be > 0, got {h.slot_temperature}")
     if h.slot_sinkhorn < 0:
         raise UserError(f"hyper.slot_sinkhorn (Sinkhorn iterations) must be >= 0, got {h.slot_sinkhorn}")
     if h.attention_every < 0 or h.attention_heads < 1 or (h.attention_every and h.width % h.attention_heads):
