@@ -24,7 +24,6 @@ seeds=${SEEDS:-33}
 budget=${BUDGET:-560}       # seconds this script may take in all
 t0=$(date +%s)
 left() { echo $((budget - ($(date +%s) - t0))); }
-hi() { "$py" -m hyperinterp.cli "$@"; }
 
 echo "== 1. machine"
 "$py" -c "import torch; print('torch', torch.__version__, '|', torch.cuda.get_device_name(0) if torch.cuda.is_available() else 'no CUDA')"

@@ -32,7 +32,7 @@ import torch
 from torch.func import functional_call
 from tqdm import tqdm
 
-from .config import Config, from_dict
+from .config import Config, from_dict, resolve_device
 from .errors import UserError
 from .hypernet import HyperNetwork, NetDistribution
 from .target import Nets
@@ -251,6 +251,10 @@ def train_batch(cfg: Config | None, out: str | Path, seeds: Sequence[int] | None
     out.mkdir(exist_ok=True)
     if not resume:
         record.write_text(json.dumps({"config": cfg.to_dict(), "seeds": list(seeds), "command": command}, indent=1))
+    if resolve_device(cfg.optim.device).type == "cuda":
+        # the CPU only draws: one intra-op thread per drawing thread, so that 16 of them do not oversubscribe
+        # (before the runs, which record the thread count in their checkpoints; optim.threads still wins)
+        torch.set_num_threads(1)
     # optim.compile compiles the stacked objective as a whole (SeedStack), not each seed's blocks
     runs = [Run(seed_config(cfg, s), out / f"seed_{s}", resume, command, compile_each_block=False)
             for s in seeds]
@@ -262,12 +266,9 @@ def train_batch(cfg: Config | None, out: str | Path, seeds: Sequence[int] | None
     stack = SeedStack([r.model for r in runs], [r.opt for r in runs], runs[0].cfg, task, runs[0].cfg.optim.compile)
     on_gpu = runs[0].device.type == "cuda"
     pool = None
-    if on_gpu:  # the CPU only draws: one intra-op thread per drawing thread, so that 16 of them do not oversubscribe
-        torch.set_num_threads(1)
+    if on_gpu and runs[0].gen.device.type == "cpu":
         # on a slow CPU 33 seeds' draws take 15 ms in 16 threads (H100 host, measured): optim.rng = "device"
-        pool = ThreadPoolExecutor(min(len(runs), os.cpu_count() or 1)) if runs[0].gen.device.type == "cpu" else None
-        for r in runs:
-            r.arithmetic["threads"] = 1
+        pool = ThreadPoolExecutor(min(len(runs), os.cpu_count() or 1))
 
     def prepare(going_on: Sequence[Run], steps: Sequence[int]) -> Staged:
         drawn = draw_all(going_on, pool, steps)
