@@ -65,15 +65,20 @@ class Cluster:
                 and str(self.temp_dir) in cmd]
 
     def workers(self, raylets: list[int] | None = None) -> list[int]:
-        """The Ray worker processes of this cluster (each its own process group, a child of a raylet)."""
-        children: set[int] = set()
-        for raylet in self.raylets() if raylets is None else raylets:
-            for task in Path(f"/proc/{raylet}/task").glob("*"):  # a thread's children (cheaper than a scan)
-                try:
-                    children.update(int(c) for c in (task / "children").read_text().split())
-                except OSError:
-                    pass
-        return [pid for pid in children if _stat(pid)]
+        """The Ray worker processes of this cluster: every live descendant of its raylets.
+
+        Found from each process's parent in /proc/PID/stat, not from /proc/PID/task/TID/children, which the
+        kernel documents as unreliable while the process forks (and lacks without CONFIG_PROC_CHILDREN)."""
+        parents: dict[int, list[int]] = {}
+        for pid in _pids():
+            if st := _stat(pid):
+                parents.setdefault(st[0], []).append(pid)
+        found, todo = [], list(self.raylets() if raylets is None else raylets)
+        while todo:
+            children = parents.get(todo.pop(), [])
+            found += children
+            todo += children
+        return found
 
     def processes(self) -> list[int]:
         return [pid for pid in _pids() if (st := _stat(pid)) and st[1] in self.groups] + self.workers()
@@ -160,18 +165,22 @@ class Killer(threading.Thread):
         self.cluster, self.out, self.patience = cluster, out, patience
         self.stop = threading.Event()
         self.killed: tuple[int, str, bool] | None = None  # pid, what it ran, whether it was training
+        self.seen: set[str] = set()  # what the cluster's workers were seen doing: said if none ran a job
 
     def run(self) -> None:
         first_seen, raylets = None, self.cluster.raylets()
+        self.seen.add(f"{len(raylets)} raylets")
         while not self.stop.is_set() and self.killed is None:
-            running = [pid for pid in self.cluster.workers(raylets) if _cmdline(pid).startswith("ray::run_job")]
+            workers = self.cluster.workers(raylets)
+            self.seen.update(_cmdline(pid)[:60] for pid in workers)
+            training = [pid for pid in workers if _holds_open(pid, self.out / "train")]
+            running = [pid for pid in workers if _cmdline(pid).startswith("ray::run_job")] + training
             if running and first_seen is None:
                 first_seen = time.monotonic()
-            training = [pid for pid in running if _holds_open(pid, self.out / "train")]
             if training or (running and time.monotonic() - first_seen > self.patience):
                 pid = (training or running)[0]
                 what = _cmdline(pid)
-                if what.startswith("ray::run_job"):  # still running a job: not idle, not gone
+                if what.startswith("ray::") and not what.startswith("ray::IDLE"):  # not idle, not gone
                     os.kill(pid, signal.SIGKILL)
                     self.killed = (pid, what, bool(training))
                     return
@@ -200,7 +209,7 @@ def test_sweep_on_ray_survives_a_killed_worker(cluster: Cluster, tmp_path: Path,
         killer.join()
     t_ray = time.monotonic() - t0
     assert failures == {}
-    assert killer.killed is not None, "no Ray worker was seen running a job"
+    assert killer.killed is not None, f"no Ray worker was seen running a job; seen: {sorted(killer.seen)}"
     pid, _, _ = killer.killed
     assert pid not in cluster.workers()  # it is dead, and Ray ran its job again elsewhere
     sweep.collect(out, SPEC)
