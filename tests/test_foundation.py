@@ -335,7 +335,8 @@ def test_sinkhorn_slots_are_balanced_and_equivariant():
     p = sinkhorn(logits, 30, math.log(7 / 10)).exp()
     torch.testing.assert_close(p.sum(1), torch.full((3, 10), 0.7))
     torch.testing.assert_close(p.sum(2), torch.ones(3, 7), rtol=1e-3, atol=1e-3)
-    models = (_random_model(4, slot_sinkhorn=3), _random_model(4, slot_sinkhorn=3, slot_temperature=0.2))
+    models = (_random_model(4, slot_sinkhorn=3), _random_model(4, slot_sinkhorn=3, slot_temperature=0.2),
+              _random_model(4, slot_sinkhorn=3, slot_magnitude="input"))
     for model, (k, m, n) in itertools.product(models, ((2, 7, 5), (1, 12, 3))):
         gen = torch.Generator().manual_seed(k)
         z = model.noise(k, m, n, gen)
@@ -351,8 +352,31 @@ def test_sinkhorn_slots_are_balanced_and_equivariant():
     assert (sharp * sharp).sum() > (p * p).sum()
 
 
+def test_shared_slot_magnitude_weighs_both_signs_of_an_input_alike():
+    """slot_magnitude = "input": W[j, i] / (P[j, i, +] - P[j, i, -]) is one number per input, whatever the
+    neuron or its sign; "entry" lets it differ from neuron to neuron."""
+    from hyperinterp.hypernet import sinkhorn
+
+    k, m, n = 2, 9, 4
+    h = torch.randn(k, m, n, 8, generator=torch.Generator().manual_seed(0))
+    ratios = {}
+    for where in ("entry", "input"):
+        model = _random_model(1, slot_sinkhorn=3, slot_magnitude=where)
+        with torch.no_grad():
+            w = model.slot_weights(h)
+            scores = model.slot_head(h)[..., :2].reshape(k, m, 2 * n)
+            p = sinkhorn(scores, 3, math.log(m / (2 * n))).exp().view(k, m, n, 2)
+        ratios[where] = w / (p[..., 0] - p[..., 1])
+    shared = ratios["input"]
+    torch.testing.assert_close(shared, shared[:, :1].expand_as(shared), rtol=1e-4, atol=0)
+    assert (shared > 0).all()
+    assert ratios["entry"].std(1).min() > 1e-3  # per (neuron, input): differs along the neurons
+
+
 def test_a_negative_slot_sinkhorn_is_a_one_line_error():
     with pytest.raises(UserError, match="hyper.slot_sinkhorn"):
         config.load(None, ["hyper.slot_sinkhorn=-1"])
     with pytest.raises(UserError, match="hyper.slot_temperature"):
         config.load(None, ["hyper.slot_temperature=0"])
+    with pytest.raises(UserError, match="hyper.slot_magnitude"):
+        config.load(None, ["hyper.slot_magnitude=neuron"])

@@ -179,6 +179,8 @@ def validate(cfg: Config) -> Config:
         raise UserError(f"hyper.pools must be a non-empty list of 'mean' and 'max', got {list(h.pools)}")
     if not h.slot_temperature > 0:
         raise UserError(f"hyper.slot_temperature must be > 0, got {h.slot_temperature}")
+    if h.slot_magnitude not in ("entry", "input"):
+        raise UserError(f"hyper.slot_magnitude must be 'entry' or 'input', got {h.slot_magnitude!r}")
     if h.slot_sinkhorn < 0:
         raise UserError(f"hyper.slot_sinkhorn (Sinkhorn iterations) must be >= 0, got {h.slot_sinkhorn}")
     if h.attention_every < 0 or h.attention_heads < 1 or (h.attention_every and h.width % h.attention_heads):

@@ -48,6 +48,11 @@ class HyperConfig:
     # same size whatever the gradient's scale, a temperature below 1 sharpens the assignment that many times
     # faster than the rest of the generator moves (a sharp, balanced assignment covers every slot).
     slot_temperature: float = 1.0
+    # Where the slot weights' magnitude exp(l) lives (E17). "entry": one per (neuron, input), so a seed can
+    # shrink every neuron of one sign to nothing and keep the slot mass balanced on paper (E15's pudding
+    # seeds). "input": one per input, the mean of l over the neurons, shared by the neurons of both signs:
+    # a neuron in an input's + slot weighs what one in its - slot does, and pudding must pay for the idle sign.
+    slot_magnitude: str = "entry"
 
 
 class NetDistribution(NamedTuple):
@@ -370,7 +375,8 @@ class HyperNetwork(nn.Module):
         scores = s[..., :2].reshape(k, m, 2 * n) / self.cfg.slot_temperature
         log_p = sinkhorn(scores, self.cfg.slot_sinkhorn, math.log(m / (2 * n)))
         p = log_p.exp().view(k, m, n, 2)
-        return s[..., 2].exp() * (p[..., 0] - p[..., 1])
+        log_magnitude = s[..., 2] if self.cfg.slot_magnitude == "entry" else s[..., 2].mean(1, keepdim=True)
+        return log_magnitude.exp() * (p[..., 0] - p[..., 1])
 
     def generate(self, log_beta: torch.Tensor, n: int, m: int,
                  generator: torch.Generator | None = None) -> NetDistribution:
