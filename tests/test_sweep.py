@@ -360,3 +360,35 @@ def test_report_families_section_per_seed_with_links_and_agreement(tiny_sweep: P
     (fid, count), *_ = Counter(n["family"] for n in nets if n["file"] == str(src)).most_common(1)
     assert text == f"{fid} {count}/{SPEC.count}"
     assert "<th>family</th>" in cell_page and f"<td>{fid}</td>" in cell_page
+
+
+def test_packed_sweep_trains_seeds_together_and_gives_the_same_networks(tmp_path: Path):
+    """--pack 2: the seeds of a training are trained two at a time as one batched computation (a continuation
+    included), the third alone in its job; each run equals the unpacked sweep's up to rounding, the table says
+    the same, and a rerun finds everything done."""
+    from test_batched import TOLERANCE, _final, _max_relative_difference
+
+    first = {"name": "first", "seeds": (0, 1, 2), "set": {"optim.steps": 20}, "init_from": "", "phases": False,
+             "generalization": False}
+    continued = {**first, "name": "continued", "set": {"optim.lr": 1e-3}, "init_from": "first"}
+    spec = sweep.SweepSpec(betas=(1e-3,), seeds=(0,), count=2, modes=(), trainings=(first, continued))
+    base = config.load(None, TINY)
+    alone, packed = tmp_path / "alone", tmp_path / "packed"
+    executor.run_sweep(alone, spec, base, workers=2, retries=0, progress=False)
+    executor.run_sweep(packed, spec, base, workers=2, retries=0, progress=False, pack=2)
+    for mode in ("first", "continued"):
+        for seed in (0, 1, 2):
+            run = Path("train") / mode / f"seed_{seed}"
+            meta = json.loads((sorted((packed / run).glob("checkpoints/step_*"))[-1] / "meta.json").read_text())
+            assert meta["command"] == ("hyperinterp sweep --pack" if seed < 2 else "hyperinterp sweep"), (mode, seed)
+            a, p = _final(alone / run), _final(packed / run)
+            assert _max_relative_difference(a[0], p[0]) < TOLERANCE, (mode, seed)
+            assert (a[1]["rng"] == p[1]["rng"]).all()  # the same random numbers
+    key = ("kind", "mode", "seed", "beta", "n", "majority", *(f"frac_{lab}" for lab in LABELS))
+    rows_a, rows_p = (json.loads((o / "table.json").read_text()) for o in (alone, packed))
+    assert [[r[k] for k in key] for r in rows_a] == [[r[k] for k in key] for r in rows_p]
+    np.testing.assert_allclose([r["rel_mse_median"] for r in rows_a], [r["rel_mse_median"] for r in rows_p],
+                               rtol=1e-3)
+    before = {p.name: p.stat().st_mtime_ns for p in (packed / "cells").iterdir()}
+    executor.run_sweep(packed, spec, base, workers=2, retries=0, progress=False, pack=2)
+    assert {p.name: p.stat().st_mtime_ns for p in (packed / "cells").iterdir()} == before

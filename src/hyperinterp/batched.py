@@ -217,11 +217,14 @@ def draw_all(runs: Sequence[Run], pool: ThreadPoolExecutor | None = None,
 def _check_batch(cfgs: Sequence[Config], seeds: Sequence[int]) -> None:
     if len(set(seeds)) != len(seeds):
         raise UserError(f"--seeds lists a seed twice: {' '.join(map(str, seeds))}")
-    first = seed_config(cfgs[0], 0).to_dict()
+    def shared(cfg: Config) -> dict[str, Any]:  # a continuation starts each seed from its own run (init_from)
+        return dataclasses.replace(cfg, optim=dataclasses.replace(cfg.optim, seed=0, init_from="")).to_dict()
+
+    first = shared(cfgs[0])
     for cfg in cfgs[1:]:
-        if seed_config(cfg, 0).to_dict() != first:
+        if shared(cfg) != first:
             raise UserError(f"seed {cfg.optim.seed}'s recorded configuration differs from seed "
-                            f"{cfgs[0].optim.seed}'s in more than the seed: train them separately")
+                            f"{cfgs[0].optim.seed}'s in more than the seed (and init_from): train them separately")
 
 
 def train_batch(cfg: Config | None, out: str | Path, seeds: Sequence[int] | None = None, resume: bool = False,
@@ -258,11 +261,20 @@ def train_batch(cfg: Config | None, out: str | Path, seeds: Sequence[int] | None
     # optim.compile compiles the stacked objective as a whole (SeedStack), not each seed's blocks
     runs = [Run(seed_config(cfg, s), out / f"seed_{s}", resume, command, compile_each_block=False)
             for s in seeds]
-    _check_batch([r.cfg for r in runs], list(seeds))
+    summary = train_runs(runs, progress, f"train-batch {len(runs)} seeds")
+    (out / "summary.json").write_text(json.dumps(summary, indent=1))
+    return summary
+
+
+def train_runs(runs: Sequence[Run], progress: bool = True, desc: str = "train-batch") -> dict[str, Any]:
+    """Train runs of one configuration but the seed (made with compile_each_block=False; a run may be
+    resumed, or finished already) as one stacked computation, to their last step; closes them and returns the
+    batch summary (also what `sweep --pack` trains with)."""
+    seeds = [r.cfg.optim.seed for r in runs]
+    _check_batch([r.cfg for r in runs], seeds)
     task = runs[0].task
     total = sum(r.cfg.optim.steps for r in runs)
-    bar = tqdm(total=total, initial=sum(r.step for r in runs), disable=not progress, smoothing=0.05,
-               desc=f"train-batch {len(runs)} seeds")
+    bar = tqdm(total=total, initial=sum(r.step for r in runs), disable=not progress, smoothing=0.05, desc=desc)
     stack = SeedStack([r.model for r in runs], [r.opt for r in runs], runs[0].cfg, task, runs[0].cfg.optim.compile)
     on_gpu = runs[0].device.type == "cuda"
     pool = None
@@ -316,7 +328,5 @@ def train_batch(cfg: Config | None, out: str | Path, seeds: Sequence[int] | None
     # every seed ran the whole wall time: its steps/s is its share of the batch
     summaries = {f"seed_{r.cfg.optim.seed}": r.close(elapsed) for r in runs}
     done = sum(r.done for r in runs)
-    summary = {"seeds": list(seeds), "seconds": elapsed, "trained_steps": done,
-               "seed_steps_per_second": done / elapsed if elapsed else float("nan"), "runs": summaries}
-    (out / "summary.json").write_text(json.dumps(summary, indent=1))
-    return summary
+    return {"seeds": seeds, "seconds": elapsed, "trained_steps": done,
+            "seed_steps_per_second": done / elapsed if elapsed else float("nan"), "runs": summaries}

@@ -170,7 +170,8 @@ def cmd_sweep(args: argparse.Namespace) -> None:
     from . import config, executor
 
     base = config.load(args.config, args.set or [])
-    rows = executor.run_sweep(args.out_dir, _sweep_spec(args), base, args.workers, args.retries, args.ray_address)
+    rows = executor.run_sweep(args.out_dir, _sweep_spec(args), base, args.workers, args.retries, args.ray_address,
+                             pack=args.pack)
     print(f"wrote {len(rows)} rows to {Path(args.out_dir) / 'table.csv'} and table.json")
 
 
@@ -180,7 +181,8 @@ def cmd_study(args: argparse.Namespace) -> None:
     spec, base, description = study.load(args.file)
     if description:
         print(description)
-    rows = executor.run_sweep(args.out_dir, spec, base, args.workers, args.retries, args.ray_address)
+    rows = executor.run_sweep(args.out_dir, spec, base, args.workers, args.retries, args.ray_address,
+                             pack=args.pack)
     print(sweep.seed_grid(rows))
     print(f"wrote {len(rows)} rows to {Path(args.out_dir) / 'table.csv'} and table.json "
           f"(hyperinterp report {args.out_dir} draws them)")
@@ -200,6 +202,10 @@ def cmd_demo(args: argparse.Namespace) -> None:
         Path(DEMO_OUT).parent.mkdir(exist_ok=True)
     path = demo.run(args.out, from_scratch=args.from_scratch, workers=args.workers)
     print(f"report: {path}")
+
+
+PACK_HELP = ("train this many seeds of a training as one batched computation per worker before sampling them "
+             "(train-batch's arithmetic: the same networks up to rounding; pays on a GPU)")
 
 
 def _add_sweep_args(w: argparse.ArgumentParser) -> None:
@@ -227,6 +233,7 @@ def _add_sweep_args(w: argparse.ArgumentParser) -> None:
     w.add_argument("--workers", type=_positive_int, help="local processes (none: the CPU count)")
     w.add_argument("--ray-address", help="run jobs as Ray tasks on this cluster ('auto' for a local one)")
     w.add_argument("--retries", type=int, default=2, help="extra attempts for a failed job")
+    w.add_argument("--pack", type=_positive_int, default=1, help=PACK_HELP)
 
 
 class _HelpFormatter(argparse.RawDescriptionHelpFormatter):
@@ -326,6 +333,7 @@ def parser() -> argparse.ArgumentParser:
     st.add_argument("--workers", type=_positive_int, help="local processes (none: the CPU count)")
     st.add_argument("--ray-address", help="run jobs as Ray tasks on this cluster ('auto' for a local one)")
     st.add_argument("--retries", type=int, default=2, help="extra attempts for a failed job")
+    st.add_argument("--pack", type=_positive_int, default=1, help=PACK_HELP)
     st.set_defaults(func=cmd_study)
 
     r = sub.add_parser("report", help="one HTML page with the figures and tables of a sweep")

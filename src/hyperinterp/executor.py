@@ -10,6 +10,7 @@ from __future__ import annotations
 import concurrent.futures as cf
 import multiprocessing as mp
 import os
+import sys
 import traceback
 from pathlib import Path
 
@@ -17,33 +18,35 @@ from tqdm import tqdm
 
 from .config import Config
 from .errors import UserError
-from .sweep import Job, SweepSpec, collect, plan, prepare, run_job, waves
+from .sweep import Job, Pack, SweepSpec, collect, done, packs, plan, prepare, run_task, waves
 
 
 class SweepFailed(UserError):
     pass
 
 
-def _pending(out: Path, jobs: list[Job]) -> list[Job]:
-    return [j for j in jobs if not (out / "cells" / f"{j.name}.json").exists()]
+def _pending(out: Path, spec: SweepSpec, base: Config, jobs: list[Job | Pack]) -> list[Job | Pack]:
+    return [j for j in jobs if not done(out, spec, base, j)]
 
 
 def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}".splitlines()[0]
 
 
-def _label(jobs: list[Job], where: str) -> str:
+def _label(jobs: list[Job | Pack], where: str) -> str:
     """What a progress bar counts: "sweep jobs (range x2, per_beta x10) in 2 processes"."""
     modes: dict[str, int] = {}
     for job in jobs:
         modes[job.mode] = modes.get(job.mode, 0) + 1
-    return f"sweep jobs ({', '.join(f'{m} x{c}' for m, c in modes.items())}) {where}"
+    what = "trainings packed" if isinstance(jobs[0], Pack) else "sweep jobs"
+    return f"{what} ({', '.join(f'{m} x{c}' for m, c in modes.items())}) {where}"
 
 
-def run_local(out: Path, spec: SweepSpec, base: Config, jobs: list[Job], workers: int, retries: int,
+def run_local(out: Path, spec: SweepSpec, base: Config, jobs: list[Job | Pack], workers: int, retries: int,
               progress: bool = True) -> dict[str, str]:
-    """Jobs in a pool of `workers` processes (one torch thread each). Returns {job: error} of failures."""
-    todo = _pending(out, jobs)
+    """Jobs (or packs) in a pool of `workers` processes (one torch thread each). Returns {job: error} of
+    failures."""
+    todo = _pending(out, spec, base, jobs)
     failures: dict[str, str] = {}
     bar = tqdm(total=len(jobs), initial=len(jobs) - len(todo), desc=_label(jobs, f"in {workers} processes"),
                disable=not progress)
@@ -51,7 +54,7 @@ def run_local(out: Path, spec: SweepSpec, base: Config, jobs: list[Job], workers
     while todo:
         retry: list[Job] = []
         with cf.ProcessPoolExecutor(max_workers=max(1, workers), mp_context=mp.get_context("spawn")) as pool:
-            futures = {pool.submit(run_job, out, spec, base, job): job for job in todo}
+            futures = {pool.submit(run_task, out, spec, base, job): job for job in todo}
             for fut in cf.as_completed(futures):
                 job = futures[fut]
                 try:
@@ -79,16 +82,27 @@ def _ray_error(exc: BaseException) -> str:
 
 
 def run_sweep(out_dir: str | Path, spec: SweepSpec, base: Config, workers: int | None = None, retries: int = 2,
-              ray_address: str | None = None, progress: bool = True) -> list[dict]:
-    """Prepare the sweep folder, run every unfinished job, write the table; SweepFailed if a job failed."""
+              ray_address: str | None = None, progress: bool = True, pack: int = 1) -> list[dict]:
+    """Prepare the sweep folder, run every unfinished job, write the table; SweepFailed if a job failed.
+
+    pack > 1: before a wave's jobs, their hypernetworks are trained `pack` seeds at a time as one batched
+    computation per worker (the same networks up to rounding: tests/test_batched.py); a pack that fails leaves
+    its seeds to their own jobs, which resume them."""
     out = prepare(out_dir, spec, base)
     jobs = plan(spec)
     failures: dict[str, str] = {}
-    for wave in waves(jobs):
+
+    def execute(tasks: list) -> dict[str, str]:
         if ray_address:
-            failures |= run_ray(out, spec, base, wave, ray_address, retries, progress)
-        else:
-            failures |= run_local(out, spec, base, wave, workers or os.cpu_count() or 1, retries, progress)
+            return run_ray(out, spec, base, tasks, ray_address, retries, progress)
+        return run_local(out, spec, base, tasks, workers or os.cpu_count() or 1, retries, progress)
+
+    for wave in waves(jobs):
+        if pack > 1 and (grouped := packs(out, spec, base, wave, pack)):
+            for name, err in execute(grouped).items():
+                print(f"warning: packed training {name} failed ({err}); its seeds train in their own jobs",
+                      file=sys.stderr)
+        failures |= execute(wave)
     rows = collect(out, spec)
     if failures:
         name, err = next(iter(failures.items()))
@@ -97,7 +111,7 @@ def run_sweep(out_dir: str | Path, spec: SweepSpec, base: Config, workers: int |
     return rows
 
 
-def run_ray(out: Path, spec: SweepSpec, base: Config, jobs: list[Job], address: str, retries: int,
+def run_ray(out: Path, spec: SweepSpec, base: Config, jobs: list[Job | Pack], address: str, retries: int,
             progress: bool = True) -> dict[str, str]:
     """Jobs as Ray tasks (one CPU each) on the cluster at `address` ("auto": the local one).
 
@@ -120,22 +134,22 @@ def run_ray(out: Path, spec: SweepSpec, base: Config, jobs: list[Job], address: 
         raise UserError(f"cannot connect to the Ray cluster at {address}: {_describe(exc)}") from None
     try:
         # max_retries covers a dead worker or node; retry_exceptions also retries a raised error.
-        task = ray.remote(num_cpus=1, max_retries=retries, retry_exceptions=True)(run_job)
-        todo = _pending(out, jobs)
+        task = ray.remote(num_cpus=1, max_retries=retries, retry_exceptions=True)(run_task)
+        todo = _pending(out, spec, base, jobs)
         refs = {task.remote(str(out), spec, base, job): job for job in todo}
         failures: dict[str, str] = {}
         with tqdm(total=len(jobs), initial=len(jobs) - len(todo), desc=_label(jobs, "on Ray"),
                   disable=not progress) as bar:
             remaining = list(refs)
             while remaining:
-                done, remaining = ray.wait(remaining, num_returns=1)
+                finished, remaining = ray.wait(remaining, num_returns=1)
                 try:
-                    ray.get(done[0])
+                    ray.get(finished[0])
                 except Exception as exc:  # noqa: BLE001 - a job's error, or Ray's for a dead worker
-                    failures[refs[done[0]].name] = _ray_error(exc)
+                    failures[refs[finished[0]].name] = _ray_error(exc)
                     if os.environ.get("HYPERINTERP_DEBUG"):
                         traceback.print_exception(exc)
-                bar.set_postfix_str(f"done: {refs[done[0]].name}", refresh=False)
+                bar.set_postfix_str(f"done: {refs[finished[0]].name}", refresh=False)
                 bar.update(1)
         return failures
     finally:

@@ -214,20 +214,110 @@ def _phase_steps(run_dir: Path, points: int) -> list[int]:
     return [steps[i] for i in idx]
 
 
+def run_folder(out: Path, job: Job) -> Path:
+    return out / "train" / job.mode / (f"seed_{job.seed}" if job.beta is None
+                                       else f"beta_{job.beta:.0e}_seed_{job.seed}")
+
+
+def _trained(cfg: Config, run_dir: Path) -> bool | None:
+    """True if run_dir holds this configuration's run to its last step, False if part of it (to resume), None
+    if nothing; a run of another configuration is an error. The newest undamaged checkpoint counts: a damaged
+    one (a crash, a bad disk) is retrained, not fatal."""
+    if not checkpoint.list_steps(run_dir):
+        return None
+    latest = checkpoint.load_latest(run_dir)
+    if latest is None:
+        return False
+    if from_dict(latest[3]["config"]) != cfg:
+        raise UserError(f"{run_dir} holds a run with another configuration: remove it or use another sweep folder")
+    return latest[3]["step"] >= cfg.optim.steps
+
+
+def _init_root(out: Path, job: Job) -> Path | None:
+    """The wide mode's and a named training's init_from name a run inside the sweep; a base config's is the
+    user's path."""
+    return out if job.mode == "wide" or job.extra.get("init_from") else None
+
+
 def _train(cfg: Config, run_dir: Path, init_root: Path | None = None) -> None:
     from .train import train
 
-    steps = checkpoint.list_steps(run_dir)
-    # the newest undamaged checkpoint: a damaged one (a crash, a bad disk) is retrained, not fatal
-    latest = checkpoint.load_latest(run_dir) if steps else None
-    if latest is not None:
-        meta = latest[3]
-        if from_dict(meta["config"]) != cfg:
-            raise UserError(f"{run_dir} holds a run with another configuration: remove it or use another sweep folder")
-        if meta["step"] >= cfg.optim.steps:
-            return
+    trained = _trained(cfg, run_dir)
+    if trained:
+        return
     run_dir.parent.mkdir(parents=True, exist_ok=True)
-    train(cfg, run_dir, resume=bool(steps), progress=False, command="hyperinterp sweep", init_root=init_root)
+    train(cfg, run_dir, resume=trained is not None, progress=False, command="hyperinterp sweep", init_root=init_root)
+
+
+def _train_start(out: Path, spec: SweepSpec, base: Config, job: Job) -> None:
+    """The wide mode's start: the multi_n run of the same seed (trained here if missing)."""
+    if job.mode == "wide":
+        _train(job_config(base, spec, Job("multi_n", job.seed)), run_folder(out, Job("multi_n", job.seed)))
+
+
+@dataclass(frozen=True)
+class Pack:
+    """Jobs of one training (and beta) whose hypernetworks train together as one stacked computation
+    (`sweep --pack`, batched.py) before the jobs run: each job then finds its run finished and only samples."""
+
+    jobs: tuple[Job, ...]
+
+    @property
+    def mode(self) -> str:
+        return self.jobs[0].mode
+
+    @property
+    def name(self) -> str:
+        first = self.jobs[0]
+        return f"{first.mode}_seeds{'_'.join(str(j.seed) for j in self.jobs)}" + (
+            f"_beta{first.beta:.0e}" if first.beta is not None else "")
+
+
+def packs(out_dir: str | Path, spec: SweepSpec, base: Config, jobs: list[Job], size: int) -> list[Pack]:
+    """The jobs' unfinished hypernetwork trainings, `size` at a time, grouped by mode (and beta): their
+    configurations differ only in the seed. A group of one trains in its own job."""
+    groups: dict[tuple[str, float | None], list[Job]] = {}
+    for job in jobs:
+        if size > 1 and job.mode not in ("direct", "adam") and not _trained(job_config(base, spec, job),
+                                                                             run_folder(Path(out_dir), job)):
+            groups.setdefault((job.mode, job.beta), []).append(job)
+    chunks = [g[i:i + size] for g in groups.values() for i in range(0, len(g), size)]
+    return [Pack(tuple(c)) for c in chunks if len(c) > 1]
+
+
+def train_pack(out_dir: str | Path, spec: SweepSpec, base: Config, pack: Pack) -> None:
+    """Train (or resume) a pack's hypernetworks as one batched computation; idempotent."""
+    from .batched import train_runs
+    from .train import Run
+
+    out = Path(out_dir)
+    torch.set_num_threads(1)
+    runs = []
+    for job in pack.jobs:
+        _train_start(out, spec, base, job)
+        cfg, run_dir = job_config(base, spec, job), run_folder(out, job)
+        trained = _trained(cfg, run_dir)
+        if not trained:
+            run_dir.parent.mkdir(parents=True, exist_ok=True)
+            runs.append(Run(cfg, run_dir, trained is not None, "hyperinterp sweep --pack", _init_root(out, job),
+                            compile_each_block=False))
+    if runs:
+        train_runs(runs, progress=False, desc=pack.name)
+
+
+def done(out: Path, spec: SweepSpec, base: Config, task: Job | Pack) -> bool:
+    """A job is done when its cell file exists, a pack when every one of its runs is trained."""
+    if isinstance(task, Pack):
+        return all(_trained(job_config(base, spec, j), run_folder(out, j)) for j in task.jobs)
+    return (out / "cells" / f"{task.name}.json").exists()
+
+
+def run_task(out_dir: str | Path, spec: SweepSpec, base: Config, task: Job | Pack) -> None:
+    """What an executor runs: a job, or a pack's batched training."""
+    if isinstance(task, Pack):
+        train_pack(out_dir, spec, base, task)
+    else:
+        run_job(out_dir, spec, base, task)
 
 
 def run_job(out_dir: str | Path, spec: SweepSpec, base: Config, job: Job) -> list[dict[str, Any]]:
@@ -262,14 +352,9 @@ def run_job(out_dir: str | Path, spec: SweepSpec, base: Config, job: Job) -> lis
         arrays, meta = train_direct(cfg, beta, spec.count, seed=job.seed, steps=spec.direct_steps)
         record(arrays, meta, "sweep", beta or 0.0, spec.direct_steps, n, m, save=True)
     else:
-        run_dir = out / "train" / job.mode / (f"seed_{job.seed}" if job.beta is None
-                                              else f"beta_{job.beta:.0e}_seed_{job.seed}")
-        if job.mode == "wide":  # its start: the multi_n run of the same seed (trained here if missing)
-            _train(job_config(base, spec, Job("multi_n", job.seed)), out / "train" / "multi_n" / f"seed_{job.seed}")
-        # the wide mode's and a named training's init_from name a run inside the sweep; a base config's is the
-        # user's path
-        inside = job.mode == "wide" or bool(job.extra.get("init_from"))
-        _train(cfg, run_dir, out if inside else None)
+        run_dir = run_folder(out, job)
+        _train_start(out, spec, base, job)
+        _train(cfg, run_dir, _init_root(out, job))
         latest = checkpoint.load_latest(run_dir)
         if latest is None:
             raise UserError(f"{run_dir}: no undamaged checkpoint after training")
