@@ -336,7 +336,8 @@ def test_sinkhorn_slots_are_balanced_and_equivariant():
     torch.testing.assert_close(p.sum(1), torch.full((3, 10), 0.7))
     torch.testing.assert_close(p.sum(2), torch.ones(3, 7), rtol=1e-3, atol=1e-3)
     models = (_random_model(4, slot_sinkhorn=3), _random_model(4, slot_sinkhorn=3, slot_temperature=0.2),
-              _random_model(4, slot_sinkhorn=3, slot_magnitude="input"))
+              _random_model(4, slot_sinkhorn=3, slot_magnitude="input"),
+              _random_model(4, slot_sinkhorn=3, sign_split=True, slot_signs="split", slot_magnitude="input"))
     for model, (k, m, n) in itertools.product(models, ((2, 7, 5), (1, 12, 3))):
         gen = torch.Generator().manual_seed(k)
         z = model.noise(k, m, n, gen)
@@ -363,7 +364,7 @@ def test_shared_slot_magnitude_weighs_both_signs_of_an_input_alike():
     for where in ("entry", "input"):
         model = _random_model(1, slot_sinkhorn=3, slot_magnitude=where)
         with torch.no_grad():
-            w = model.slot_weights(h)
+            w = model.slot_weights(h, torch.ones(k, m))
             scores = model.slot_head(h)[..., :2].reshape(k, m, 2 * n)
             p = sinkhorn(scores, 3, math.log(m / (2 * n))).exp().view(k, m, n, 2)
         ratios[where] = w / (p[..., 0] - p[..., 1])
@@ -373,6 +374,27 @@ def test_shared_slot_magnitude_weighs_both_signs_of_an_input_alike():
     assert ratios["entry"].std(1).min() > 1e-3  # per (neuron, input): differs along the neurons
 
 
+def test_split_slots_balance_each_sign_over_the_inputs_and_keep_the_neurons_sign():
+    """slot_signs = "split": within the + neurons and within the - neurons, every input receives the same
+    mass (that sign's count / n) and every neuron about 1; each neuron's mean weights have its own sign only."""
+    from hyperinterp.hypernet import sinkhorn_split
+
+    gen = torch.Generator().manual_seed(0)
+    logits = torch.randn(3, 9, 4, generator=gen) * 3
+    plus = (torch.rand(3, 9, generator=gen).argsort(1) < 4)[:, :, None]  # 4 + neurons, 5 - neurons
+    p = sinkhorn_split(logits, plus, 40).exp()
+    torch.testing.assert_close((p * plus).sum(1), torch.full((3, 4), 4 / 4))
+    torch.testing.assert_close((p * ~plus).sum(1), torch.full((3, 4), 5 / 4))
+    torch.testing.assert_close(p.sum(2), torch.ones(3, 9), rtol=1e-3, atol=1e-3)
+    model = _random_model(2, slot_sinkhorn=5, sign_split=True, slot_signs="split", skip=0.0)
+    z = model.noise(2, 10, 6, gen)
+    with torch.no_grad():
+        w = model(z, torch.full((2,), -6.0)).mu.W
+    sign = z[:, :, 0, -1]
+    assert (w * sign[:, :, None] > 0).all()
+    assert (sign == 1).sum(1).tolist() == [5, 5]
+
+
 def test_a_negative_slot_sinkhorn_is_a_one_line_error():
     with pytest.raises(UserError, match="hyper.slot_sinkhorn"):
         config.load(None, ["hyper.slot_sinkhorn=-1"])
@@ -380,3 +402,5 @@ def test_a_negative_slot_sinkhorn_is_a_one_line_error():
         config.load(None, ["hyper.slot_temperature=0"])
     with pytest.raises(UserError, match="hyper.slot_magnitude"):
         config.load(None, ["hyper.slot_magnitude=neuron"])
+    with pytest.raises(UserError, match="hyper.slot_signs"):
+        config.load(None, ["hyper.slot_signs=split", "hyper.slot_sinkhorn=5"])  # needs sign_split

@@ -53,6 +53,11 @@ class HyperConfig:
     # seeds). "input": one per input, the mean of l over the neurons, shared by the neurons of both signs:
     # a neuron in an input's + slot weighs what one in its - slot does, and pudding must pay for the idle sign.
     slot_magnitude: str = "entry"
+    # What a slot is (E18). "free": an (input, sign) pair, so a neuron holding equal mass on both signs of an
+    # input has no weight on it and the balance can be kept on paper (E17's pudding seed). "split": the sign is
+    # the neuron's own (sign_split), the slots are the inputs, and the + neurons and the - neurons are each
+    # balanced over the inputs: every input receives as much + mass as - mass, and nothing cancels.
+    slot_signs: str = "free"
 
 
 class NetDistribution(NamedTuple):
@@ -303,6 +308,20 @@ def sinkhorn(logits: torch.Tensor, iters: int, slot_log_mass: float) -> torch.Te
     return logits
 
 
+def sinkhorn_split(logits: torch.Tensor, plus: torch.Tensor, iters: int) -> torch.Tensor:
+    """Log of a soft assignment (K, m, n) of neurons to inputs whose rows sum to 1 and whose columns receive, from
+    the neurons of each sign (`plus`: (K, m, 1)), that sign's share: (its neuron count) / n."""
+    n = logits.shape[2]
+    count_plus = plus.sum(1, keepdim=True)
+    log_share = torch.where(plus, count_plus.log(), (plus.shape[1] - count_plus).log()) - math.log(n)
+    for _ in range(iters):
+        logits = logits - logits.logsumexp(2, keepdim=True)
+        col_plus = logits.masked_fill(~plus, -math.inf).logsumexp(1, keepdim=True)
+        col_minus = logits.masked_fill(plus, -math.inf).logsumexp(1, keepdim=True)
+        logits = logits - torch.where(plus, col_plus, col_minus) + log_share
+    return logits
+
+
 GENERATE_CHUNK_VALUES = 1 << 18
 
 
@@ -359,7 +378,8 @@ class HyperNetwork(nn.Module):
         for block in self.blocks:
             h = block.reference(h, cond) if reference else block(h, cond)
         w = self.w_head(h)
-        mu_w = (w[..., 0] if self.slot_head is None else self.slot_weights(h)) + self.cfg.skip * z[..., 0]
+        head = w[..., 0] if self.slot_head is None else self.slot_weights(h, z[:, :, 0, -1])
+        mu_w = head + self.cfg.skip * z[..., 0]
         if self.cfg.sign_split:
             mu_w = z[..., -1] * mu_w
         neuron = self.neuron_head(pool_(h, 2, self.cfg.pools))               # (K,m,4)
@@ -368,14 +388,20 @@ class HyperNetwork(nn.Module):
         log_sigma = Nets(w[..., 1], neuron[..., 2], neuron[..., 3], c[:, 1])
         return NetDistribution(mu, log_sigma)
 
-    def slot_weights(self, h: torch.Tensor) -> torch.Tensor:
-        """exp(l) * (P+ - P-), P the Sinkhorn-balanced assignment of neurons to (input, sign) slots."""
+    def slot_weights(self, h: torch.Tensor, sign: torch.Tensor) -> torch.Tensor:
+        """exp(l) * (P+ - P-), P the Sinkhorn-balanced assignment of neurons to (input, sign) slots; with
+        slot_signs = "split", exp(l) * P, P balancing the neurons of each sign (`sign`: (K, m)) over the inputs
+        (the caller multiplies by the sign)."""
         k, m, n, _ = h.shape
         s = self.slot_head(h)
+        log_magnitude = s[..., 2] if self.cfg.slot_magnitude == "entry" else s[..., 2].mean(1, keepdim=True)
+        if self.cfg.slot_signs == "split":
+            plus = (sign > 0)[:, :, None]
+            log_p = sinkhorn_split(s[..., 0] / self.cfg.slot_temperature, plus, self.cfg.slot_sinkhorn)
+            return log_magnitude.exp() * log_p.exp()
         scores = s[..., :2].reshape(k, m, 2 * n) / self.cfg.slot_temperature
         log_p = sinkhorn(scores, self.cfg.slot_sinkhorn, math.log(m / (2 * n)))
         p = log_p.exp().view(k, m, n, 2)
-        log_magnitude = s[..., 2] if self.cfg.slot_magnitude == "entry" else s[..., 2].mean(1, keepdim=True)
         return log_magnitude.exp() * (p[..., 0] - p[..., 1])
 
     def generate(self, log_beta: torch.Tensor, n: int, m: int,
