@@ -1,6 +1,8 @@
 """The shipped hypernetworks of notebook E15 (n = 16, m = 48, from scratch, `hyper.slot_temperature = 0.25`)
 still generate what the README says: seed 0 double-sided networks with a ± pair on (nearly) every input, seed 2
-pudding+ with none (measured: 9 of 16 double-sided, median pair coverage 1.0; 16 of 16 pudding+)."""
+pudding+ with none (measured: 9 of 16 double-sided, median pair coverage 1.0; 16 of 16 pudding+). And E18's
+(sign-split slots, `configs/studies/slot_split.toml`): seed 0 double-sided at beta = 1e-6, seed 1 a ± pair hybrid
+(measured: 10 of 16 double-sided; other 14 with pairs on 0.87 of the inputs, no pudding)."""
 
 from __future__ import annotations
 
@@ -11,10 +13,11 @@ from hyperinterp import classify, sample
 from hyperinterp.demo import SHIPPED
 
 E15 = SHIPPED / "experiments" / "slot_temperature"
+E18 = SHIPPED / "experiments" / "slot_split"
 
 
-def _labels_and_pairs(seed: int, beta: float) -> tuple[Counter, float]:
-    model, cfg, _ = sample.load_model(E15 / f"seed_{seed}")
+def _labels_and_pairs(seed: int, beta: float, runs=E15) -> tuple[Counter, float]:
+    model, cfg, _ = sample.load_model(runs / f"seed_{seed}")
     arrays, meta = sample.sample(model, cfg, beta, cfg.task.n, cfg.task.m, 16, 0)
     results = classify.classify_arrays(arrays, meta)
     pairs = statistics.median(r["composition"]["pair"] / cfg.task.n for r in results)
@@ -30,3 +33,11 @@ def test_e15_seed_0_is_double_sided_at_m_48():
 def test_e15_seed_2_is_pudding():
     labels, pairs = _labels_and_pairs(2, 1e-5)
     assert labels["pudding_pos"] >= 14 and pairs == 0, labels
+
+
+def test_e18_seed_0_is_double_sided_and_seed_1_mixes_signs():
+    labels, pairs = _labels_and_pairs(0, 1e-6, E18)
+    assert labels.most_common(1)[0][0] == "double_sided" and labels["double_sided"] >= 9, labels
+    assert pairs >= 0.97
+    labels, pairs = _labels_and_pairs(1, 1e-6, E18)
+    assert labels["pudding_pos"] + labels["pudding_neg"] == 0 and pairs >= 0.8, (labels, pairs)
