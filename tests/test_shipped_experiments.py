@@ -1,8 +1,8 @@
 """The shipped hypernetworks of notebook E15 (n = 16, m = 48, from scratch, `hyper.slot_temperature = 0.25`)
 still generate what the README says: seed 0 double-sided networks with a ± pair on (nearly) every input, seed 2
 pudding+ with none (measured: 9 of 16 double-sided, median pair coverage 1.0; 16 of 16 pudding+). And E18's
-(sign-split slots, `configs/studies/slot_split.toml`, 8 seeds shipped): seed 0 double-sided at beta = 1e-6, seed 1 a ± pair hybrid
-(measured: 10 of 16 double-sided; other 14 with pairs on 0.87 of the inputs, no pudding)."""
+(sign-split slots, `configs/studies/slot_split.toml`, 8 seeds shipped): seed 0 double-sided at beta = 1e-6,
+seed 1 a ± pair hybrid (measured: 10 of 16 double-sided; other 14 with pairs on 0.87 of the inputs, no pudding)."""
 
 from __future__ import annotations
 
