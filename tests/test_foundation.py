@@ -337,7 +337,9 @@ def test_sinkhorn_slots_are_balanced_and_equivariant():
     torch.testing.assert_close(p.sum(2), torch.ones(3, 7), rtol=1e-3, atol=1e-3)
     models = (_random_model(4, slot_sinkhorn=3), _random_model(4, slot_sinkhorn=3, slot_temperature=0.2),
               _random_model(4, slot_sinkhorn=3, slot_magnitude="input"),
-              _random_model(4, slot_sinkhorn=3, sign_split=True, slot_signs="split", slot_magnitude="input"))
+              _random_model(4, slot_sinkhorn=3, sign_split=True, slot_signs="split", slot_magnitude="input"),
+              _random_model(4, slot_sinkhorn=3, sign_split=True, slot_signs="split", slot_magnitude="input",
+                            slot_plain=True))
     for model, (k, m, n) in itertools.product(models, ((2, 7, 5), (1, 12, 3))):
         gen = torch.Generator().manual_seed(k)
         z = model.noise(k, m, n, gen)
@@ -395,6 +397,29 @@ def test_split_slots_balance_each_sign_over_the_inputs_and_keep_the_neurons_sign
     assert (sign == 1).sum(1).tolist() == [5, 5]
 
 
+def test_slot_plain_adds_the_plain_heads_mean_to_the_slot_weights():
+    """slot_plain: mu_W = sign * (slot weights + plain head's mean + skip * z), the straightforward sum; the plain
+    head lets a neuron's weight take the other sign, which the split slots alone never do."""
+    kwargs = dict(slot_sinkhorn=5, sign_split=True, slot_signs="split", slot_magnitude="input", skip=0.0)
+    model = _random_model(2, slot_plain=True, **kwargs)
+    with torch.no_grad():
+        model.w_head.weight.mul_(300)  # a plain head big enough to outweigh the slots somewhere
+    z = model.noise(3, 10, 6, torch.Generator().manual_seed(1))
+    log_beta = torch.full((3,), -6.0)
+    with torch.no_grad():
+        out = model(z, log_beta)
+        h = model.embed(z)
+        cond = model.cond(model.conditions(log_beta, 6, 10))
+        for block in model.blocks:
+            h = block(h, cond)
+        sign = z[:, :, 0, -1]
+        expected = sign[:, :, None] * (model.slot_weights(h, sign) + model.w_head(h)[..., 0])
+        reference = model(z, log_beta, reference=True)
+    torch.testing.assert_close(out.mu.W, expected, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(reference.mu.W, out.mu.W, rtol=1e-4, atol=1e-5)
+    assert (out.mu.W * sign[:, :, None] < 0).any()  # a weight against its neuron's sign: impossible without it
+
+
 def test_a_negative_slot_sinkhorn_is_a_one_line_error():
     with pytest.raises(UserError, match="hyper.slot_sinkhorn"):
         config.load(None, ["hyper.slot_sinkhorn=-1"])
@@ -404,3 +429,5 @@ def test_a_negative_slot_sinkhorn_is_a_one_line_error():
         config.load(None, ["hyper.slot_magnitude=neuron"])
     with pytest.raises(UserError, match="hyper.slot_signs"):
         config.load(None, ["hyper.slot_signs=split", "hyper.slot_sinkhorn=5"])  # needs sign_split
+    with pytest.raises(UserError, match="hyper.slot_plain"):
+        config.load(None, ["hyper.slot_plain=true"])  # needs slot_sinkhorn

@@ -184,6 +184,8 @@ def validate(cfg: Config) -> Config:
     if h.slot_signs not in ("free", "split") or (h.slot_signs == "split" and not (h.sign_split and h.slot_sinkhorn)):
         raise UserError(f"hyper.slot_signs must be 'free' or 'split' (split needs hyper.sign_split = true and "
                         f"hyper.slot_sinkhorn > 0), got {h.slot_signs!r}")
+    if h.slot_plain and not h.slot_sinkhorn:
+        raise UserError("hyper.slot_plain adds the plain head to the slot weights: it needs hyper.slot_sinkhorn > 0")
     if h.slot_sinkhorn < 0:
         raise UserError(f"hyper.slot_sinkhorn (Sinkhorn iterations) must be >= 0, got {h.slot_sinkhorn}")
     if h.attention_every < 0 or h.attention_heads < 1 or (h.attention_every and h.width % h.attention_heads):

@@ -58,6 +58,10 @@ class HyperConfig:
     # the neuron's own (sign_split), the slots are the inputs, and the + neurons and the - neurons are each
     # balanced over the inputs: every input receives as much + mass as - mass, and nothing cancels.
     slot_signs: str = "free"
+    # The plain weight head's mean added to the slot weights (E20): a neuron may leave its slot (cancel it, or
+    # spread a dense part), which the split slots alone forbid. E18's split slots made pudding too dear to appear
+    # at any beta, so no seed showed three families along beta; with this the generator can make both.
+    slot_plain: bool = False
 
 
 class NetDistribution(NamedTuple):
@@ -379,6 +383,8 @@ class HyperNetwork(nn.Module):
             h = block.reference(h, cond) if reference else block(h, cond)
         w = self.w_head(h)
         head = w[..., 0] if self.slot_head is None else self.slot_weights(h, z[:, :, 0, -1])
+        if self.slot_head is not None and self.cfg.slot_plain:
+            head = head + w[..., 0]
         mu_w = head + self.cfg.skip * z[..., 0]
         if self.cfg.sign_split:
             mu_w = z[..., -1] * mu_w
