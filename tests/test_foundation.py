@@ -339,7 +339,9 @@ def test_sinkhorn_slots_are_balanced_and_equivariant():
               _random_model(4, slot_sinkhorn=3, slot_magnitude="input"),
               _random_model(4, slot_sinkhorn=3, sign_split=True, slot_signs="split", slot_magnitude="input"),
               _random_model(4, slot_sinkhorn=3, sign_split=True, slot_signs="split", slot_magnitude="input",
-                            slot_plain=True))
+                            slot_plain=True),
+              _random_model(4, slot_sinkhorn=3, slot_balance="floor"),
+              _random_model(4, slot_sinkhorn=3, sign_split=True, slot_signs="split", slot_balance="floor"))
     for model, (k, m, n) in itertools.product(models, ((2, 7, 5), (1, 12, 3))):
         gen = torch.Generator().manual_seed(k)
         z = model.noise(k, m, n, gen)
@@ -420,6 +422,28 @@ def test_slot_plain_adds_the_plain_heads_mean_to_the_slot_weights():
     assert (out.mu.W * sign[:, :, None] < 0).any()  # a weight against its neuron's sign: impossible without it
 
 
+def test_floor_balance_gives_every_slot_at_least_one_neuron_and_keeps_a_sharp_cover():
+    """slot_balance = "floor": every slot receives at least min(1, its share) and every neuron about 1; an
+    assignment of whole neurons that already covers every slot stays as it is, where the equal balance (share
+    1.5 at m = 3n) must split neurons between slots."""
+    from hyperinterp.hypernet import sinkhorn, sinkhorn_split
+
+    gen = torch.Generator().manual_seed(0)
+    logits = torch.randn(3, 12, 8, generator=gen) * 3                  # 12 neurons, 8 slots: share 1.5
+    p = sinkhorn(logits, 60, math.log(12 / 8), floor=True).exp()
+    assert (p.sum(1) >= 1 - 1e-4).all() and not torch.allclose(p.sum(1), torch.full((3, 8), 1.5))
+    torch.testing.assert_close(p.sum(2), torch.ones(3, 12), rtol=1e-3, atol=1e-3)
+    plus = (torch.rand(3, 12, generator=gen).argsort(1) < 6)[:, :, None]  # 6 + neurons over 4 inputs
+    q = sinkhorn_split(logits[..., :4], plus, 60, floor=True).exp()
+    assert ((q * plus).sum(1) >= 1 - 1e-4).all() and ((q * ~plus).sum(1) >= 1 - 1e-4).all()
+    # whole neurons covering every slot (slots 0..7, then 4 spare neurons on slot 0): kept by the floor
+    cover = torch.full((1, 12, 8), -30.0)
+    cover[0, torch.arange(12), torch.tensor([0, 1, 2, 3, 4, 5, 6, 7, 0, 0, 0, 0])] = 30.0
+    kept = sinkhorn(cover, 20, math.log(12 / 8), floor=True).exp()
+    torch.testing.assert_close(kept, cover.softmax(2), atol=1e-4, rtol=0)
+    assert (sinkhorn(cover, 20, math.log(12 / 8)).exp() - cover.softmax(2)).abs().max() > 0.1
+
+
 def test_a_negative_slot_sinkhorn_is_a_one_line_error():
     with pytest.raises(UserError, match="hyper.slot_sinkhorn"):
         config.load(None, ["hyper.slot_sinkhorn=-1"])
@@ -429,5 +453,7 @@ def test_a_negative_slot_sinkhorn_is_a_one_line_error():
         config.load(None, ["hyper.slot_magnitude=neuron"])
     with pytest.raises(UserError, match="hyper.slot_signs"):
         config.load(None, ["hyper.slot_signs=split", "hyper.slot_sinkhorn=5"])  # needs sign_split
+    with pytest.raises(UserError, match="hyper.slot_balance"):
+        config.load(None, ["hyper.slot_balance=ceiling"])
     with pytest.raises(UserError, match="hyper.slot_plain"):
         config.load(None, ["hyper.slot_plain=true"])  # needs slot_sinkhorn

@@ -62,6 +62,11 @@ class HyperConfig:
     # spread a dense part), which the split slots alone forbid. E18's split slots made pudding too dear to appear
     # at any beta, so no seed showed three families along beta; with this the generator can make both.
     slot_plain: bool = False
+    # How much mass a slot receives (E21). "equal": exactly its share, m / 2n, which at m = 48, n = 16 is 1.5:
+    # a sharp assignment cannot meet it, so some neurons stay split between inputs and an input can be left
+    # without a sharp neuron of one sign (E18's hybrids, one to three inputs short). "floor": at least
+    # min(1, share), the rest free: every slot can hold one whole neuron and the spare neurons go where they pay.
+    slot_balance: str = "equal"
 
 
 class NetDistribution(NamedTuple):
@@ -303,26 +308,35 @@ class Block(nn.Module):
         return self.attention(h) if self.attention is not None else h
 
 
-def sinkhorn(logits: torch.Tensor, iters: int, slot_log_mass: float) -> torch.Tensor:
+def sinkhorn(logits: torch.Tensor, iters: int, slot_log_mass: float, floor: bool = False) -> torch.Tensor:
     """Log of a soft assignment (K, rows, slots) whose rows sum to 1 and columns to exp(slot_log_mass), by
-    alternating normalisations in the log domain (columns last: the balance between slots is exact)."""
+    alternating normalisations in the log domain (columns last: the balance between slots is exact). With
+    `floor`, a column only rises to min(1, that mass) and is never lowered (alternating projections onto the
+    rows' and the floor's constraints: a point of both, not the nearest one)."""
+    if floor:
+        slot_log_mass = min(slot_log_mass, 0.0)
     for _ in range(iters):
         logits = logits - logits.logsumexp(2, keepdim=True)
-        logits = logits - logits.logsumexp(1, keepdim=True) + slot_log_mass
+        excess = logits.logsumexp(1, keepdim=True) - slot_log_mass
+        logits = logits - (excess.clamp(max=0) if floor else excess)
     return logits
 
 
-def sinkhorn_split(logits: torch.Tensor, plus: torch.Tensor, iters: int) -> torch.Tensor:
+def sinkhorn_split(logits: torch.Tensor, plus: torch.Tensor, iters: int, floor: bool = False) -> torch.Tensor:
     """Log of a soft assignment (K, m, n) of neurons to inputs whose rows sum to 1 and whose columns receive, from
-    the neurons of each sign (`plus`: (K, m, 1)), that sign's share: (its neuron count) / n."""
+    the neurons of each sign (`plus`: (K, m, 1)), that sign's share: (its neuron count) / n; with `floor`, at
+    least min(1, share)."""
     n = logits.shape[2]
     count_plus = plus.sum(1, keepdim=True)
     log_share = torch.where(plus, count_plus.log(), (plus.shape[1] - count_plus).log()) - math.log(n)
+    if floor:
+        log_share = log_share.clamp(max=0)
     for _ in range(iters):
         logits = logits - logits.logsumexp(2, keepdim=True)
         col_plus = logits.masked_fill(~plus, -math.inf).logsumexp(1, keepdim=True)
         col_minus = logits.masked_fill(plus, -math.inf).logsumexp(1, keepdim=True)
-        logits = logits - torch.where(plus, col_plus, col_minus) + log_share
+        excess = torch.where(plus, col_plus, col_minus) - log_share
+        logits = logits - (excess.clamp(max=0) if floor else excess)
     return logits
 
 
@@ -401,12 +415,13 @@ class HyperNetwork(nn.Module):
         k, m, n, _ = h.shape
         s = self.slot_head(h)
         log_magnitude = s[..., 2] if self.cfg.slot_magnitude == "entry" else s[..., 2].mean(1, keepdim=True)
+        floor = self.cfg.slot_balance == "floor"
         if self.cfg.slot_signs == "split":
             plus = (sign > 0)[:, :, None]
-            log_p = sinkhorn_split(s[..., 0] / self.cfg.slot_temperature, plus, self.cfg.slot_sinkhorn)
+            log_p = sinkhorn_split(s[..., 0] / self.cfg.slot_temperature, plus, self.cfg.slot_sinkhorn, floor)
             return log_magnitude.exp() * log_p.exp()
         scores = s[..., :2].reshape(k, m, 2 * n) / self.cfg.slot_temperature
-        log_p = sinkhorn(scores, self.cfg.slot_sinkhorn, math.log(m / (2 * n)))
+        log_p = sinkhorn(scores, self.cfg.slot_sinkhorn, math.log(m / (2 * n)), floor)
         p = log_p.exp().view(k, m, n, 2)
         return log_magnitude.exp() * (p[..., 0] - p[..., 1])
 
