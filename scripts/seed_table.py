@@ -1,0 +1,97 @@
+"""One row per seed from trained run folders (shipped or not): the labels of 16 draws at each β, the ± pair
+coverage (median over draws), the error, and the fractions over seeds with 95% Clopper–Pearson intervals.
+
+    python scripts/seed_table.py shipped/experiments/slot_split/seed_* [--betas ...] [--workers 2] [--json F]
+
+The README's per-seed tables of issue 13 come from this. It reads only the saved checkpoints (draws seeded 0,
+as `hyperinterp sample` draws them). A label is a seed's majority at a β when it holds more than half the draws.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+from collections import Counter
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+from scipy.stats import binomtest
+
+from hyperinterp import classify, sample
+
+SHORT = {"double_sided": "ds", "pudding_pos": "pud+", "pudding_neg": "pud−", "convexity": "conv", "other": "other"}
+
+
+def survey(run: str, betas: list[float], count: int) -> dict:
+    model, cfg, meta = sample.load_model(run)
+    n, m = cfg.task.n, cfg.task.m
+    cells = []
+    for beta in betas:
+        arrays, out_meta = sample.sample(model, cfg, beta, n, m, count, 0)
+        results = classify.classify_arrays(arrays, out_meta)
+        cells.append({"beta": beta, "labels": dict(Counter(r["label"] for r in results).most_common()),
+                      "pairs": statistics.median(r["composition"]["pair"] / n for r in results),
+                      "rel": statistics.median(float(x) for x in arrays["rel_mse"]),
+                      "bits": statistics.median(float(x) for x in arrays["bits"])})
+    metrics = [json.loads(line) for line in (Path(run) / "metrics.jsonl").read_text().splitlines()]
+
+    def leaves(threshold: float) -> int | None:  # first logged step whose low-beta error is at most threshold
+        return next((r["step"] for r in metrics if r["rel_mse_low_beta"] <= threshold), None)
+
+    return {"run": run, "seed": meta["seed"], "step": meta["step"], "count": count, "cells": cells,
+            "plateau_exit": [leaves(0.3), leaves(0.03)]}
+
+
+def majority(cell: dict, label: str) -> bool:
+    return cell["labels"].get(label, 0) * 2 > sum(cell["labels"].values())
+
+
+def fraction(hits: list, total: int) -> str:
+    ci = binomtest(len(hits), total).proportion_ci(method="exact")
+    return f"{len(hits)}/{total} [{ci.low:.2f}, {ci.high:.2f}]"
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("runs", nargs="+")
+    parser.add_argument("--betas", type=float, nargs="+", default=[1e-6, 1e-5, 1e-4, 3e-4, 1e-3])
+    parser.add_argument("--count", type=int, default=16)
+    parser.add_argument("--workers", type=int, default=1)
+    parser.add_argument("--json", help="also write the rows here")
+    args = parser.parse_args()
+    with ProcessPoolExecutor(args.workers) as pool:
+        rows = list(pool.map(survey, args.runs, [args.betas] * len(args.runs), [args.count] * len(args.runs)))
+    if args.json:
+        Path(args.json).write_text(json.dumps(rows, indent=1))
+    print("| seed | " + " | ".join(f"β = {b:.0e}" for b in args.betas) + " | off the plateau (rel ≤ 0.3 / ≤ 0.03) |")
+    print("|---" * (len(args.betas) + 2) + "|")
+    for r in rows:
+        cells = []
+        for c in r["cells"]:
+            text = (", ".join(f"{SHORT.get(k, k)} {v}" for k, v in c["labels"].items())
+                    + f"; {c['pairs']:.2f}; {c['rel']:.3f}")
+            cells.append(f"**{text}**" if majority(c, "double_sided") else text)
+        exits = " / ".join(f"{s:,}" if s is not None else "never" for s in r["plateau_exit"])
+        print(f"| {r['seed']} | " + " | ".join(cells) + f" | {exits} |")
+    total, low = len(rows), [r["cells"][0] for r in rows]
+    ds_low = [r["seed"] for r, c in zip(rows, low, strict=True) if majority(c, "double_sided")]
+    ds_low97 = [r["seed"] for r, c in zip(rows, low, strict=True) if majority(c, "double_sided") and c["pairs"] >= 0.97]
+    ds_any = [r["seed"] for r in rows if any(majority(c, "double_sided") for c in r["cells"])]
+    pudding = [r["seed"] for r in rows if any(majority(c, "pudding_pos") or majority(c, "pudding_neg")
+                                              for c in r["cells"])]
+    convexity = [r["seed"] for r in rows if any(majority(c, "convexity") for c in r["cells"])]
+    print(f"\nover {total} seeds (cells: labels of {rows[0]['count']} draws; median ± pair coverage; median rel):")
+    print(f"- double-sided the majority at β = {args.betas[0]:.0e}: {fraction(ds_low, total)}, seeds {ds_low}; "
+          f"with ± pairs on ≥ 0.97 of the inputs: {fraction(ds_low97, total)}, seeds {ds_low97}")
+    print(f"- double-sided the majority at some β: {fraction(ds_any, total)}, seeds {ds_any}")
+    print(f"- pudding (either form) the majority at some β: {fraction(pudding, total)}, seeds {pudding}")
+    print(f"- convexity the majority at some β: {fraction(convexity, total)}")
+    rel = sorted(c["rel"] for c in low)
+    pairs = sorted(c["pairs"] for c in low)
+    print(f"- at β = {args.betas[0]:.0e}: rel median {statistics.median(rel):.4f} ({rel[0]:.4f}–{rel[-1]:.4f}); "
+          f"± pair coverage median {statistics.median(pairs):.2f} ({pairs[0]:.2f}–{pairs[-1]:.2f})")
+
+
+if __name__ == "__main__":
+    main()
