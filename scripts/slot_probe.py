@@ -15,7 +15,6 @@ import math
 import torch
 
 from hyperinterp import sample
-from hyperinterp.hypernet import sinkhorn, sinkhorn_split
 
 
 def main() -> None:
@@ -29,20 +28,17 @@ def main() -> None:
     if not h.slot_sinkhorn:
         raise SystemExit("not a slot generator (hyper.slot_sinkhorn = 0)")
     k, n, m = args.count, cfg.task.n, cfg.task.m
-    seen: dict[str, torch.Tensor] = {}
-    model.slot_head.register_forward_hook(lambda mod, inp, out: seen.__setitem__("scores", out))
+    seen: dict[str, torch.Tensor] = {}  # the last block's output, which the slot head reads
+    model.slot_head.register_forward_hook(lambda mod, inp, out: seen.__setitem__("h", inp[0]))
     gen = torch.Generator().manual_seed(0)
     z = model.noise(k, m, n, gen)
     with torch.no_grad():
         model(z, torch.full((k,), math.log(args.beta)))
-        s = seen["scores"]
-        if h.slot_signs == "split":
-            p = sinkhorn_split(s[..., 0] / h.slot_temperature, (z[:, :, 0, -1] > 0)[:, :, None], h.slot_sinkhorn).exp()
+        p, _ = model.slot_assignment(seen["h"], z[:, :, 0, -1])
+        if p.dim() == 3:  # split: a neuron's sign is its own, nothing cancels
             held = surviving = p.sum() / k
             sharp = p.max(2).values > 0.5
         else:
-            scores = s[..., :2].reshape(k, m, 2 * n) / h.slot_temperature
-            p = sinkhorn(scores, h.slot_sinkhorn, math.log(m / (2 * n))).exp().view(k, m, n, 2)
             held, surviving = p.sum() / k, (p[..., 0] - p[..., 1]).abs().sum() / k
             sharp = (p[..., 0] - p[..., 1]).abs().max(2).values > 0.5
     print(f"{args.run} at beta {args.beta:g}, {k} draws, n={n}, m={m}")

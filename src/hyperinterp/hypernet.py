@@ -408,22 +408,28 @@ class HyperNetwork(nn.Module):
         log_sigma = Nets(w[..., 1], neuron[..., 2], neuron[..., 3], c[:, 1])
         return NetDistribution(mu, log_sigma)
 
-    def slot_weights(self, h: torch.Tensor, sign: torch.Tensor) -> torch.Tensor:
-        """exp(l) * (P+ - P-), P the Sinkhorn-balanced assignment of neurons to (input, sign) slots; with
-        slot_signs = "split", exp(l) * P, P balancing the neurons of each sign (`sign`: (K, m)) over the inputs
-        (the caller multiplies by the sign)."""
+    def slot_assignment(self, h: torch.Tensor, sign: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """The balanced assignment P and the log magnitude l of the slot weights: P is (K, m, n, 2) over
+        (input, sign) slots, or with slot_signs = "split" (K, m, n) over the inputs, each sign of neurons
+        (`sign`: (K, m)) balanced on its own."""
         k, m, n, _ = h.shape
         s = self.slot_head(h)
         log_magnitude = s[..., 2] if self.cfg.slot_magnitude == "entry" else s[..., 2].mean(1, keepdim=True)
         floor = self.cfg.slot_balance == "floor"
         if self.cfg.slot_signs == "split":
             plus = (sign > 0)[:, :, None]
-            log_p = sinkhorn_split(s[..., 0] / self.cfg.slot_temperature, plus, self.cfg.slot_sinkhorn, floor)
-            return log_magnitude.exp() * log_p.exp()
+            return sinkhorn_split(s[..., 0] / self.cfg.slot_temperature, plus, self.cfg.slot_sinkhorn, floor).exp(), \
+                log_magnitude
         scores = s[..., :2].reshape(k, m, 2 * n) / self.cfg.slot_temperature
         log_p = sinkhorn(scores, self.cfg.slot_sinkhorn, math.log(m / (2 * n)), floor)
-        p = log_p.exp().view(k, m, n, 2)
-        return log_magnitude.exp() * (p[..., 0] - p[..., 1])
+        return log_p.exp().view(k, m, n, 2), log_magnitude
+
+    def slot_weights(self, h: torch.Tensor, sign: torch.Tensor) -> torch.Tensor:
+        """exp(l) * (P+ - P-), P the Sinkhorn-balanced assignment of neurons to (input, sign) slots; with
+        slot_signs = "split", exp(l) * P, P balancing the neurons of each sign (`sign`: (K, m)) over the inputs
+        (the caller multiplies by the sign)."""
+        p, log_magnitude = self.slot_assignment(h, sign)
+        return log_magnitude.exp() * (p if p.dim() == 3 else p[..., 0] - p[..., 1])
 
     def generate(self, log_beta: torch.Tensor, n: int, m: int,
                  generator: torch.Generator | None = None) -> NetDistribution:
