@@ -2,7 +2,9 @@
 still generate what the README says: seed 0 double-sided networks with a ± pair on (nearly) every input, seed 2
 pudding+ with none (measured: 9 of 16 double-sided, median pair coverage 1.0; 16 of 16 pudding+). And E18's
 (sign-split slots, `configs/studies/slot_split.toml`, 8 seeds shipped): seed 0 double-sided at beta = 1e-6,
-seed 1 a ± pair hybrid (measured: 10 of 16 double-sided; other 14 with pairs on 0.87 of the inputs, no pudding)."""
+seed 1 a ± pair hybrid (measured: 10 of 16 double-sided; other 14 with pairs on 0.87 of the inputs, no pudding).
+E19's (the same generator, seeds 12..35 trained as one batch on an H100 with CUDA draws, loaded here on a CPU):
+seed 30 double-sided (measured: 13 of 16 at beta = 1e-6, pairs on every input in the median draw)."""
 
 from __future__ import annotations
 
@@ -14,6 +16,7 @@ from hyperinterp.demo import SHIPPED
 
 E15 = SHIPPED / "experiments" / "slot_temperature"
 E18 = SHIPPED / "experiments" / "slot_split"
+E19 = SHIPPED / "experiments" / "slot_split_gpu"
 
 
 def _labels_and_pairs(seed: int, beta: float, runs=E15) -> tuple[Counter, float]:
@@ -41,3 +44,9 @@ def test_e18_seed_0_is_double_sided_and_seed_1_mixes_signs():
     assert pairs >= 0.97
     labels, pairs = _labels_and_pairs(1, 1e-6, E18)
     assert labels["pudding_pos"] + labels["pudding_neg"] == 0 and pairs >= 0.8, (labels, pairs)
+
+
+def test_e19_gpu_seed_30_is_double_sided_on_a_cpu():
+    labels, pairs = _labels_and_pairs(30, 1e-6, E19)
+    assert labels.most_common(1)[0][0] == "double_sided" and labels["double_sided"] >= 11, labels
+    assert pairs >= 0.97
