@@ -1,10 +1,13 @@
-"""How sharp and how cancelled a slot generator's assignment is (notebook E17, E18).
+"""How sharp and how cancelled a slot generator's assignment is, and what its mean weights are (notebook E17, E18, E20).
 
     python scripts/slot_probe.py RUN_OR_CHECKPOINT [--beta 1e-6] [--count 8]
 
 Prints, per network drawn at n = 16, m = 48 (averaged): the mass the neurons hold (m), the mass that survives
 |P+ - P-| (cancelled when a neuron holds both signs of an input), and how many neurons are sharp (one entry
-above 0.5) against diffuse. It reads only the saved checkpoint.
+above 0.5) against diffuse; and from the mean weights, medians over neurons: the slot weight (each neuron's
+largest |mu_W|), the off-slot weights (the rest: 0.5 * median |z| = 0.34 where the noise skip is left uncancelled),
+the share of neurons reading two or more inputs (second largest above a quarter of the largest), and |a|.
+It reads only the saved checkpoint.
 """
 
 from __future__ import annotations
@@ -33,7 +36,7 @@ def main() -> None:
     gen = torch.Generator().manual_seed(0)
     z = model.noise(k, m, n, gen)
     with torch.no_grad():
-        model(z, torch.full((k,), math.log(args.beta)))
+        mu = model(z, torch.full((k,), math.log(args.beta))).mu
         p, _ = model.slot_assignment(seen["h"], z[:, :, 0, -1])
         if p.dim() == 3:  # split: a neuron's sign is its own, nothing cancels
             held = surviving = p.sum() / k
@@ -44,6 +47,11 @@ def main() -> None:
     print(f"{args.run} at beta {args.beta:g}, {k} draws, n={n}, m={m}")
     print(f"mass held {float(held):.1f}, surviving |P+ - P-| {float(surviving):.1f}, "
           f"sharp neurons {float(sharp.float().sum(1).mean()):.1f} of {m}")
+    ranked = mu.W.abs().sort(2, descending=True).values
+    print(f"mean weights: slot |W| {float(ranked[..., 0].median()):.2f}, "
+          f"off-slot |W| {float(ranked[..., 2:].median()):.3f}, "
+          f"neurons reading 2+ inputs {float((ranked[..., 1] > 0.25 * ranked[..., 0]).float().mean()):.2f}, "
+          f"|a| {float(mu.a.abs().median()):.3f}")
 
 
 if __name__ == "__main__":
