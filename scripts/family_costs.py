@@ -20,9 +20,9 @@ from collections import Counter
 from pathlib import Path
 
 from hyperinterp import classify, sample
+from hyperinterp.report_stats import SHORT
 
 FAMILIES = ("double_sided", "pudding_pos", "pudding_neg", "convexity")
-SHORT = {"double_sided": "ds", "pudding_pos": "pud+", "pudding_neg": "pud−", "convexity": "conv"}
 
 
 def cells(run: str, betas: list[float], count: int) -> list[dict]:

@@ -21,8 +21,9 @@ from pathlib import Path
 from scipy.stats import binomtest
 
 from hyperinterp import classify, sample
+from hyperinterp.report_stats import SHORT
 
-SHORT = {"double_sided": "ds", "pudding_pos": "pud+", "pudding_neg": "pud−", "convexity": "conv", "other": "other"}
+THRESHOLDS = (0.3, 0.03, 0.01)  # low-β relative errors whose first step is reported
 
 
 def survey(run: str, betas: list[float], count: int) -> dict:
@@ -47,7 +48,7 @@ def survey(run: str, betas: list[float], count: int) -> dict:
                      if statistics.median(errors[i:i + 5]) <= threshold), None)
 
     return {"run": run, "seed": meta["seed"], "step": meta["step"], "count": count, "cells": cells,
-            "plateau_exit": [leaves(0.3), leaves(0.03), leaves(0.01)]}
+            "plateau_exit": [leaves(t) for t in THRESHOLDS]}
 
 
 def majority(cell: dict, label: str) -> bool:
@@ -71,7 +72,7 @@ def main() -> None:
         rows = list(pool.map(survey, args.runs, [args.betas] * len(args.runs), [args.count] * len(args.runs)))
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=1))
-    exits = "first step at rel ≤ 0.3 / ≤ 0.03 / ≤ 0.01 (low β)"
+    exits = "first step at rel " + " / ".join(f"≤ {t}" for t in THRESHOLDS) + " (low β)"
     print("| seed | " + " | ".join(f"β = {b:.0e}" for b in args.betas) + f" | {exits} |")
     print("|---" * (len(args.betas) + 2) + "|")
     for r in rows:
@@ -95,7 +96,7 @@ def main() -> None:
     print(f"- double-sided the majority at some β: {fraction(ds_any, total)}, seeds {ds_any}")
     print(f"- pudding (either form) the majority at some β: {fraction(pudding, total)}, seeds {pudding}")
     print(f"- convexity the majority at some β: {fraction(convexity, total)}")
-    for i, threshold in enumerate((0.3, 0.03, 0.01)):
+    for i, threshold in enumerate(THRESHOLDS):
         steps = [r["plateau_exit"][i] for r in rows]
         reached = sorted(s for s in steps if s is not None)
         spread = f"median {statistics.median(reached):,.0f} ({reached[0]:,}–{reached[-1]:,})" if reached else "none"
