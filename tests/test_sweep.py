@@ -392,3 +392,26 @@ def test_packed_sweep_trains_seeds_together_and_gives_the_same_networks(tmp_path
     before = {p.name: p.stat().st_mtime_ns for p in (packed / "cells").iterdir()}
     executor.run_sweep(packed, spec, base, workers=2, retries=0, progress=False, pack=2)
     assert {p.name: p.stat().st_mtime_ns for p in (packed / "cells").iterdir()} == before
+
+
+def test_a_run_folder_is_trained_by_one_worker_at_a_time(tmp_path: Path):
+    """The wide job trains its multi_n start while the multi_n job may train the same folder: the second waits
+    for the first and then finds the run trained, instead of replacing its checkpoints under a reader (CI once
+    read a multi_n cell at step 10 of 20 that way)."""
+    import threading
+
+    from hyperinterp import checkpoint
+    from hyperinterp.train import train
+
+    cfg = sweep.job_config(config.load(None, TINY), SPEC, sweep.Job("multi_n", 0))
+    run_dir = tmp_path / "train" / "multi_n" / "seed_0"
+    waiter = threading.Thread(target=sweep._train, args=(cfg, run_dir))
+    with sweep._training_lock(run_dir):
+        waiter.start()
+        waiter.join(timeout=1.0)
+        assert waiter.is_alive() and not checkpoint.list_steps(run_dir)  # it waits; it writes nothing
+        train(cfg, run_dir, progress=False)
+        written = {p.name: p.stat().st_mtime_ns for p in checkpoint.list_steps(run_dir)}
+    waiter.join(timeout=60)
+    assert not waiter.is_alive()
+    assert written and {p.name: p.stat().st_mtime_ns for p in checkpoint.list_steps(run_dir)} == written

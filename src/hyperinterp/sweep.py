@@ -29,8 +29,10 @@ same seed) and evaluated like `range`. A generator variant or an ablation is suc
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
+import fcntl
 import io
 import json
 import math
@@ -239,14 +241,29 @@ def _init_root(out: Path, job: Job) -> Path | None:
     return out if job.mode == "wide" or job.extra.get("init_from") else None
 
 
+@contextlib.contextmanager
+def _training_lock(run_dir: Path):
+    """One process at a time trains a run folder. The wide job trains its multi_n start, which the multi_n job
+    trains too, maybe at the same moment on another worker: two writers replacing one checkpoint let a reader
+    take the one before it as the latest. The lock dies with its process, so a killed worker frees it."""
+    if run_dir.exists() and not run_dir.is_dir():
+        raise UserError(f"run folder {run_dir} is a file")
+    run_dir.mkdir(parents=True, exist_ok=True)
+    with open(run_dir / ".lock", "a") as fh:
+        fcntl.flock(fh, fcntl.LOCK_EX)
+        yield
+
+
 def _train(cfg: Config, run_dir: Path, init_root: Path | None = None) -> None:
     from .train import train
 
-    trained = _trained(cfg, run_dir)
-    if trained:
+    if _trained(cfg, run_dir):
         return
-    run_dir.parent.mkdir(parents=True, exist_ok=True)
-    train(cfg, run_dir, resume=trained is not None, progress=False, command="hyperinterp sweep", init_root=init_root)
+    with _training_lock(run_dir):
+        trained = _trained(cfg, run_dir)  # again: another worker may have trained it while we waited
+        if not trained:
+            train(cfg, run_dir, resume=trained is not None, progress=False, command="hyperinterp sweep",
+                  init_root=init_root)
 
 
 def _train_start(out: Path, spec: SweepSpec, base: Config, job: Job) -> None:
@@ -293,16 +310,17 @@ def train_pack(out_dir: str | Path, spec: SweepSpec, base: Config, pack: Pack) -
     out = Path(out_dir)
     torch.set_num_threads(1)
     runs = []
-    for job in pack.jobs:
-        _train_start(out, spec, base, job)
-        cfg, run_dir = job_config(base, spec, job), run_folder(out, job)
-        trained = _trained(cfg, run_dir)
-        if not trained:
-            run_dir.parent.mkdir(parents=True, exist_ok=True)
-            runs.append(Run(cfg, run_dir, trained is not None, "hyperinterp sweep --pack", _init_root(out, job),
-                            compile_each_block=False))
-    if runs:
-        train_runs(runs, progress=False, desc=pack.name)
+    with contextlib.ExitStack() as locks:
+        for job in pack.jobs:
+            _train_start(out, spec, base, job)
+            cfg, run_dir = job_config(base, spec, job), run_folder(out, job)
+            locks.enter_context(_training_lock(run_dir))
+            trained = _trained(cfg, run_dir)
+            if not trained:
+                runs.append(Run(cfg, run_dir, trained is not None, "hyperinterp sweep --pack", _init_root(out, job),
+                                compile_each_block=False))
+        if runs:
+            train_runs(runs, progress=False, desc=pack.name)
 
 
 def done(out: Path, spec: SweepSpec, base: Config, task: Job | Pack) -> bool:
