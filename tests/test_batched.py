@@ -29,11 +29,17 @@ def _final(run) -> tuple[dict[str, torch.Tensor], dict[str, torch.Tensor]]:
 
 def _max_relative_difference(a: dict[str, torch.Tensor], b: dict[str, torch.Tensor]) -> float:
     assert a.keys() == b.keys()
+    # the slot scores' bias shifts every score alike, which the Sinkhorn balance removes: its gradient is zero
+    # but for rounding, which Adam's normalised step turns into steps of lr either way (3 steps: 2e-3 of the
+    # tensor's largest entry, measured). The generated networks do not see it.
+    a, b = ({k: v[1:] if k == "slot_head.bias" else v for k, v in d.items()} for d in (a, b))
     return max(float((a[k] - b[k]).abs().max() / a[k].abs().max().clamp_min(1e-12)) for k in a)
 
 
-@pytest.mark.parametrize("extra", [(), ("task.train_sizes=[4,6]", "budget.anneal_steps=7", "hyper.sign_split=true")],
-                         ids=["default", "sizes_anneal_signs"])
+@pytest.mark.parametrize("extra", [(), ("task.train_sizes=[4,6]", "budget.anneal_steps=7", "hyper.sign_split=true"),
+                                   ("hyper.slot_sinkhorn=3", "hyper.sign_split=true", "hyper.slot_signs=split",
+                                    "hyper.skip_until=20")],
+                         ids=["default", "sizes_anneal_signs", "slots_skip_decay"])
 def test_each_seed_follows_its_solo_run(tmp_path, extra):
     cfg = _tiny(*extra)
     batched.train_batch(cfg, tmp_path / "batch", [0, 1, 2], progress=False)
@@ -55,12 +61,12 @@ def test_a_diverging_seed_recovers_as_alone_and_the_others_go_on(tmp_path, monke
     seeds 0 and 2 train on undisturbed (the draws made ahead for seed 1 are discarded)."""
     step, calls = batched.SeedStack.step, []
 
-    def poisoned(self, staged, anneal, lrs):
+    def poisoned(self, staged, anneal, lrs, skips=None):
         calls.append(len(calls))
         if len(calls) == 10:
             with torch.no_grad():
                 self.flat[1] = float("nan")
-        return step(self, staged, anneal, lrs)
+        return step(self, staged, anneal, lrs, skips)
 
     monkeypatch.setattr(batched.SeedStack, "step", poisoned)
     cfg = _tiny("optim.checkpoint_every=5")

@@ -457,3 +457,28 @@ def test_a_negative_slot_sinkhorn_is_a_one_line_error():
         config.load(None, ["hyper.slot_balance=ceiling"])
     with pytest.raises(UserError, match="hyper.slot_plain"):
         config.load(None, ["hyper.slot_plain=true"])  # needs slot_sinkhorn
+    with pytest.raises(UserError, match="hyper.skip_until"):
+        config.load(None, ["hyper.skip_until=-5"])
+
+
+def test_noise_skip_decays_to_zero_and_a_checkpoint_generates_with_its_steps_share(tmp_path):
+    """hyper.skip_until (E24): the mean weights are sign * (head + skip * share * z0), the share falling linearly
+    from 1 to 0 over the first skip_until steps; a checkpoint's networks are made with the share of its step."""
+    from hyperinterp import train
+    from hyperinterp.hypernet import skip_scale
+
+    sets = ["hyper.slot_sinkhorn=3", "hyper.sign_split=true", "hyper.slot_signs=split", "hyper.slot_balance=floor"]
+    cfg = config.load(None, [*TINY, *sets, "hyper.skip_until=10", "optim.steps=15"])
+    assert [skip_scale(cfg.hyper, s) for s in (0, 5, 10, 15)] == [1.0, 0.5, 0.0, 0.0]
+    assert skip_scale(config.load(None, TINY).hyper, 10**6) == 1.0  # 0: the skip stays
+    train.train(cfg, tmp_path / "run", progress=False)
+    z = None
+    for step, share in ((5, 0.5), (15, 0.0)):
+        model, _, meta = sample.load_model(tmp_path / "run" / "checkpoints" / f"step_{step:08d}")
+        assert meta["step"] == step and model.skip_scale == share
+        z = model.noise(2, 8, 4, torch.Generator().manual_seed(3)) if z is None else z
+        log_beta = torch.full((2,), -6.0)
+        with torch.no_grad():
+            loaded, full = model(z, log_beta).mu.W, model(z, log_beta, skip_scale=1.0).mu.W
+        sign = z[:, :, 0, -1:]
+        torch.testing.assert_close(full - loaded, sign * (cfg.hyper.skip * (1 - share)) * z[..., 0], rtol=0, atol=1e-5)

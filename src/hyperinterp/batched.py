@@ -34,7 +34,7 @@ from tqdm import tqdm
 
 from .config import Config, from_dict, resolve_device
 from .errors import UserError
-from .hypernet import HyperNetwork, NetDistribution
+from .hypernet import HyperNetwork, NetDistribution, skip_scale
 from .target import Nets
 from .tasks import Task
 from .train import Draws, Run, StepResult, TrainingDiverged, anneal_factor, draw_step, learning_rate, step_loss
@@ -100,7 +100,7 @@ class SeedStack:
         self.betas, self.eps = opts[0].defaults["betas"], opts[0].defaults["eps"]
         for i, (model, opt) in enumerate(zip(models, opts, strict=True)):
             self.load(i, model, opt)
-        vmapped = torch.vmap(self._one, in_dims=(0, 0, 0, 0, 0, 0, None, None))
+        vmapped = torch.vmap(self._one, in_dims=(0, 0, 0, 0, 0, 0, 0, None, None))
         self.losses = torch.compile(vmapped, dynamic=False) if compile else vmapped
 
     def views(self, flat: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -110,8 +110,8 @@ class SeedStack:
                 for name, part, shape in zip(self.names, parts, self.shapes, strict=True)}
 
     def _one(self, flat: torch.Tensor, z: torch.Tensor, log_beta: torch.Tensor, eps: Nets, x: torch.Tensor,
-             anneal: torch.Tensor, n: int, m: int) -> tuple:
-        dist = functional_call(self.base, self.views(flat), (z, log_beta))
+             anneal: torch.Tensor, skip: torch.Tensor, n: int, m: int) -> tuple:
+        dist = functional_call(self.base, self.views(flat), (z, log_beta), {"skip_scale": skip})
         return *step_loss(dist, Draws(n, m, log_beta, z, eps, x), self.cfg, self.task, anneal), dist
 
     @torch.no_grad()
@@ -161,8 +161,9 @@ class SeedStack:
         return Staged(list(draws), staged)
 
     def step(self, staged: Staged, anneal: Sequence[float], lrs: Sequence[float],
-             ) -> tuple[list[bool], dict[int, _Lazy]]:
-        """One training step of every seed with draws (None: a seed not training now). Returns per seed whether
+             skips: Sequence[float] | None = None) -> tuple[list[bool], dict[int, _Lazy]]:
+        """One training step of every seed with draws (None: a seed not training now), with each seed's beta
+        annealing factor, learning rate and noise skip share (None: 1). Returns per seed whether
         it stepped (its loss, gradient and new weights finite), and the step's outputs of the seeds that drew."""
         device, flat, count = self.flat.device, self.flat, len(staged.draws)
         total, results = 0.0, {}
@@ -170,7 +171,8 @@ class SeedStack:
         for n, m, members, z, log_beta, eps, x in staged.groups:
             rows = flat if members == list(range(count)) else flat[members]
             a = torch.tensor([anneal[i] for i in members], device=device)
-            loss, mse, bits, y, dist = self.losses(rows, z, log_beta, eps, x, a, n, m)
+            skip = torch.tensor([skips[i] if skips else 1.0 for i in members], device=device)
+            loss, mse, bits, y, dist = self.losses(rows, z, log_beta, eps, x, a, skip, n, m)
             total = total + loss.sum()
             losses[members] = loss.detach()
             for j, i in enumerate(members):
@@ -301,7 +303,8 @@ def train_runs(runs: Sequence[Run], progress: bool = True, desc: str = "train-ba
         due = any(r.checkpoint_due(r.step + 1) for r in active)
         upcoming = None if due else ahead.submit(prepare, going_on, [r.step + 1 for r in going_on])
         flags, results = stack.step(staged, [anneal_factor(r.cfg, r.step) for r in runs],
-                                    [learning_rate(r.cfg, r.step) * r.lr_scale for r in runs])
+                                    [learning_rate(r.cfg, r.step) * r.lr_scale for r in runs],
+                                    [skip_scale(r.cfg.hyper, r.step) for r in runs])
         for i, r in enumerate(runs):
             if staged.draws[i] is None:
                 continue

@@ -188,6 +188,8 @@ def validate(cfg: Config) -> Config:
         raise UserError(f"hyper.slot_balance must be 'equal' or 'floor', got {h.slot_balance!r}")
     if h.slot_plain and not h.slot_sinkhorn:
         raise UserError("hyper.slot_plain adds the plain head to the slot weights: it needs hyper.slot_sinkhorn > 0")
+    if h.skip_until < 0:
+        raise UserError(f"hyper.skip_until (steps for the noise skip to decay to 0) must be >= 0, got {h.skip_until}")
     if h.slot_sinkhorn < 0:
         raise UserError(f"hyper.slot_sinkhorn (Sinkhorn iterations) must be >= 0, got {h.slot_sinkhorn}")
     if h.attention_every < 0 or h.attention_heads < 1 or (h.attention_every and h.width % h.attention_heads):

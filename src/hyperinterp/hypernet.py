@@ -67,6 +67,16 @@ class HyperConfig:
     # without a sharp neuron of one sign (E18's hybrids, one to three inputs short). "floor": at least
     # min(1, share), the rest free: every slot can hold one whole neuron and the spare neurons go where they pay.
     slot_balance: str = "equal"
+    # The noise skip decays linearly from `skip` to 0 over the first this many training steps (E24); 0: it stays.
+    # Slot weights are >= 0, so on the off-slot entries nothing cancels the skip's noise (E20: off-slot |mu_W|
+    # 0.30, slot weights grown to 25-46 to drown it); the skip is still what moves the first steps off the
+    # plateau, so it is kept there and removed later. A checkpoint's networks use the skip of its step.
+    skip_until: int = 0
+
+
+def skip_scale(cfg: HyperConfig, step: int) -> float:
+    """The share of the noise skip in effect at a training step."""
+    return max(0.0, 1.0 - step / cfg.skip_until) if cfg.skip_until > 0 else 1.0
 
 
 class NetDistribution(NamedTuple):
@@ -347,6 +357,7 @@ class HyperNetwork(nn.Module):
     def __init__(self, cfg: HyperConfig = HyperConfig(), c_init: float = 0.0):
         super().__init__()
         self.cfg = cfg
+        self.skip_scale = 1.0  # the skip's share when none is passed: the loader sets its checkpoint step's
         d, cond_dim = cfg.width, 16
         self.cond = nn.Sequential(nn.Linear(3, cond_dim), nn.SiLU(), nn.Linear(cond_dim, cond_dim))
         self.embed = nn.Linear(cfg.noise_channels + cfg.neuron_noise_channels + cfg.sign_split, d)
@@ -385,10 +396,12 @@ class HyperNetwork(nn.Module):
             zn = torch.cat([zn, sign[:, :, None, None]], -1)
         return torch.cat([z, zn.expand(k, m, n, -1)], -1)
 
-    def forward(self, z: torch.Tensor, log_beta: torch.Tensor, reference: bool = False) -> NetDistribution:
+    def forward(self, z: torch.Tensor, log_beta: torch.Tensor, reference: bool = False,
+                skip_scale: float | torch.Tensor | None = None) -> NetDistribution:
         """z: (K,m,n,C) noise from `noise`; log_beta: (K,). Returns the weight distribution.
 
-        `reference=True` runs the straightforward formulation of every layer (equal up to rounding)."""
+        `reference=True` runs the straightforward formulation of every layer (equal up to rounding);
+        `skip_scale`: the noise skip's share at this training step (None: `self.skip_scale`)."""
         k, m, n, _ = z.shape
         pool_ = pool_reference if reference else pool
         cond = self.cond(self.conditions(log_beta, n, m))
@@ -399,7 +412,8 @@ class HyperNetwork(nn.Module):
         head = w[..., 0] if self.slot_head is None else self.slot_weights(h, z[:, :, 0, -1])
         if self.slot_head is not None and self.cfg.slot_plain:
             head = head + w[..., 0]
-        mu_w = head + self.cfg.skip * z[..., 0]
+        scale = self.skip_scale if skip_scale is None else skip_scale
+        mu_w = head + (self.cfg.skip * scale) * z[..., 0]
         if self.cfg.sign_split:
             mu_w = z[..., -1] * mu_w
         neuron = self.neuron_head(pool_(h, 2, self.cfg.pools))               # (K,m,4)

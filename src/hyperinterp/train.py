@@ -22,7 +22,7 @@ from tqdm import tqdm
 from . import __version__, checkpoint, complexity
 from .config import Config, from_dict, resolve_device
 from .errors import UserError
-from .hypernet import HyperNetwork, NetDistribution, randn
+from .hypernet import HyperNetwork, NetDistribution, randn, skip_scale
 from .target import Nets, forward
 from .tasks import Task, make_task
 
@@ -133,7 +133,7 @@ def objective(model: HyperNetwork, cfg: Config, task: Task, step: int, gen: torc
     """The training objective of one step, with every random number drawn from `gen`."""
     device = next(model.parameters()).device
     d = draw_step(model, cfg, task, step, gen, device)
-    dist = model(d.z, d.log_beta.to(device))
+    dist = model(d.z, d.log_beta.to(device), skip_scale=skip_scale(cfg.hyper, step))
     loss, mse, bits, y = step_loss(dist, d, cfg, task, anneal_factor(cfg, step))
     return StepResult(loss, mse, bits, y.var(), d.log_beta, dist, d.x, y)
 
