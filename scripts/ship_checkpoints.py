@@ -2,10 +2,11 @@
 
     .venv/bin/python scripts/ship_checkpoints.py runs/main
 
-Ships, from SWEEP/train: range seeds 0 and 1 (the checkpoints the phase diagram reads), multi_n
-seed 0, wide seed 0 and per_beta seed 0 (final checkpoints). Each checkpoint's meta.json keeps the command and
-seed that made it. shipped/figures.json records, per final checkpoint, the median relative error
-and bits of 16 draws at each beta of the demo grid; tests/test_shipped.py reproduces them.
+Replaces shipped/train with, from SWEEP/train: range seeds 0 and 1 (the checkpoints the phase diagram reads),
+multi_n seed 0 (and wide seed 0 if the demo runs that mode) and per_beta seed 0 (final checkpoints). Each
+checkpoint's meta.json keeps the command and seed that made it. shipped/figures.json records, per final
+checkpoint, the median relative error and bits of 16 draws at each beta of the demo grid (its entries for
+shipped/experiments are kept); tests/test_shipped.py reproduces them.
 """
 
 from __future__ import annotations
@@ -35,11 +36,16 @@ def recorded_figures(run: Path) -> dict:
 
 def main(sweep_dir: str) -> None:
     src = Path(sweep_dir) / "train"
-    runs = [src / "range" / "seed_0", src / "range" / "seed_1", src / "multi_n" / "seed_0", src / "wide" / "seed_0",
+    runs = [src / "range" / "seed_0", src / "range" / "seed_1",
+            *(src / mode / "seed_0" for mode in ("multi_n", "wide") if mode in DEMO_SPEC.modes),
             *sorted((src / "per_beta").glob("beta_*_seed_0"))]
-    if SHIPPED.exists():
-        shutil.rmtree(SHIPPED)
-    figures = {}
+    missing = [str(r) for r in runs if not checkpoint.list_steps(r)]
+    if missing:
+        sys.exit(f"ship_checkpoints: no checkpoints in {missing[0]}")
+    shutil.rmtree(SHIPPED / "train", ignore_errors=True)  # only the demo's runs: shipped/experiments stays
+    record = SHIPPED / "figures.json"
+    figures = {k: v for k, v in json.loads(record.read_text()).items() if not k.startswith("train/")} \
+        if record.exists() else {}
     for run in runs:
         steps = [p for p in checkpoint.list_steps(run)]
         keep = set(sweep._phase_steps(run, DEMO_SPEC.phase_points)) if run.parent.name == "range" else set()
@@ -52,8 +58,8 @@ def main(sweep_dir: str) -> None:
             if (run / f).exists():
                 shutil.copy(run / f, dest / f)
         figures[str(run.relative_to(src.parent))] = recorded_figures(dest)
-    (SHIPPED / "figures.json").write_text(json.dumps(figures, indent=1))
-    print(f"shipped {len(runs)} runs to {SHIPPED}")
+    record.write_text(json.dumps(figures, indent=1))
+    print(f"shipped {len(runs)} runs to {SHIPPED / 'train'}")
 
 
 if __name__ == "__main__":

@@ -232,8 +232,13 @@ def _random_model(seed: int, **kw) -> HyperNetwork:
     return model
 
 
+DEFAULT_GENERATOR = {f: getattr(config.DEFAULT_HYPER, f) for f in ("sign_split", "slot_sinkhorn", "slot_temperature",
+                                                                   "slot_magnitude", "slot_signs", "slot_balance")}
+
+
 @pytest.mark.parametrize("kw", [{"pools": ("mean", "max")}, {"pools": ("mean",)},
-                                {"attention_every": 1, "attention_heads": 2}, {"sign_split": True}])
+                                {"attention_every": 1, "attention_heads": 2}, {"sign_split": True},
+                                DEFAULT_GENERATOR])
 def test_hypernetwork_is_equivariant_to_input_and_neuron_permutations(kw):
     model = _random_model(0, **kw)
     k, m, n = 3, 7, 5
@@ -452,11 +457,11 @@ def test_a_negative_slot_sinkhorn_is_a_one_line_error():
     with pytest.raises(UserError, match="hyper.slot_magnitude"):
         config.load(None, ["hyper.slot_magnitude=neuron"])
     with pytest.raises(UserError, match="hyper.slot_signs"):
-        config.load(None, ["hyper.slot_signs=split", "hyper.slot_sinkhorn=5"])  # needs sign_split
+        config.load(None, ["hyper.sign_split=false"])  # the default's split slots need sign_split
     with pytest.raises(UserError, match="hyper.slot_balance"):
         config.load(None, ["hyper.slot_balance=ceiling"])
     with pytest.raises(UserError, match="hyper.slot_plain"):
-        config.load(None, ["hyper.slot_plain=true"])  # needs slot_sinkhorn
+        config.load("configs/plain.toml", ["hyper.slot_plain=true"])  # needs slot_sinkhorn
     with pytest.raises(UserError, match="hyper.skip_until"):
         config.load(None, ["hyper.skip_until=-5"])
 
@@ -470,7 +475,7 @@ def test_noise_skip_decays_to_zero_and_a_checkpoint_generates_with_its_steps_sha
     sets = ["hyper.slot_sinkhorn=3", "hyper.sign_split=true", "hyper.slot_signs=split", "hyper.slot_balance=floor"]
     cfg = config.load(None, [*TINY, *sets, "hyper.skip_until=10", "optim.steps=15"])
     assert [skip_scale(cfg.hyper, s) for s in (0, 5, 10, 15)] == [1.0, 0.5, 0.0, 0.0]
-    assert skip_scale(config.load(None, TINY).hyper, 10**6) == 1.0  # 0: the skip stays
+    assert skip_scale(config.load(None, [*TINY, "hyper.skip_until=0"]).hyper, 10**6) == 1.0  # 0: the skip stays
     train.train(cfg, tmp_path / "run", progress=False)
     z = None
     for step, share in ((5, 0.5), (15, 0.0)):
@@ -482,3 +487,28 @@ def test_noise_skip_decays_to_zero_and_a_checkpoint_generates_with_its_steps_sha
             loaded, full = model(z, log_beta).mu.W, model(z, log_beta, skip_scale=1.0).mu.W
         sign = z[:, :, 0, -1:]
         torch.testing.assert_close(full - loaded, sign * (cfg.hyper.skip * (1 - share)) * z[..., 0], rtol=0, atol=1e-5)
+
+
+def test_the_default_generator_is_e24s_and_a_stored_configuration_keeps_its_own():
+    """configs/default.toml is the default generator (E24); a configuration saved before the switch names no slot
+    key, and means the plain generator it was trained with, not today's default."""
+    assert config.load("configs/default.toml") == config.Config()
+    assert config.Config().hyper == config.DEFAULT_HYPER != HyperConfig()
+    assert config.load("configs/plain.toml").hyper == HyperConfig()  # the ablation: every field default
+    old = config.Config(hyper=HyperConfig()).to_dict()
+    for key in ("sign_split", "slot_sinkhorn", "slot_temperature", "slot_magnitude", "slot_signs", "slot_plain",
+                "slot_balance", "skip_until"):
+        del old["hyper"][key]
+    assert config.from_dict(old, stored=True).hyper == HyperConfig()
+    assert config.from_dict(old).hyper == config.DEFAULT_HYPER  # a user's partial file: today's defaults
+    new = config.Config().to_dict()  # saved today: every key named, read back the same either way
+    assert config.from_dict(new, stored=True) == config.from_dict(new) == config.Config()
+
+
+@pytest.mark.parametrize("n,m", [(3, 9), (5, 7), (16, 48), (9, 2)])
+def test_the_default_generator_makes_networks_of_any_n_and_m(n, m):
+    model = HyperNetwork(config.DEFAULT_HYPER)
+    with torch.no_grad():
+        out = model(model.noise(2, m, n, torch.Generator().manual_seed(0)), torch.full((2,), -9.0))
+    assert out.mu.W.shape == out.log_sigma.W.shape == (2, m, n) and out.mu.a.shape == (2, m)
+    assert all(torch.isfinite(t).all() for t in (*out.mu, *out.log_sigma))

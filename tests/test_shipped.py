@@ -7,6 +7,7 @@ import json
 import numpy as np
 import pytest
 
+from hyperinterp import config, study, sweep
 from hyperinterp.demo import DEMO_SPEC, SHIPPED
 from hyperinterp.sample import load_model, sample
 
@@ -31,5 +32,27 @@ def test_shipped_checkpoint_reproduces_its_figures(run, record):
 
 def test_demo_spec_matches_shipped_runs():
     runs = {r for r, _ in _records()}
-    assert {"train/range/seed_0", "train/range/seed_1", "train/multi_n/seed_0", "train/wide/seed_0"} <= runs
+    assert {"train/range/seed_0", "train/range/seed_1", "train/multi_n/seed_0"} <= runs
     assert {f"train/per_beta/beta_{b:.0e}_seed_0" for b in DEMO_SPEC.betas} <= runs
+    assert {"experiments/plain/range/seed_0", "experiments/plain/wide/seed_0"} <= runs  # the plain generator
+
+
+@pytest.mark.parametrize("run", sorted(r for r, _ in _records() if r.startswith("train/")))
+def test_the_demos_runs_are_the_default_configurations(run):
+    """The demo finds each shipped run finished only if it is the run its sweep would train today."""
+    _, mode, name = run.split("/")
+    seed = int(name.rsplit("_", 1)[1])
+    beta = float(name.split("_")[1]) if mode == "per_beta" else None
+    _, cfg, _ = load_model(SHIPPED / run)
+    assert cfg == sweep.job_config(config.Config(), DEMO_SPEC, sweep.Job(mode, seed, beta))
+
+
+@pytest.mark.parametrize("run", ["range/seed_0", "range/seed_1", "multi_n/seed_0", "wide/seed_0"])
+def test_the_plain_generators_runs_load_as_what_the_plain_study_trains(run):
+    """Saved before the default changed, naming no slot key: they load as the plain generator they were trained
+    as, the configuration configs/studies/plain.toml gives the same jobs today."""
+    mode, name = run.split("/")
+    _, cfg, _ = load_model(SHIPPED / "experiments/plain" / run)
+    spec, base, _ = study.load(SHIPPED.parent / "configs/studies/plain.toml")
+    assert cfg.hyper.slot_sinkhorn == 0 and not cfg.hyper.sign_split
+    assert cfg == sweep.job_config(base, spec, sweep.Job(mode, int(name.split("_")[1])))

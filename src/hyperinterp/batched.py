@@ -244,7 +244,7 @@ def train_batch(cfg: Config | None, out: str | Path, seeds: Sequence[int] | None
         if seeds and list(seeds) != saved["seeds"]:
             raise UserError(f"{out} trains seeds {' '.join(map(str, saved['seeds']))}: resume them all, without "
                             f"--seeds")
-        cfg, seeds = from_dict(saved["config"]), saved["seeds"]
+        cfg, seeds = from_dict(saved["config"], stored=True), saved["seeds"]
     else:
         if cfg is None or not seeds:
             raise UserError("train-batch needs a configuration and at least one seed")

@@ -38,7 +38,7 @@ def load_model(path: str | Path, device: str = "cpu") -> tuple[HyperNetwork, Con
             print(f"hyperinterp: warning: using {ckpt.name}, the newest undamaged checkpoint of {p}; skipped "
                   f"{len(skipped)} damaged: {skipped[0]}", file=sys.stderr)
     try:
-        cfg = from_dict(meta["config"])
+        cfg = from_dict(meta["config"], stored=True)
     except UserError as e:
         raise UserError(f"checkpoint {ckpt} has an invalid configuration: {e}") from None
     model = build_model(cfg)

@@ -167,6 +167,12 @@ def job_config(base: Config, spec: SweepSpec, job: Job) -> Config:
     if job.mode == "wide":  # relative to the sweep folder (see _train): the same record in every sweep
         task["m_per_n"] = WIDE_M_PER_N
         optim.update(steps=spec.wide_steps, lr=base.optim.lr / 2, init_from=f"train/multi_n/seed_{job.seed}")
+    hyper: dict[str, Any] = {}
+    if base.hyper.skip_until and job.mode == "wide":  # its start ended with the noise skip decayed: keep it off
+        hyper["skip"] = 0.0
+    elif base.hyper.skip_until and optim.get("steps", base.optim.steps) != base.optim.steps:
+        # a mode's shorter (per_beta) or longer training decays the skip over the same share of its steps
+        hyper["skip_until"] = max(1, round(base.hyper.skip_until * optim["steps"] / base.optim.steps))
     d = base.to_dict()
     if job.extra:  # a named training: its overrides, then its seed; init_from names a run of this sweep
         for key, value in training_overrides(spec, job.extra).items():
@@ -174,7 +180,7 @@ def job_config(base: Config, spec: SweepSpec, job: Job) -> Config:
             d.setdefault(section, {})[name] = value
         if job.extra["init_from"]:
             optim["init_from"] = f"train/{job.extra['init_from']}/seed_{job.seed}"
-    for section, values in (("optim", optim), ("task", task), ("budget", budget)):
+    for section, values in (("optim", optim), ("task", task), ("budget", budget), ("hyper", hyper)):
         d[section] = {**d[section], **values}
     return from_dict(d)
 
@@ -230,7 +236,7 @@ def _trained(cfg: Config, run_dir: Path) -> bool | None:
     latest = checkpoint.load_latest(run_dir)
     if latest is None:
         return False
-    if from_dict(latest[3]["config"]) != cfg:
+    if from_dict(latest[3]["config"], stored=True) != cfg:
         raise UserError(f"{run_dir} holds a run with another configuration: remove it or use another sweep folder")
     return latest[3]["step"] >= cfg.optim.steps
 
@@ -420,7 +426,8 @@ def prepare(out_dir: str | Path, spec: SweepSpec, base: Config) -> Path:
         except json.JSONDecodeError:
             raise UserError(f"{saved} is corrupt") from None
         try:  # normalise through the current dataclasses: a new field with its default is no change
-            old = {"spec": _spec_dict(_spec_from(old["spec"])), "config": from_dict(old["config"]).to_dict()}
+            old = {"spec": _spec_dict(_spec_from(old["spec"])),
+                   "config": from_dict(old["config"], stored=True).to_dict()}
         except (KeyError, TypeError, UserError):
             raise UserError(f"{saved} is not a sweep record this version can read") from None
         if json.loads(json.dumps(old)) != json.loads(json.dumps(record)):
@@ -437,7 +444,7 @@ def load_spec(out_dir: str | Path) -> tuple[SweepSpec, Config]:
     if not saved.is_file():
         raise UserError(f"{out_dir} is not a sweep folder (no sweep.json)")
     record = json.loads(saved.read_text())
-    return _spec_from(record["spec"]), from_dict(record["config"])
+    return _spec_from(record["spec"]), from_dict(record["config"], stored=True)
 
 
 def _spec_from(saved: dict[str, Any]) -> SweepSpec:

@@ -235,7 +235,7 @@ class Run:
             if latest is None:
                 raise UserError(f"{run_dir}: every checkpoint is damaged, nothing to resume from")
             _, weights, state, meta = latest
-            cfg = from_dict(meta["config"])
+            cfg = from_dict(meta["config"], stored=True)
             start, lr_scale, recorded = meta["step"], meta.get("lr_scale", 1.0), meta.get("arithmetic")
         # after --resume has replaced the configuration: the resumed run computes as the original did
         self.arithmetic = set_arithmetic(cfg, recorded)
