@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Issue 16: algorithm families beyond L1. For each task, train the default configuration (n = 16, m = 48,
+# Issue 16: algorithm families beyond L1. For each task, train CONFIG (default configs/plain.toml: the plain
+# generator, as notebook E16 measured; the default generator gives every input a neuron of each sign by
+# construction, an L1 prior, not a neutral one) (n = 16, m = 48,
 # beta-conditioned over 1e-6..3e-2, 24,000 steps) for SEEDS seeds, sample 16 networks at each beta of the
 # default sweep's grid, and cluster all of them (every seed, beta and draw of the task) into families:
 #   OUT/<task>/seed_<s>/                 the trainings (resumable: a finished one is skipped)
@@ -8,7 +10,7 @@
 #   OUT/<task>/families_beta.png, families_representatives.png
 # Usage: experiments/task_families.sh OUT [--set SECTION.KEY=VALUE ...]   (extra --set go to every training)
 # Environment: TASKS (default "sum_squares linf count_positive"; a user's module:function works too),
-#   SEEDS (3), JOBS (trainings at once, one thread each: 2).
+#   SEEDS (3), JOBS (trainings at once, one thread each: 2), CONFIG (configs/plain.toml).
 # Smoke test, about a minute: experiments/task_families.sh /tmp/tf --set optim.steps=200 --set hyper.layers=1
 # At the defaults: 9 trainings of about 40 min each on one thread, 2 at a time: about 3 hours on 2 cores.
 set -euo pipefail
@@ -16,6 +18,7 @@ out=$1; shift
 tasks=${TASKS:-"sum_squares linf count_positive"}
 seeds=${SEEDS:-3}
 jobs=${JOBS:-2}
+config=${CONFIG:-configs/plain.toml}
 betas="1e-6 1e-5 3e-5 1e-4 3e-4 1e-3 2e-3 3e-3 5e-3 1e-2"
 hi=.venv/bin/hyperinterp
 mkdir -p "$out"
@@ -27,7 +30,7 @@ train_one() {  # task seed extra-args...
     "$hi" train "$run" --resume --quiet >> "$run.log" 2>&1  # a finished run stops at once
   else
     mkdir -p "$out/$task"
-    "$hi" train "$run" --quiet --set task.name="\"$task\"" --set optim.seed="$seed" --set optim.threads=1 "$@" \
+    "$hi" train "$run" --quiet --config "$config" --set task.name="\"$task\"" --set optim.seed="$seed" --set optim.threads=1 "$@" \
       > "$run.log" 2>&1
   fi
 }

@@ -102,8 +102,8 @@ def test_e24_seed_0_is_double_sided_without_the_skip_noise_and_3x_more_accurate_
 
 def test_family_costs_ranks_the_shipped_families_by_their_objective():
     """scripts/family_costs.py (the README's bits per family at one β): at β = 1e-6 the plain generator's pudding+
-    (range seed 0: rel 0.0033 at 7,800 bits) beats E18's double-sided seed 0 (rel 0.010 at 60,000 bits) on the objective,
-    at 3e-3 only convexity is left (measured: objectives -4.0 and -3.0, then 2.0)."""
+    (range seed 0: rel 0.0033 at 7,800 bits) beats E18's double-sided seed 0 (rel 0.010 at 60,000 bits) on the
+    objective, at 3e-3 only convexity is left (measured: objectives -4.0 and -3.0, then 2.0)."""
     import importlib.util
 
     spec = importlib.util.spec_from_file_location("family_costs", SHIPPED.parent / "scripts" / "family_costs.py")

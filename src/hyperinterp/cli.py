@@ -344,7 +344,7 @@ def parser() -> argparse.ArgumentParser:
     e = sub.add_parser("demo", help="the main job: sweep from the shipped checkpoints and write the report",
                        description="The main job: copy the shipped hypernetworks into OUT, sample, classify, decode\n"
                                    "and draw their networks over the beta grid, run the baselines, write the report.\n"
-                                   "Takes about 7 minutes on 2 CPU cores (about 1.5 hours with --from-scratch).\n"
+                                   "Takes about 10 minutes on 2 CPU cores (about 1.5 hours with --from-scratch).\n"
                                    "The report lands in OUT/report/index.html (runs/demo/report/index.html by\n"
                                    "default); rerunning the same command skips finished cells.")
     e.add_argument("--out", default=DEMO_OUT, help="demo folder")
