@@ -38,7 +38,7 @@ def _max_relative_difference(a: dict[str, torch.Tensor], b: dict[str, torch.Tens
 
 @pytest.mark.parametrize("extra", [(), ("task.train_sizes=[4,6]", "budget.anneal_steps=7", "hyper.sign_split=true"),
                                    ("hyper.slot_sinkhorn=3", "hyper.sign_split=true", "hyper.slot_signs=split",
-                                    "hyper.skip_until=20")],
+                                    "hyper.skip_until=20", "hyper.out_per_norm=true", "hyper.c_per_neuron=true")],
                          ids=["default", "sizes_anneal_signs", "slots_skip_decay"])
 def test_each_seed_follows_its_solo_run(tmp_path, extra):
     cfg = _tiny(*extra)

@@ -238,7 +238,7 @@ DEFAULT_GENERATOR = {f: getattr(config.DEFAULT_HYPER, f) for f in ("sign_split",
 
 @pytest.mark.parametrize("kw", [{"pools": ("mean", "max")}, {"pools": ("mean",)},
                                 {"attention_every": 1, "attention_heads": 2}, {"sign_split": True},
-                                DEFAULT_GENERATOR])
+                                DEFAULT_GENERATOR, {**DEFAULT_GENERATOR, "out_per_norm": True, "c_per_neuron": True}])
 def test_hypernetwork_is_equivariant_to_input_and_neuron_permutations(kw):
     model = _random_model(0, **kw)
     k, m, n = 3, 7, 5
@@ -257,6 +257,32 @@ def test_hypernetwork_is_equivariant_to_input_and_neuron_permutations(kw):
     # not vacuous: neurons and inputs really get different weights, and the permutations move them
     assert out.mu.W.std(1).min() > 1e-3 and out.mu.W.std(2).min() > 1e-3
     assert not torch.allclose(out_p.mu.W, out.mu.W)
+
+
+def test_output_weight_per_norm_and_per_neuron_offsets_equal_their_plain_formulation():
+    """hyper.out_per_norm and hyper.c_per_neuron (E28): the same network as without them, except that mu_a is the
+    head's value divided by the neuron's input-weight norm (log sigma_a minus its log) and mu_c gains the sum of
+    one offset per neuron; for any n and m."""
+    flagged = _random_model(5, **DEFAULT_GENERATOR, out_per_norm=True, c_per_neuron=True)
+    plain = HyperNetwork(HyperConfig(layers=2, width=8, **DEFAULT_GENERATOR))
+    weights = flagged.state_dict()
+    offsets = weights["neuron_head.2.weight"][4], weights["neuron_head.2.bias"][4]
+    plain.load_state_dict({**weights, "neuron_head.2.weight": weights["neuron_head.2.weight"][:4],
+                           "neuron_head.2.bias": weights["neuron_head.2.bias"][:4]})
+    for k, m, n in ((2, 7, 5), (1, 48, 16)):
+        z = flagged.noise(k, m, n, torch.Generator().manual_seed(m))
+        seen: dict[str, torch.Tensor] = {}  # the neuron head's hidden layer, which the offsets read
+        hook = flagged.neuron_head[1].register_forward_hook(lambda mod, inp, out: seen.__setitem__("h", out))
+        with torch.no_grad():
+            got, want = flagged(z, torch.full((k,), -6.0)), plain(z, torch.full((k,), -6.0))
+        hook.remove()
+        norm = torch.stack([torch.stack([row.pow(2).sum().sqrt() for row in net]) for net in want.mu.W])
+        torch.testing.assert_close(got.mu.W, want.mu.W)
+        torch.testing.assert_close(got.mu.a * norm, want.mu.a, rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(got.log_sigma.a + norm.log(), want.log_sigma.a, rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(got.mu.c, want.mu.c + (seen["h"] @ offsets[0] + offsets[1]).sum(1), rtol=1e-5,
+                                   atol=1e-5)
+        torch.testing.assert_close(got.mu.b, want.mu.b)
 
 
 def test_hypernetwork_output_depends_on_beta():
@@ -447,6 +473,43 @@ def test_floor_balance_gives_every_slot_at_least_one_neuron_and_keeps_a_sharp_co
     kept = sinkhorn(cover, 20, math.log(12 / 8), floor=True).exp()
     torch.testing.assert_close(kept, cover.softmax(2), atol=1e-4, rtol=0)
     assert (sinkhorn(cover, 20, math.log(12 / 8)).exp() - cover.softmax(2)).abs().max() > 0.1
+
+
+def test_idle_slot_takes_only_the_spare_mass_and_keeps_the_generator_equivariant():
+    """hyper.slot_idle (E29): a column of no input beside the inputs. The floor still gives every input at least
+    one whole neuron of each sign; a neuron that prefers the idle column leaves its input weights ~0 (rows sum to
+    1 over the inputs and the idle column), and a neuron that does not is unchanged. The generator stays
+    equivariant and makes any n, m; without the floor and the split signs the key is an error."""
+    from hyperinterp.hypernet import sinkhorn_split
+
+    gen = torch.Generator().manual_seed(0)
+    plus = (torch.rand(3, 12, generator=gen).argsort(1) < 6)[:, :, None]  # 6 + neurons over 4 inputs
+    logits = torch.randn(3, 12, 4, generator=gen) * 3
+    idle = torch.randn(3, 12, 1, generator=gen) * 3
+    q = sinkhorn_split(logits, plus, 60, floor=True, idle=idle).exp()
+    assert q.shape == (3, 12, 4)
+    assert ((q * plus).sum(1) >= 1 - 1e-4).all() and ((q * ~plus).sum(1) >= 1 - 1e-4).all()
+    assert (q.sum(2) <= 1 + 1e-4).all() and q.sum(2).min() < 0.9  # some mass went idle
+    # whole neurons: one of each sign per input, the 4 spares preferring the idle column, stay exactly so
+    cover = torch.full((1, 12, 4), -30.0)
+    cover[0, torch.arange(8), torch.tensor([0, 1, 2, 3, 0, 1, 2, 3])] = 30.0
+    signs = torch.tensor([True] * 4 + [False] * 4 + [True, False, True, False])[None, :, None]
+    spare_idle = torch.where(torch.arange(12) >= 8, 30.0, -30.0)[None, :, None]
+    kept = sinkhorn_split(cover, signs, 20, floor=True, idle=spare_idle).exp()
+    torch.testing.assert_close(kept, torch.cat([cover, spare_idle], 2).softmax(2)[..., :4], atol=1e-4, rtol=0)
+    assert kept[0, 8:].sum() < 1e-6
+    model = _random_model(3, **DEFAULT_GENERATOR, slot_idle=True)
+    for k, m, n in ((2, 7, 5), (1, 12, 3), (1, 48, 16)):
+        g = torch.Generator().manual_seed(m)
+        z = model.noise(k, m, n, g)
+        rows, cols = torch.randperm(m, generator=g), torch.randperm(n, generator=g)
+        with torch.no_grad():
+            out, out_p = model(z, torch.full((k,), -6.0)), model(z[:, rows][:, :, cols], torch.full((k,), -6.0))
+        torch.testing.assert_close(out_p.mu.W, out.mu.W[:, rows][:, :, cols], rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(out_p.mu.a, out.mu.a[:, rows], rtol=1e-5, atol=1e-5)
+        assert out.mu.W.shape == (k, m, n) and torch.isfinite(out.mu.W).all()
+    with pytest.raises(UserError, match="hyper.slot_idle"):
+        config.load(None, ["hyper.slot_idle=true", "hyper.slot_balance=equal"])
 
 
 def test_a_negative_slot_sinkhorn_is_a_one_line_error():

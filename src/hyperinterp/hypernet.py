@@ -72,6 +72,21 @@ class HyperConfig:
     # 0.30, slot weights grown to 25-46 to drown it); the skip is still what moves the first steps off the
     # plateau, so it is kept there and removed later. A checkpoint's networks use the skip of its step.
     skip_until: int = 0
+    # The output weight a generated per unit of its neuron's input-weight norm (E28): mu_a = head / |mu_W row|,
+    # log sigma_a = head - log |mu_W row|. A neuron of slope k needs a ~ 1/k; the neuron head reads pooled
+    # features and set a to within a few percent of its best value (E28's refit: the shipped E24 networks'
+    # own W and b with least-squares a and c are 2-4x more accurate), so the head is given the ratio instead.
+    out_per_norm: bool = False
+    # The output bias c gets a sum of per-neuron offsets from the neuron head (E28): a neuron's activation has
+    # a mean of its own (silu's x tanh(kx/2) falls short of |x| by an amount set by its slope), which one
+    # global head reading pooled features hit only to rel ~1e-3; per neuron it also follows m and n.
+    c_per_neuron: bool = False
+    # An idle slot beside the inputs (E29; needs slot_signs = "split" and slot_balance = "floor"): a neuron may put
+    # its mass on no input. The floor fills every input with one neuron of each sign and the rows sum to 1, so the
+    # m - 2n spare neurons had to read some input with that input's magnitude, and E28's error lives on the inputs
+    # that hold them (one input with 8-15 neurons; the inputs with a clean pair are near exact). Idle, a spare
+    # neuron's weights are ~0: a constant the output bias absorbs.
+    slot_idle: bool = False
 
 
 def skip_scale(cfg: HyperConfig, step: int) -> float:
@@ -332,11 +347,15 @@ def sinkhorn(logits: torch.Tensor, iters: int, slot_log_mass: float, floor: bool
     return logits
 
 
-def sinkhorn_split(logits: torch.Tensor, plus: torch.Tensor, iters: int, floor: bool = False) -> torch.Tensor:
+def sinkhorn_split(logits: torch.Tensor, plus: torch.Tensor, iters: int, floor: bool = False,
+                   idle: torch.Tensor | None = None) -> torch.Tensor:
     """Log of a soft assignment (K, m, n) of neurons to inputs whose rows sum to 1 and whose columns receive, from
     the neurons of each sign (`plus`: (K, m, 1)), that sign's share: (its neuron count) / n; with `floor`, at
-    least min(1, share)."""
+    least min(1, share). `idle` (K, m, 1): the logits of one more column, no input, that takes no constraint (the
+    rows then sum to 1 over the inputs and it; only its input columns are returned)."""
     n = logits.shape[2]
+    if idle is not None:
+        logits = torch.cat([logits, idle], 2)
     count_plus = plus.sum(1, keepdim=True)
     log_share = torch.where(plus, count_plus.log(), (plus.shape[1] - count_plus).log()) - math.log(n)
     if floor:
@@ -346,8 +365,10 @@ def sinkhorn_split(logits: torch.Tensor, plus: torch.Tensor, iters: int, floor: 
         col_plus = logits.masked_fill(~plus, -math.inf).logsumexp(1, keepdim=True)
         col_minus = logits.masked_fill(plus, -math.inf).logsumexp(1, keepdim=True)
         excess = torch.where(plus, col_plus, col_minus) - log_share
+        if idle is not None:  # the idle column is never rescaled
+            excess = torch.cat([excess[..., :n], torch.zeros_like(excess[..., n:])], 2)
         logits = logits - (excess.clamp(max=0) if floor else excess)
-    return logits
+    return logits[..., :n]
 
 
 GENERATE_CHUNK_VALUES = 1 << 18
@@ -366,15 +387,16 @@ class HyperNetwork(nn.Module):
         self.blocks = nn.ModuleList(Block(d, cfg.pools, cond_dim, cfg.attention_heads if a else 0) for a in attends)
         p = len(cfg.pools) * d
         self.w_head = nn.Linear(d, 2)                                        # mu_W, log sigma_W
-        self.slot_head = nn.Linear(d, 3) if cfg.slot_sinkhorn else None      # score +, score -, log magnitude
-        self.neuron_head = nn.Sequential(nn.Linear(p, d), nn.SiLU(), nn.Linear(d, 4))  # b, a
+        # score +, score -, log magnitude (, idle score: its mean over the inputs is the neuron's)
+        self.slot_head = nn.Linear(d, 3 + cfg.slot_idle) if cfg.slot_sinkhorn else None
+        self.neuron_head = nn.Sequential(nn.Linear(p, d), nn.SiLU(), nn.Linear(d, 4 + cfg.c_per_neuron))  # b, a
         self.c_head = nn.Linear(p + cond_dim, 2)                             # mu_c, log sigma_c
         for head in (self.w_head, self.neuron_head[-1], self.c_head, *([self.slot_head] if self.slot_head else [])):
             nn.init.normal_(head.weight, std=0.01)
             nn.init.zeros_(head.bias)
         with torch.no_grad():
             self.w_head.bias[1] = cfg.init_log_sigma
-            self.neuron_head[-1].bias[2:] = cfg.init_log_sigma
+            self.neuron_head[-1].bias[2:4] = cfg.init_log_sigma
             self.c_head.bias[0] = c_init
             self.c_head.bias[1] = cfg.init_log_sigma
 
@@ -418,8 +440,13 @@ class HyperNetwork(nn.Module):
             mu_w = z[..., -1] * mu_w
         neuron = self.neuron_head(pool_(h, 2, self.cfg.pools))               # (K,m,4)
         c = self.c_head(torch.cat([pool_(pool_(h, 2, ("mean",)), 1, self.cfg.pools), cond], -1))  # (K,2)
-        mu = Nets(mu_w, neuron[..., 0], neuron[..., 1], c[:, 0])
-        log_sigma = Nets(w[..., 1], neuron[..., 2], neuron[..., 3], c[:, 1])
+        mu_a, log_sigma_a = neuron[..., 1], neuron[..., 3]
+        if self.cfg.out_per_norm:
+            norm = torch.linalg.vector_norm(mu_w, dim=2).clamp_min(1e-3)
+            mu_a, log_sigma_a = mu_a / norm, log_sigma_a - norm.log()
+        mu_c = c[:, 0] + neuron[..., 4].sum(1) if self.cfg.c_per_neuron else c[:, 0]
+        mu = Nets(mu_w, neuron[..., 0], mu_a, mu_c)
+        log_sigma = Nets(w[..., 1], neuron[..., 2], log_sigma_a, c[:, 1])
         return NetDistribution(mu, log_sigma)
 
     def slot_assignment(self, h: torch.Tensor, sign: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -432,8 +459,9 @@ class HyperNetwork(nn.Module):
         floor = self.cfg.slot_balance == "floor"
         if self.cfg.slot_signs == "split":
             plus = (sign > 0)[:, :, None]
-            return sinkhorn_split(s[..., 0] / self.cfg.slot_temperature, plus, self.cfg.slot_sinkhorn, floor).exp(), \
-                log_magnitude
+            idle = s[..., 3].mean(2, keepdim=True) / self.cfg.slot_temperature if self.cfg.slot_idle else None
+            return sinkhorn_split(s[..., 0] / self.cfg.slot_temperature, plus, self.cfg.slot_sinkhorn, floor,
+                                  idle).exp(), log_magnitude
         scores = s[..., :2].reshape(k, m, 2 * n) / self.cfg.slot_temperature
         log_p = sinkhorn(scores, self.cfg.slot_sinkhorn, math.log(m / (2 * n)), floor)
         return log_p.exp().view(k, m, n, 2), log_magnitude
