@@ -269,13 +269,12 @@ def test_output_weight_per_norm_and_per_neuron_offsets_equal_their_plain_formula
     offsets = weights["neuron_head.2.weight"][4], weights["neuron_head.2.bias"][4]
     plain.load_state_dict({**weights, "neuron_head.2.weight": weights["neuron_head.2.weight"][:4],
                            "neuron_head.2.bias": weights["neuron_head.2.bias"][:4]})
+    seen: dict[str, torch.Tensor] = {}  # the neuron head's hidden layer, which the offsets read
+    flagged.neuron_head[1].register_forward_hook(lambda mod, inp, out: seen.__setitem__("h", out))
     for k, m, n in ((2, 7, 5), (1, 48, 16)):
         z = flagged.noise(k, m, n, torch.Generator().manual_seed(m))
-        seen: dict[str, torch.Tensor] = {}  # the neuron head's hidden layer, which the offsets read
-        hook = flagged.neuron_head[1].register_forward_hook(lambda mod, inp, out: seen.__setitem__("h", out))
         with torch.no_grad():
             got, want = flagged(z, torch.full((k,), -6.0)), plain(z, torch.full((k,), -6.0))
-        hook.remove()
         norm = torch.stack([torch.stack([row.pow(2).sum().sqrt() for row in net]) for net in want.mu.W])
         torch.testing.assert_close(got.mu.W, want.mu.W)
         torch.testing.assert_close(got.mu.a * norm, want.mu.a, rtol=1e-5, atol=1e-6)
