@@ -238,7 +238,8 @@ DEFAULT_GENERATOR = {f: getattr(config.DEFAULT_HYPER, f) for f in ("sign_split",
 
 @pytest.mark.parametrize("kw", [{"pools": ("mean", "max")}, {"pools": ("mean",)},
                                 {"attention_every": 1, "attention_heads": 2}, {"sign_split": True},
-                                DEFAULT_GENERATOR, {**DEFAULT_GENERATOR, "out_per_norm": True, "c_per_neuron": True}])
+                                DEFAULT_GENERATOR, {**DEFAULT_GENERATOR, "out_per_norm": True, "c_per_neuron": True},
+                                {**DEFAULT_GENERATOR, "slot_idle": True, "slot_readout": True}])
 def test_hypernetwork_is_equivariant_to_input_and_neuron_permutations(kw):
     model = _random_model(0, **kw)
     k, m, n = 3, 7, 5
@@ -509,6 +510,8 @@ def test_idle_slot_takes_only_the_spare_mass_and_keeps_the_generator_equivariant
         assert out.mu.W.shape == (k, m, n) and torch.isfinite(out.mu.W).all()
     with pytest.raises(UserError, match="hyper.slot_idle"):
         config.load(None, ["hyper.slot_idle=true", "hyper.slot_balance=equal"])
+    with pytest.raises(UserError, match="hyper.slot_readout"):
+        config.load("configs/plain.toml", ["hyper.slot_readout=true"])
 
 
 def test_a_negative_slot_sinkhorn_is_a_one_line_error():

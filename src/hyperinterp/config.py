@@ -203,6 +203,9 @@ def validate(cfg: Config) -> Config:
     if h.slot_idle and not (h.slot_signs == "split" and h.slot_balance == "floor"):
         raise UserError("hyper.slot_idle (an idle slot beside the inputs) needs hyper.slot_signs = 'split' and "
                         "hyper.slot_balance = 'floor'")
+    if h.slot_readout and not h.slot_sinkhorn:
+        raise UserError("hyper.slot_readout reads the features of the slots a neuron serves: it needs "
+                        "hyper.slot_sinkhorn > 0")
     if h.skip_until < 0:
         raise UserError(f"hyper.skip_until (steps for the noise skip to decay to 0) must be >= 0, got {h.skip_until}")
     if h.slot_sinkhorn < 0:
