@@ -74,12 +74,13 @@ class HyperConfig:
     skip_until: int = 0
     # The output weight a generated per unit of its neuron's input-weight norm (E28): mu_a = head / |mu_W row|,
     # log sigma_a = head - log |mu_W row|. A neuron of slope k needs a ~ 1/k; the neuron head reads pooled
-    # features and set a to within a few percent of its best value (E28's refit: the shipped E24 networks'
+    # features and sets a only to within a few percent of its best value (E28's refit: the shipped E24 networks'
     # own W and b with least-squares a and c are 2-4x more accurate), so the head is given the ratio instead.
     out_per_norm: bool = False
     # The output bias c gets a sum of per-neuron offsets from the neuron head (E28): a neuron's activation has
     # a mean of its own (silu's x tanh(kx/2) falls short of |x| by an amount set by its slope), which one
-    # global head reading pooled features hit only to rel ~1e-3; per neuron it also follows m and n.
+    # global head reading pooled features hit only to rel ~1e-3. A sum over neurons could follow m and n, but
+    # only if trained over sizes: E30, trained at n = 16, misses c at n = 8 and 32 (rel ~10 until c is refitted).
     c_per_neuron: bool = False
     # An idle slot beside the inputs (E29; needs slot_signs = "split" and slot_balance = "floor"): a neuron may put
     # its mass on no input. The floor fills every input with one neuron of each sign and the rows sum to 1, so the
@@ -442,16 +443,16 @@ class HyperNetwork(nn.Module):
         else:
             p, log_magnitude = self.slot_assignment(h, z[:, :, 0, -1])
             head = self.slot_weights_from(p, log_magnitude)
+            if self.cfg.slot_plain:
+                head = head + w[..., 0]
             if self.cfg.slot_readout:  # the features of the entries each neuron serves
                 served = p if p.dim() == 3 else p.sum(-1)
                 neuron_features = torch.cat([neuron_features, torch.einsum("kmn,kmnd->kmd", served, h)], -1)
-        if self.slot_head is not None and self.cfg.slot_plain:
-            head = head + w[..., 0]
         scale = self.skip_scale if skip_scale is None else skip_scale
         mu_w = head + (self.cfg.skip * scale) * z[..., 0]
         if self.cfg.sign_split:
             mu_w = z[..., -1] * mu_w
-        neuron = self.neuron_head(neuron_features)                            # (K,m,4)
+        neuron = self.neuron_head(neuron_features)                            # (K,m,4 or 5)
         c = self.c_head(torch.cat([pool_(pool_(h, 2, ("mean",)), 1, self.cfg.pools), cond], -1))  # (K,2)
         mu_a, log_sigma_a = neuron[..., 1], neuron[..., 3]
         if self.cfg.out_per_norm:
