@@ -3,7 +3,7 @@
     .venv/bin/python scripts/ship_checkpoints.py runs/main
 
 Replaces shipped/train with, from SWEEP/train: range seeds 0 and 1 (the checkpoints the phase diagram reads),
-multi_n seed 0 (and wide seed 0 if the demo runs that mode) and per_beta seed 0 (final checkpoints). Each
+multi_n seed 0 and wide seed 0 if the demo runs those modes, its named trainings, and per_beta seed 0 (final checkpoints). Each
 checkpoint's meta.json keeps the command and seed that made it. shipped/figures.json records, per final
 checkpoint, the median relative error and bits of 16 draws at each beta of the demo grid (its entries for
 shipped/experiments are kept); tests/test_shipped.py reproduces them.
@@ -38,6 +38,7 @@ def main(sweep_dir: str) -> None:
     src = Path(sweep_dir) / "train"
     runs = [src / "range" / "seed_0", src / "range" / "seed_1",
             *(src / mode / "seed_0" for mode in ("multi_n", "wide") if mode in DEMO_SPEC.modes),
+            *(src / t["name"] / f"seed_{s}" for t in DEMO_SPEC.trainings for s in t["seeds"]),
             *sorted((src / "per_beta").glob("beta_*_seed_0"))]
     missing = [str(r) for r in runs if not checkpoint.list_steps(r)]
     if missing:

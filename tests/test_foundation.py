@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import json
 import math
@@ -232,14 +233,17 @@ def _random_model(seed: int, **kw) -> HyperNetwork:
     return model
 
 
-DEFAULT_GENERATOR = {f: getattr(config.DEFAULT_HYPER, f) for f in ("sign_split", "slot_sinkhorn", "slot_temperature",
-                                                                   "slot_magnitude", "slot_signs", "slot_balance")}
+E24_GENERATOR = {f: getattr(config.DEFAULT_HYPER, f)  # the slot keys E24 set (E30 kept them)
+                 for f in ("sign_split", "slot_sinkhorn", "slot_temperature", "slot_magnitude", "slot_signs",
+                           "slot_balance")}
 
 
 @pytest.mark.parametrize("kw", [{"pools": ("mean", "max")}, {"pools": ("mean",)},
                                 {"attention_every": 1, "attention_heads": 2}, {"sign_split": True},
-                                DEFAULT_GENERATOR, {**DEFAULT_GENERATOR, "out_per_norm": True, "c_per_neuron": True},
-                                {**DEFAULT_GENERATOR, "slot_idle": True, "slot_readout": True}])
+                                E24_GENERATOR, {**E24_GENERATOR, "out_per_norm": True, "c_per_neuron": True},
+                                {**E24_GENERATOR, "slot_idle": True, "slot_readout": True},
+                                {k: v for k, v in dataclasses.asdict(config.DEFAULT_HYPER).items()
+                                 if k not in ("layers", "width")}])  # the default (E30)
 def test_hypernetwork_is_equivariant_to_input_and_neuron_permutations(kw):
     model = _random_model(0, **kw)
     k, m, n = 3, 7, 5
@@ -264,8 +268,8 @@ def test_output_weight_per_norm_and_per_neuron_offsets_equal_their_plain_formula
     """hyper.out_per_norm and hyper.c_per_neuron (E28): the same network as without them, except that mu_a is the
     head's value divided by the neuron's input-weight norm (log sigma_a minus its log) and mu_c gains the sum of
     one offset per neuron; for any n and m."""
-    flagged = _random_model(5, **DEFAULT_GENERATOR, out_per_norm=True, c_per_neuron=True)
-    plain = HyperNetwork(HyperConfig(layers=2, width=8, **DEFAULT_GENERATOR))
+    flagged = _random_model(5, **E24_GENERATOR, out_per_norm=True, c_per_neuron=True)
+    plain = HyperNetwork(HyperConfig(layers=2, width=8, **E24_GENERATOR))
     weights = flagged.state_dict()
     offsets = weights["neuron_head.2.weight"][4], weights["neuron_head.2.bias"][4]
     plain.load_state_dict({**weights, "neuron_head.2.weight": weights["neuron_head.2.weight"][:4],
@@ -498,7 +502,7 @@ def test_idle_slot_takes_only_the_spare_mass_and_keeps_the_generator_equivariant
     kept = sinkhorn_split(cover, signs, 20, floor=True, idle=spare_idle).exp()
     torch.testing.assert_close(kept, torch.cat([cover, spare_idle], 2).softmax(2)[..., :4], atol=1e-4, rtol=0)
     assert kept[0, 8:].sum() < 1e-6
-    model = _random_model(3, **DEFAULT_GENERATOR, slot_idle=True)
+    model = _random_model(3, **E24_GENERATOR, slot_idle=True)
     for k, m, n in ((2, 7, 5), (1, 12, 3), (1, 48, 16)):
         g = torch.Generator().manual_seed(m)
         z = model.noise(k, m, n, g)
@@ -554,15 +558,22 @@ def test_noise_skip_decays_to_zero_and_a_checkpoint_generates_with_its_steps_sha
         torch.testing.assert_close(full - loaded, sign * (cfg.hyper.skip * (1 - share)) * z[..., 0], rtol=0, atol=1e-5)
 
 
-def test_the_default_generator_is_e24s_and_a_stored_configuration_keeps_its_own():
-    """configs/default.toml is the default generator (E24); a configuration saved before the switch names no slot
-    key, and means the plain generator it was trained with, not today's default."""
+def test_the_default_generator_is_e30s_and_a_stored_configuration_keeps_its_own():
+    """configs/default.toml is the default generator (E30); a configuration saved before a switch lacks the keys
+    added since, and means the generator it was trained with, not today's default."""
     assert config.load("configs/default.toml") == config.Config()
     assert config.Config().hyper == config.DEFAULT_HYPER != HyperConfig()
     assert config.load("configs/plain.toml").hyper == HyperConfig()  # the ablation: every field default
+    e24 = config.load("configs/e24.toml").hyper  # the default before E30: its read-out keys off, the rest E30's
+    assert e24 == dataclasses.replace(config.DEFAULT_HYPER, out_per_norm=False, c_per_neuron=False, slot_idle=False,
+                                      slot_readout=False)
+    before_e28 = config.Config(hyper=e24).to_dict()  # an E24 run saved before the read-out keys existed
+    for key in ("out_per_norm", "c_per_neuron", "slot_idle", "slot_readout"):
+        del before_e28["hyper"][key]
+    assert config.from_dict(before_e28, stored=True).hyper == e24
     old = config.Config(hyper=HyperConfig()).to_dict()
     for key in ("sign_split", "slot_sinkhorn", "slot_temperature", "slot_magnitude", "slot_signs", "slot_plain",
-                "slot_balance", "skip_until"):
+                "slot_balance", "skip_until", "out_per_norm", "c_per_neuron", "slot_idle", "slot_readout"):
         del old["hyper"][key]
     assert config.from_dict(old, stored=True).hyper == HyperConfig()
     assert config.from_dict(old).hyper == config.DEFAULT_HYPER  # a user's partial file: today's defaults

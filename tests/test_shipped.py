@@ -7,8 +7,8 @@ import json
 import numpy as np
 import pytest
 
-from hyperinterp import config, study, sweep
-from hyperinterp.demo import DEMO_SPEC, SHIPPED
+from hyperinterp import study, sweep
+from hyperinterp.demo import DEMO_BASE, DEMO_SPEC, SHIPPED
 from hyperinterp.sample import load_model, sample
 
 FIGURES = SHIPPED / "figures.json"
@@ -32,7 +32,7 @@ def test_shipped_checkpoint_reproduces_its_figures(run, record):
 
 def test_demo_spec_matches_shipped_runs():
     runs = {r for r, _ in _records()}
-    assert {"train/range/seed_0", "train/range/seed_1", "train/multi_n/seed_0"} <= runs
+    assert {"train/range/seed_0", "train/range/seed_1", "train/multi_n_e24/seed_0"} <= runs
     assert {f"train/per_beta/beta_{b:.0e}_seed_0" for b in DEMO_SPEC.betas} <= runs
     assert {"experiments/plain/range/seed_0", "experiments/plain/wide/seed_0"} <= runs  # the plain generator
 
@@ -43,8 +43,9 @@ def test_the_demos_runs_are_the_default_configurations(run):
     _, mode, name = run.split("/")
     seed = int(name.rsplit("_", 1)[1])
     beta = float(name.split("_")[1]) if mode == "per_beta" else None
+    extra = next((t for t in DEMO_SPEC.trainings if t["name"] == mode), {})  # a named training: its overrides
     _, cfg, _ = load_model(SHIPPED / run)
-    assert cfg == sweep.job_config(config.Config(), DEMO_SPEC, sweep.Job(mode, seed, beta))
+    assert cfg == sweep.job_config(DEMO_BASE, DEMO_SPEC, sweep.Job(mode, seed, beta, extra))
 
 
 @pytest.mark.parametrize("run", ["range/seed_0", "range/seed_1", "multi_n/seed_0", "wide/seed_0"])

@@ -46,7 +46,8 @@ def test_the_default_sweep_and_the_demo_are_study_files():
     args = cli.parser().parse_args(["sweep", "out", "--seeds", "4", "--per-beta-seeds", "1",
                                     "--per-beta-steps", "4000"])
     assert spec == cli._sweep_spec(args) and base == config.Config()
-    assert study.load(STUDIES / "demo.toml")[0] == demo.DEMO_SPEC
+    spec, base, _ = study.load(STUDIES / "demo.toml")
+    assert spec == demo.DEMO_SPEC and base == demo.DEMO_BASE
 
 
 @pytest.mark.parametrize("name", sorted(p.name for p in STUDIES.glob("*.toml")))

@@ -83,13 +83,16 @@ class OptimConfig:
     init_from: str = ""              # a run or checkpoint whose hypernetwork weights start this run
 
 
-# The default generator (E24, docs/experiments.md): neurons hold a sign of their own and compete for the inputs,
-# each sign Sinkhorn-balanced with a floor of one whole neuron per input, one magnitude per input, and the noise
-# skip decayed to 0 over the first half of the training. Double-sided the majority at n = 16, m = 48 in 11 of 12
-# seeds where the plain head (HyperConfig's field defaults) found it in none. The field defaults stay the plain
-# head: every key was introduced against it, so a stored configuration that lacks a key meant its field default.
+# The default generator (E30, docs/experiments.md): neurons hold a sign of their own and compete for the inputs,
+# each sign Sinkhorn-balanced with a floor of one whole neuron per input and an idle slot for the spare neurons, one
+# magnitude per input, the noise skip decayed to 0 over the first half of the training (E24), and a read-out that
+# reads the slots each neuron serves, scaled per neuron (E28-E30). Double-sided the majority at n = 16, m = 48 in
+# most seeds at rel ~1e-4, where the plain head (HyperConfig's field defaults) found it in none. The field defaults
+# stay the plain head: every key was introduced against it, so a stored configuration that lacks a key meant its
+# field default. E24, the default before, is configs/e24.toml.
 DEFAULT_HYPER = HyperConfig(sign_split=True, slot_sinkhorn=5, slot_temperature=0.25, slot_magnitude="input",
-                            slot_signs="split", slot_balance="floor", skip_until=12000)
+                            slot_signs="split", slot_balance="floor", skip_until=12000, out_per_norm=True,
+                            c_per_neuron=True, slot_idle=True, slot_readout=True)
 
 
 @dataclass(frozen=True)

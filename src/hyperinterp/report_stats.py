@@ -130,8 +130,13 @@ def spans(cells: dict[float, dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
+def beta_text(beta: float) -> str:
+    """1e-06, or 1.2e-03 where one digit would round the β to another."""
+    return f"{beta:.0e}" if float(f"{beta:.0e}") == beta else f"{beta:.1e}"
+
+
 def _beta_range(betas: list[float]) -> str:
-    return f"{betas[0]:.0e}" if len(betas) == 1 else f"{betas[0]:.0e}–{betas[-1]:.0e}"
+    return beta_text(betas[0]) if len(betas) == 1 else f"{beta_text(betas[0])}–{beta_text(betas[-1])}"
 
 
 def _span_text(s: dict[str, Any]) -> str:
