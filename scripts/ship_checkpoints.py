@@ -4,9 +4,9 @@
 
 Replaces shipped/train with, from SWEEP/train: range seeds 0 and 1 (the checkpoints the phase diagram reads),
 multi_n seed 0 and wide seed 0 if the demo runs those modes, its named trainings, and per_beta seed 0 (final
-checkpoints). Each checkpoint's meta.json keeps the command and seed that made it. shipped/figures.json records, per final
-checkpoint, the median relative error and bits of 16 draws at each beta of the demo grid (its entries for
-shipped/experiments are kept); tests/test_shipped.py reproduces them.
+checkpoints). Each checkpoint's meta.json keeps the command and seed that made it. shipped/figures.json records,
+per final checkpoint, the median relative error and bits of 16 draws at each beta of the demo grid (its entries
+for shipped/experiments are kept); tests/test_shipped.py reproduces them.
 """
 
 from __future__ import annotations
