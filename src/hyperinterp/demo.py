@@ -5,7 +5,9 @@ The repository ships the hypernetworks of the default sweep (made by `hyperinter
 what each reproduces, `scripts/ship_checkpoints.py` made them). The demo copies
 them into a sweep folder, where the sweep finds their trainings finished, then samples,
 classifies, runs the direct-training baselines, and writes the report. `--from-scratch`
-trains every hypernetwork itself (the whole pipeline from nothing; 1 h 24 min on 2 cores, measured 2026-12-02).
+trains every hypernetwork itself (the whole pipeline from nothing; not timed as one run since E30 became the
+default: its range seeds took 16 min each two at a time, E24's multi-n model 24 min uncompiled beside another
+training, the per-beta models, baselines, sampling and report 36 min).
 """
 
 from __future__ import annotations
