@@ -7,7 +7,7 @@ them into a sweep folder, where the sweep finds their trainings finished, then s
 classifies, runs the direct-training baselines, and writes the report. `--from-scratch`
 trains every hypernetwork itself (the whole pipeline from nothing; not timed as one run since E30 became the
 default: its range seeds took 16 min each two at a time, E24's multi-n model 24 min uncompiled beside another
-training, the per-beta models, baselines, sampling and report 36 min).
+training, the per-beta models, baselines, sampling and report 36 min, beside a multi-n training).
 """
 
 from __future__ import annotations
