@@ -23,8 +23,8 @@ from .report import write_report
 SHIPPED = Path(__file__).resolve().parents[2] / "shipped"
 
 # The modes range, per_beta and the baselines, with the default generator (E30). Over sizes it is the E24 generator
-# that trains (notebook E31: E30 trained over n = 6..26, from scratch or continued from a range run, stays on the
-# convexity plateau), as the named training `multi_n_e24`, shipped in shipped/train. `wide` is an ablation of the
+# that trains (notebook E31, E33: E30 trained over n = 6..26 is uneven across seeds, and seed 0, the demo's, stays on
+# the convexity plateau), as the named training `multi_n_e24`, shipped in shipped/train. `wide` is an ablation of the
 # plain generator (shipped/experiments/plain/wide, configs/studies/plain.toml).
 MULTI_N_E24 = {"name": "multi_n_e24", "seeds": [0], "init_from": "", "phases": False, "generalization": True,
                "set": {"task.train_sizes": list(sweep.MULTI_N_SIZES), "hyper.out_per_norm": False,
