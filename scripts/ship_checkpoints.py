@@ -2,9 +2,9 @@
 
     .venv/bin/python scripts/ship_checkpoints.py runs/main
 
-Replaces shipped/train with, from SWEEP/train: range seeds 0 and 1 (the checkpoints the phase diagram reads),
-multi_n seed 0 and wide seed 0 if the demo runs those modes, its named trainings, and per_beta seed 0 (final
-checkpoints). Each checkpoint's meta.json keeps the command and seed that made it. shipped/figures.json records,
+Replaces shipped/train with, from SWEEP/train, every hypernetwork the demo's sweep trains (sweep.plan(DEMO_SPEC):
+today range seeds 0 and 1, with the checkpoints the phase diagram reads, its named trainings, and per_beta seed 0;
+final checkpoints). Each checkpoint's meta.json keeps the command and seed that made it. shipped/figures.json records,
 per final checkpoint, the median relative error and bits of 16 draws at each beta of the demo grid (its entries
 for shipped/experiments are kept); tests/test_shipped.py reproduces them.
 """
@@ -34,12 +34,16 @@ def recorded_figures(run: Path) -> dict:
     return out
 
 
+def demo_runs(sweep_dir: Path) -> list[Path]:
+    """The run folders of the demo's hypernetwork trainings (the baselines train none), per_beta last: the order
+    figures.json has always had."""
+    runs = [sweep.run_folder(sweep_dir, job) for job in sweep.plan(DEMO_SPEC) if job.mode not in ("direct", "adam")]
+    return [r for r in runs if r.parent.name != "per_beta"] + sorted(r for r in runs if r.parent.name == "per_beta")
+
+
 def main(sweep_dir: str) -> None:
     src = Path(sweep_dir) / "train"
-    runs = [src / "range" / "seed_0", src / "range" / "seed_1",
-            *(src / mode / "seed_0" for mode in ("multi_n", "wide") if mode in DEMO_SPEC.modes),
-            *(src / t["name"] / f"seed_{s}" for t in DEMO_SPEC.trainings for s in t["seeds"]),
-            *sorted((src / "per_beta").glob("beta_*_seed_0"))]
+    runs = demo_runs(src.parent)
     missing = [str(r) for r in runs if not checkpoint.list_steps(r)]
     if missing:
         sys.exit(f"ship_checkpoints: no checkpoints in {missing[0]}")

@@ -41,13 +41,23 @@ set = {{ "task.m" = 16, "optim.lr" = 1e-3 }}
 """
 
 
-def test_the_default_sweep_and_the_demo_are_study_files():
+def test_the_default_sweep_is_a_study_file():
     spec, base, _ = study.load(STUDIES / "default.toml")
     args = cli.parser().parse_args(["sweep", "out", "--seeds", "4", "--per-beta-seeds", "1",
                                     "--per-beta-steps", "4000"])
     assert spec == cli._sweep_spec(args) and base == config.Config()
-    spec, base, _ = study.load(STUDIES / "demo.toml")
-    assert spec == demo.DEMO_SPEC and base == demo.DEMO_BASE
+
+
+def test_the_demo_runs_its_study_file():
+    """`hyperinterp demo` reads configs/studies/demo.toml (no second copy in the code), and the file states what the
+    shipped runs were trained as: E30's range seeds 0 and 1 compiled, per_beta seed 0, E24's generator over sizes."""
+    assert demo.DEMO_STUDY == STUDIES / "demo.toml"
+    spec, base = demo.DEMO_SPEC, demo.DEMO_BASE
+    assert spec.modes == ("range", "per_beta", "direct", "adam") and spec.seeds == (0, 1)
+    assert spec.per_beta_seeds == 1 and spec.betas == sweep.DEFAULT_BETAS and base.optim.compile
+    (e24,) = spec.trainings
+    assert e24["name"] == "multi_n_e24" and e24["seeds"] == [0] and e24["generalization"]
+    assert e24["set"]["task.train_sizes"] == list(sweep.MULTI_N_SIZES) and e24["set"]["optim.compile"] is False
 
 
 @pytest.mark.parametrize("name", sorted(p.name for p in STUDIES.glob("*.toml")))

@@ -51,6 +51,21 @@ def test_plan_has_every_cell_once():
     assert [j.mode for j in sweep.waves(jobs)[1]] == ["wide"]  # after the multi_n run it continues
 
 
+def test_betas_that_one_digit_would_merge_get_distinct_names_and_the_grid_keeps_its_own():
+    """Folders, network files and report pages are named by β: 1.2e-3 must not land on 1e-3's, while the values of
+    the default grid keep the one-digit names that shipped/ and existing sweep folders have."""
+    from hyperinterp.report_stats import Cell
+
+    assert sweep.beta_name(1e-3) == "1e-03" and sweep.beta_name(1.2e-3) == "1.2e-03"
+    assert [sweep.beta_name(b) for b in sweep.DEFAULT_BETAS] == [f"{b:.0e}" for b in sweep.DEFAULT_BETAS]
+    out = Path("sweep")
+    jobs = [sweep.Job("per_beta", 0, b) for b in (1e-3, 1.2e-3)]
+    assert [j.name for j in jobs] == ["per_beta_seed0_beta1e-03", "per_beta_seed0_beta1.2e-03"]
+    assert [sweep.run_folder(out, j).name for j in jobs] == ["beta_1e-03_seed_0", "beta_1.2e-03_seed_0"]
+    pages = [Cell("range", 0, b, out / "networks" / "range_seed0" / "x.npz", {}, {}, []).page for b in (1e-3, 1.2e-3)]
+    assert pages == ["range_seed0_beta1e-03.html", "range_seed0_beta1.2e-03.html"]
+
+
 def test_table_is_tidy_and_complete(tiny_sweep: Path):
     rows = json.loads((tiny_sweep / "table.json").read_text())
     final = [r for r in rows if r["kind"] == "sweep"]

@@ -12,30 +12,23 @@ training, the per-beta models, baselines, sampling and report 36 min, beside a m
 
 from __future__ import annotations
 
-import dataclasses
 import shutil
 from pathlib import Path
 
-from . import config, executor, sweep
+from . import executor, study, sweep
 from .errors import UserError
 from .report import write_report
 
-SHIPPED = Path(__file__).resolve().parents[2] / "shipped"
+# The package is installed editable from the repository (Makefile: pip install -e): its data (shipped/, configs/)
+# lies beside src/, not inside the package.
+REPO = Path(__file__).resolve().parents[2]
+SHIPPED = REPO / "shipped"
+DEMO_STUDY = REPO / "configs" / "studies" / "demo.toml"
 
-# The modes range, per_beta and the baselines, with the default generator (E30). Over sizes it is the E24 generator
-# that trains (notebook E31, E33: E30 trained over n = 6..26 is uneven across seeds, and seed 0, the demo's, stays on
-# the convexity plateau), as the named training `multi_n_e24`, shipped in shipped/train. `wide` is an ablation of the
-# plain generator (shipped/experiments/plain/wide, configs/studies/plain.toml).
-MULTI_N_E24 = {"name": "multi_n_e24", "seeds": [0], "init_from": "", "phases": False, "generalization": True,
-               "set": {"task.train_sizes": list(sweep.MULTI_N_SIZES), "hyper.out_per_norm": False,
-                       "hyper.c_per_neuron": False, "hyper.slot_idle": False, "hyper.slot_readout": False,
-                       "optim.compile": False}}  # as it was trained (uncompiled, 2026-12-02): the same run
-DEMO_SPEC = sweep.SweepSpec(seeds=(0, 1), count=16, modes=("range", "per_beta", "direct", "adam"),
-                            per_beta_steps=4000, per_beta_seeds=1, direct_seeds=1, direct_steps=4000,
-                            trainings=(MULTI_N_E24,))
-# Trained compiled (optim.compile: rounding only, ~1.8x faster steps on a CPU), as the notebook's E30 seeds were:
-# the demo's range seeds 0 and 1 are E30's (docs/experiments.md); configs/studies/demo.toml is the same study.
-DEMO_BASE = dataclasses.replace(config.Config(), optim=dataclasses.replace(config.OptimConfig(), compile=True))
+# The study file is the demo's single statement: modes range, per_beta and the baselines with the default generator
+# (E30), trained compiled as E30's seeds were (the demo's range seeds 0 and 1 are E30's, docs/experiments.md); over
+# sizes the E24 generator, as the named training `multi_n_e24` shipped in shipped/train (notebook E31, E33).
+DEMO_SPEC, DEMO_BASE, _ = study.load(DEMO_STUDY)
 
 
 def install_shipped(out: Path, shipped: Path = SHIPPED) -> list[str]:

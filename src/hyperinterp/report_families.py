@@ -15,7 +15,7 @@ import matplotlib.pyplot as plt
 from . import families
 from .report_figures import Figure, _save, ordered_modes
 from .report_pages import figure, table
-from .report_stats import Cell
+from .report_stats import Cell, beta_text
 
 BASELINE_MODES = ("direct", "adam")
 
@@ -36,7 +36,7 @@ def summarise(paths: list[Path]) -> dict[str, Any]:
 
 def grid_html(cells: list[Cell], summary: dict[str, Any]) -> str:
     betas = sorted({c.beta for c in cells})
-    head = "<th>mode</th><th>seed</th>" + "".join(f"<th>{'no beta' if b == 0 else f'{b:.0e}'}</th>" for b in betas)
+    head = "<th>mode</th><th>seed</th>" + "".join(f"<th>{'no beta' if b == 0 else beta_text(b)}</th>" for b in betas)
     rows: dict[tuple[str, int], dict[float, Cell]] = defaultdict(dict)
     for c in cells:
         rows[(c.mode, c.seed)][c.beta] = c
@@ -59,7 +59,7 @@ def grid_html(cells: list[Cell], summary: dict[str, Any]) -> str:
 
 def _where(net: dict[str, Any], cells: dict[str, Cell]) -> str:
     c = cells[net["file"]]
-    return f"{c.mode} seed {c.seed}, beta {c.beta:.0e}, draw #{net['index']}"
+    return f"{c.mode} seed {c.seed}, beta {beta_text(c.beta)}, draw #{net['index']}"
 
 
 def section(cells: list[Cell], summary: dict[str, Any], out: Path) -> tuple[str, dict[str, Any]]:

@@ -18,6 +18,7 @@ import numpy as np
 
 from . import checkpoint, netfile, readout
 from .classify import LABELS
+from .sweep import beta_name
 
 SHORT = {"double_sided": "ds", "pudding_pos": "pud+", "pudding_neg": "pud−", "convexity": "conv", "other": "other"}
 # Expected order along beta (DESIGN §3): the costliest algorithm where bits are cheapest.
@@ -131,8 +132,8 @@ def spans(cells: dict[float, dict[str, Any]]) -> list[dict[str, Any]]:
 
 
 def beta_text(beta: float) -> str:
-    """1e-06, or 1.2e-03 where one digit would round the β to another."""
-    return f"{beta:.0e}" if float(f"{beta:.0e}") == beta else f"{beta:.1e}"
+    """1e-06, or 1.2e-03 where one digit would round the β to another: the name of its files and pages."""
+    return beta_name(beta)
 
 
 def _beta_range(betas: list[float]) -> str:
@@ -251,7 +252,7 @@ class Cell:
     @property
     def page(self) -> str:
         """The cell page's file name (no '+': it is also a URL)."""
-        return f"{self.job}_beta{self.beta:.0e}".replace("+", "") + ".html"
+        return f"{self.job}_beta{beta_name(self.beta)}".replace("+", "") + ".html"
 
 
 def cell_files(sweep_dir: Path) -> list[Path]:

@@ -102,6 +102,16 @@ class SweepSpec:
             names.append(name)
 
 
+def beta_name(beta: float) -> str:
+    """β as it names folders, files and pages: 1e-03 (one digit, the names shipped data already has), or as many
+    digits as tell it from its neighbours (1.2e-03): the shortest exponent form that reads back as the same float."""
+    for digits in range(17):  # 17 significant digits read back as any float
+        text = f"{beta:.{digits}e}"
+        if float(text) == beta:
+            return text
+    return f"{beta:.0e}"  # nan, inf: no digits tell them apart anyway
+
+
 @dataclass(frozen=True)
 class Job:
     mode: str
@@ -111,7 +121,7 @@ class Job:
 
     @property
     def name(self) -> str:
-        return f"{self.mode}_seed{self.seed}" + (f"_beta{self.beta:.0e}" if self.beta is not None else "")
+        return f"{self.mode}_seed{self.seed}" + (f"_beta{beta_name(self.beta)}" if self.beta is not None else "")
 
 
 def plan(spec: SweepSpec) -> list[Job]:
@@ -224,7 +234,7 @@ def _phase_steps(run_dir: Path, points: int) -> list[int]:
 
 def run_folder(out: Path, job: Job) -> Path:
     return out / "train" / job.mode / (f"seed_{job.seed}" if job.beta is None
-                                       else f"beta_{job.beta:.0e}_seed_{job.seed}")
+                                       else f"beta_{beta_name(job.beta)}_seed_{job.seed}")
 
 
 def _trained(cfg: Config, run_dir: Path) -> bool | None:
@@ -293,7 +303,7 @@ class Pack:
     def name(self) -> str:
         first = self.jobs[0]
         return f"{first.mode}_seeds{'_'.join(str(j.seed) for j in self.jobs)}" + (
-            f"_beta{first.beta:.0e}" if first.beta is not None else "")
+            f"_beta{beta_name(first.beta)}" if first.beta is not None else "")
 
 
 def packs(out_dir: str | Path, spec: SweepSpec, base: Config, jobs: list[Job], size: int) -> list[Pack]:
@@ -364,7 +374,7 @@ def run_job(out_dir: str | Path, spec: SweepSpec, base: Config, job: Job) -> lis
         if not save:
             results = classify_arrays(arrays, meta)
         else:  # read out from the saved file, and kept beside it: the report reuses it instead of redoing it
-            saved = netfile.save(net_dir / f"beta_{beta:.0e}.npz", arrays, {**meta, "mode": job.mode})
+            saved = netfile.save(net_dir / f"beta_{beta_name(beta)}.npz", arrays, {**meta, "mode": job.mode})
             file_arrays, file_meta = netfile.load(saved)
             results = classify_arrays(file_arrays, file_meta)
             readout.write(saved, labels=results, fingerprints=readout.fingerprint_arrays(file_arrays, file_meta))
@@ -460,7 +470,7 @@ def seed_grid(rows: list[dict[str, Any]]) -> str:
         cells = [r for r in final if r["mode"] == mode]
         betas = sorted({r["beta"] for r in cells})
         lines.append(f"{mode} (majority label and its draws of {cells[0]['count']}, per seed)")
-        lines.append(f"  {'beta':<9} " + " ".join(f"{b:>15.0e}" for b in betas))
+        lines.append(f"  {'beta':<9} " + " ".join(f"{beta_name(b):>15}" for b in betas))
         for seed in sorted({r["seed"] for r in cells}):
             by_beta = {r["beta"]: r for r in cells if r["seed"] == seed}
             parts = [f"{'':>15}" if (r := by_beta.get(b)) is None else
