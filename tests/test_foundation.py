@@ -346,6 +346,20 @@ def test_a_bad_width_schedule_is_a_one_line_error(schedule):
         config.load(None, [f"task.width_schedule={schedule}"])
 
 
+@pytest.mark.parametrize("share, m, plus", [(2 / 3, 48, 32), (2 / 3, 9, 6), (0.25, 8, 2), (0.01, 5, 1), (0.99, 5, 4)])
+def test_sign_plus_share_sets_the_count_of_plus_neurons(share, m, plus):
+    model = _random_model(3, sign_split=True, sign_plus_share=share)
+    z = model.noise(4, m, 3, torch.Generator().manual_seed(0))
+    assert ((z[..., -1] == 1).sum((1, 2)) == plus * 3).all()    # at least one neuron of each sign at any m
+    half = _random_model(3, sign_split=True).noise(4, m, 3, torch.Generator().manual_seed(0))
+    assert torch.equal(z[..., :-1], half[..., :-1])               # the same noise: only the split moves
+
+
+def test_sign_plus_share_outside_0_1_is_one_line_error():
+    with pytest.raises(UserError, match="hyper.sign_plus_share"):
+        config.load(None, ["hyper.sign_plus_share=1.0"])
+
+
 def test_sign_split_gives_half_the_neurons_each_sign():
     model = _random_model(3, sign_split=True)
     k, m, n = 5, 9, 4

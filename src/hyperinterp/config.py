@@ -199,6 +199,8 @@ def validate(cfg: Config) -> Config:
     if h.slot_signs not in ("free", "split") or (h.slot_signs == "split" and not (h.sign_split and h.slot_sinkhorn)):
         raise UserError(f"hyper.slot_signs must be 'free' or 'split' (split needs hyper.sign_split = true and "
                         f"hyper.slot_sinkhorn > 0), got {h.slot_signs!r}")
+    if not 0 < h.sign_plus_share < 1:
+        raise UserError(f"hyper.sign_plus_share (the share of + neurons) must be in (0, 1), got {h.sign_plus_share}")
     if h.slot_balance not in ("equal", "floor"):
         raise UserError(f"hyper.slot_balance must be 'equal' or 'floor', got {h.slot_balance!r}")
     if h.slot_plain and not h.slot_sinkhorn:

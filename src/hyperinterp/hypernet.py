@@ -38,6 +38,11 @@ class HyperConfig:
     # one more neuron channel), and mu_W = sign * head: mixed signs become the easy output of a shared
     # generator, one sign for every sparse neuron (pudding) the one it must learn (DESIGN §9, E10).
     sign_split: bool = False
+    # The share of + neurons in that split (E35). 1/2 keeps the two signs mirror images, so a generator trained on
+    # a target symmetric under x -> -x has no reason to treat them differently: double-sided and convexity are
+    # symmetric, pudding (n sharp neurons of one sign and a dense linear part) breaks the symmetry. Another share
+    # gives one sign more neurons than its floor needs, and a form of pudding a side to fall to.
+    sign_plus_share: float = 0.5
     # Neurons compete for the 2n (input, sign) slots (E13): the mean input weights are
     # mu_W[j, i] = exp(l[j, i]) * (P[j, i, +] - P[j, i, -]) + skip * z, where P is a soft assignment of neurons
     # to slots balanced by this many Sinkhorn iterations (every neuron spreads mass 1, every slot receives
@@ -418,9 +423,10 @@ class HyperNetwork(nn.Module):
         cfg = self.cfg
         z = randn((k, m, n, cfg.noise_channels), generator, device)
         zn = randn((k, m, 1, cfg.neuron_noise_channels), generator, device)
-        if cfg.sign_split:  # the last channel: +1 on a random half of the neurons, -1 on the rest
+        if cfg.sign_split:  # the last channel: +1 on a random share of the neurons, -1 on the rest
             rank = torch.rand((k, m), generator=generator, device=generator.device if generator else "cpu").argsort(1)
-            sign = torch.where(rank.argsort(1) < m // 2, 1.0, -1.0).to(device)
+            plus = min(max(math.floor(cfg.sign_plus_share * m + 1e-9), 1), m - 1)  # both signs, at any m >= 2
+            sign = torch.where(rank.argsort(1) < plus, 1.0, -1.0).to(device)
             zn = torch.cat([zn, sign[:, :, None, None]], -1)
         return torch.cat([z, zn.expand(k, m, n, -1)], -1)
 
