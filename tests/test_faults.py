@@ -228,3 +228,13 @@ def test_divergence_from_the_command_line_is_one_line_exit_2(tmp_path):
     lines = proc.stderr.splitlines()
     assert len(lines) == 1 and lines[0].startswith("hyperinterp: error: training diverged"), proc.stderr
     assert _all_checkpoints_finite(run) == ["step_00000000"]
+
+
+def test_saving_a_step_again_replaces_it_and_leaves_nothing_aside(tmp_path):
+    weights = {"w": torch.arange(3.0)}
+    first = checkpoint.save(tmp_path, 5, weights, {"s": torch.zeros(1)}, {"config": {}})
+    again = checkpoint.save(tmp_path, 5, {"w": torch.ones(3)}, {"s": torch.zeros(1)}, {"config": {}})
+    assert again == first
+    model, _, meta = checkpoint.load(again)
+    assert torch.equal(model["w"], torch.ones(3)) and meta["step"] == 5
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == [first.name]  # no .tmp- left behind

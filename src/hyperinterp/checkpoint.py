@@ -48,9 +48,12 @@ def save(run_dir: Path, step: int, model: dict[str, torch.Tensor], state: dict[s
         for f in tmp.iterdir():
             with open(f, "rb") as fh:
                 os.fsync(fh.fileno())
-        if final.exists():
-            shutil.rmtree(final)
+        # A directory cannot be replaced in one rename: the old one is moved aside first and deleted only once the new
+        # one is in place, so a kill in between leaves it whole (under .tmp-, beside the other checkpoints).
+        old = final.rename(root / f".tmp-old-{final.name}-{os.getpid()}") if final.exists() else None
         os.rename(tmp, final)
+        if old is not None:
+            shutil.rmtree(old)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
