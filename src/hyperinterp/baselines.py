@@ -32,13 +32,17 @@ def _init(k: int, n: int, m: int, c0: float, gen: torch.Generator) -> Nets:
 
 
 def train_direct(cfg: Config, beta: float | None, count: int, seed: int, steps: int = 4000, lr: float = 1e-2,
-                 ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
-    """Train `count` target networks directly; beta=None is the plain Adam baseline."""
+                 init: Nets | None = None) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+    """Train `count` target networks directly; beta=None is the plain Adam baseline. `init`: one network (W (m, n),
+    b, a (m,), c ()) every one of them starts from (a reference construction: what that algorithm costs once
+    optimised on the objective, scripts/family_optimum.py), instead of a random start."""
     n, m, act = cfg.task.n, cfg.task.m, cfg.task.activation
     task = make_task(cfg.task.name, cfg.task.input_dist)
     gen = torch.Generator().manual_seed(seed)
     c0 = float(task.target(task.sample_x(4096, n, gen)).mean())
-    mu = [p.requires_grad_() for p in _init(count, n, m, c0, gen)]
+    start = _init(count, n, m, c0, gen) if init is None else Nets(
+        *(torch.as_tensor(p, dtype=torch.float32).expand(count, *torch.as_tensor(p).shape).clone() for p in init))
+    mu = [p.requires_grad_() for p in start]
     log_sigma = [torch.full_like(p, -3.0, requires_grad=True) for p in mu] if beta is not None else []
     opt = torch.optim.Adam(mu + log_sigma, lr=lr)
     for step in range(steps):
@@ -72,5 +76,5 @@ def train_direct(cfg: Config, beta: float | None, count: int, seed: int, steps: 
               "bits": bits.numpy(), "mse": mse.numpy(), "rel_mse": rel.numpy(), "rel_mse_mean": rel_mean.numpy()}
     meta = {"source": "adam" if beta is None else "direct", "task": cfg.task.name, "input_dist": cfg.task.input_dist,
             "activation": act, "n": n, "m": m, "seed": seed, "weights": "weights" if beta is None else "draw",
-            "prior": cfg.budget.prior, "steps": steps, "lr": lr}
+            "prior": cfg.budget.prior, "steps": steps, "lr": lr, "init": "random" if init is None else "given"}
     return arrays, meta

@@ -1,0 +1,74 @@
+"""What each L1 algorithm costs at its best on the objective, without a generator: every family's reference
+construction trained directly on log(MSE) + β·bits (a mean and a log standard deviation per weight, the `direct`
+baseline started from the construction instead of at random) at each β, then classified again.
+
+    python scripts/family_optimum.py [--betas ...] [--count 8] [--steps 4000] [--json F] [--set KEY=VALUE ...]
+
+`scripts/family_costs.py` scores the families the generators made; where no generator makes a family at some β
+it has no figure there, and a generator that is poor in a band (E34) makes a family look dearer than it is. Here
+every family is optimised at every β from its own construction, so the table says where the objective itself puts
+each family first (issue 13, goal 3). A family keeps its name only in the draws still classified as it after
+training ("kept"); its objective is the median over those draws (log MSE + β·bits, the test MSE of one draw).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import statistics
+
+from hyperinterp import baselines, classify, config, references
+from hyperinterp.report_stats import SHORT, beta_text
+from hyperinterp.target import Nets
+
+FAMILIES = ("double_sided", "pudding_pos", "convexity")  # pudding_neg is pudding_pos mirrored: the same costs
+
+
+def optimum(cfg: config.Config, family: str, beta: float, count: int, steps: int, seed: int) -> dict:
+    n, m = cfg.task.n, cfg.task.m
+    net = references.make_reference(family, n, m, activation=cfg.task.activation)
+    init = Nets(net["W"], net["b"], net["a"], net["c"])
+    arrays, meta = baselines.train_direct(cfg, beta, count, seed, steps=steps, init=init)
+    labels = [r["label"] for r in classify.classify_arrays(arrays, meta)]
+    kept = [i for i, label in enumerate(labels) if label == family]
+    objective = [math.log(float(arrays["mse"][i])) + beta * float(arrays["bits"][i]) for i in kept]
+    return {"family": family, "beta": beta, "kept": len(kept), "count": count,
+            "objective": statistics.median(objective) if kept else None,
+            "rel": statistics.median(float(arrays["rel_mse"][i]) for i in kept) if kept else None,
+            "bits": statistics.median(float(arrays["bits"][i]) for i in kept) if kept else None,
+            "labels": {label: labels.count(label) for label in sorted(set(labels))}}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--betas", type=float, nargs="+", default=[3e-4, 1e-3, 1.2e-3, 1.5e-3, 2e-3, 3e-3])
+    p.add_argument("--count", type=int, default=8, help="networks per (family, β), each a draw of its own training")
+    p.add_argument("--steps", type=int, default=4000)
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--set", action="append", default=[], help="configuration overrides (task.n, task.m, ...)")
+    p.add_argument("--json", help="write the records here")
+    args = p.parse_args()
+    cfg = config.load(None, args.set)
+    if cfg.task.name != "l1":
+        raise SystemExit("hyperinterp: error: family_optimum.py knows the L1 families only (task.name = 'l1')")
+    records = [optimum(cfg, family, beta, args.count, args.steps, args.seed)
+               for beta in args.betas for family in FAMILIES]
+    print(f"n = {cfg.task.n}, m = {cfg.task.m}; {args.count} networks per cell, {args.steps} steps from the construction")
+    print("| β | " + " | ".join(SHORT.get(f, f) for f in FAMILIES) + " | lowest |")
+    print("|---|" + "---|" * (len(FAMILIES) + 1))
+    for beta in args.betas:
+        cells = [r for r in records if r["beta"] == beta]
+        text = [f"{r['objective']:.2f} (rel {r['rel']:.3g}, {r['bits']:,.0f} bits; kept {r['kept']}/{r['count']})"
+                if r["kept"] else f"— (kept 0/{r['count']}: {r['labels']})" for r in cells]
+        scored = [r for r in cells if r["kept"]]
+        lowest = SHORT.get(min(scored, key=lambda r: r["objective"])["family"], "") if scored else "—"
+        print(f"| {beta_text(beta)} | " + " | ".join(text) + f" | {lowest} |")
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump({"n": cfg.task.n, "m": cfg.task.m, "count": args.count, "steps": args.steps, "records": records},
+                      f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
