@@ -54,7 +54,7 @@ def main() -> None:
         raise SystemExit("hyperinterp: error: family_optimum.py knows the L1 families only (task.name = 'l1')")
     records = [optimum(cfg, family, beta, args.count, args.steps, args.seed)
                for beta in args.betas for family in FAMILIES]
-    print(f"n = {cfg.task.n}, m = {cfg.task.m}; {args.count} networks per cell, {args.steps} steps from the construction")
+    print(f"n = {cfg.task.n}, m = {cfg.task.m}; {args.count} networks a cell, {args.steps} steps from the construction")
     print("| β | " + " | ".join(SHORT.get(f, f) for f in FAMILIES) + " | lowest |")
     print("|---|" + "---|" * (len(FAMILIES) + 1))
     for beta in args.betas:
