@@ -453,3 +453,18 @@ def test_a_mode_decays_the_noise_skip_over_the_same_share_of_its_own_steps():
     plain = config.load("configs/plain.toml")
     for job in (sweep.Job("per_beta", 0, 1e-3), sweep.Job("wide", 0)):
         assert sweep.job_config(plain, spec, job).hyper == plain.hyper
+
+
+def test_a_named_training_with_its_own_steps_decays_the_skip_over_the_same_share():
+    """As a mode's: a study's training of 12,000 steps on the default decays the skip over 6,000 (E32 set that by
+    hand); a training that names skip_until keeps it, one that keeps the steps keeps the base's."""
+    base = config.Config()
+    extra = {"name": "short", "seeds": (0,), "set": {"optim.steps": 12000}, "init_from": "", "phases": False,
+             "generalization": False}
+    named = {**extra, "name": "named", "set": {"optim.steps": 12000, "hyper.skip_until": 9000}}
+    same = {**extra, "name": "same", "set": {"optim.lr": 1e-3}}
+    spec = sweep.SweepSpec(modes=(), trainings=(extra, named, same))
+    short = sweep.job_config(base, spec, sweep.Job("short", 0, extra=extra))
+    assert short.optim.steps == 12000 and short.hyper.skip_until == 6000
+    assert sweep.job_config(base, spec, sweep.Job("named", 0, extra=named)).hyper.skip_until == 9000
+    assert sweep.job_config(base, spec, sweep.Job("same", 0, extra=same)).hyper.skip_until == base.hyper.skip_until

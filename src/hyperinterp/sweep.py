@@ -185,9 +185,14 @@ def job_config(base: Config, spec: SweepSpec, job: Job) -> Config:
         hyper["skip_until"] = max(1, round(base.hyper.skip_until * optim["steps"] / base.optim.steps))
     d = base.to_dict()
     if job.extra:  # a named training: its overrides, then its seed; init_from names a run of this sweep
-        for key, value in training_overrides(spec, job.extra).items():
+        overrides = training_overrides(spec, job.extra)
+        for key, value in overrides.items():
             section, name = key.split(".", 1)
             d.setdefault(section, {})[name] = value
+        steps = overrides.get("optim.steps", base.optim.steps)
+        if base.hyper.skip_until and steps != base.optim.steps and "hyper.skip_until" not in overrides:
+            # as a mode's: the skip decays over the same share of the training's own steps (E32 set it by hand)
+            hyper["skip_until"] = max(1, round(base.hyper.skip_until * steps / base.optim.steps))
         if job.extra["init_from"]:
             optim["init_from"] = f"train/{job.extra['init_from']}/seed_{job.seed}"
     for section, values in (("optim", optim), ("task", task), ("budget", budget), ("hyper", hyper)):
