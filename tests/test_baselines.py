@@ -38,3 +38,14 @@ def test_direct_from_a_construction_keeps_its_family_and_lowers_the_objective():
         objective.append(np.median(np.log(arrays["mse"]) + 1e-3 * arrays["bits"]))
     assert [r["label"] for r in classify.classify_arrays(arrays, meta)] == ["double_sided"] * 4
     assert objective[1] < objective[0] - 1.0  # the construction's e^-3 widths cost bits the training gives back
+
+
+def test_direct_from_a_distribution_starts_at_its_widths():
+    cfg = _cfg()
+    net = references.make_reference("double_sided", 6, 18)
+    init = Nets(net["W"], net["b"], net["a"], net["c"])
+    narrow = Nets(*(np.full(np.shape(p), -12.0) for p in init))  # sigma e^-12: every draw is the mean
+    arrays, _ = baselines.train_direct(cfg, 1e-3, 2, seed=0, steps=0, init=init, init_log_sigma=narrow)
+    assert np.abs(arrays["W"] - net["W"]).max() < 1e-4
+    wide, _ = baselines.train_direct(cfg, 1e-3, 2, seed=0, steps=0, init=init)  # e^-3: the default widths
+    assert (arrays["bits"] > wide["bits"]).all()  # narrower widths cost more bits under the same prior

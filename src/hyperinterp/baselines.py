@@ -32,10 +32,12 @@ def _init(k: int, n: int, m: int, c0: float, gen: torch.Generator) -> Nets:
 
 
 def train_direct(cfg: Config, beta: float | None, count: int, seed: int, steps: int = 4000, lr: float = 1e-2,
-                 init: Nets | None = None) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
+                 init: Nets | None = None, init_log_sigma: Nets | None = None,
+                 ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """Train `count` target networks directly; beta=None is the plain Adam baseline. `init`: one network (W (m, n),
-    b, a (m,), c ()) every one of them starts from (a reference construction: what that algorithm costs once
-    optimised on the objective, scripts/family_optimum.py), instead of a random start."""
+    b, a (m,), c ()) every one of them starts from (a reference construction, or a generated network's mean: what
+    that algorithm costs once optimised on the objective, scripts/family_optimum.py), instead of a random start;
+    `init_log_sigma`: its log standard deviations (None: e^-3 everywhere)."""
     n, m, act = cfg.task.n, cfg.task.m, cfg.task.activation
     task = make_task(cfg.task.name, cfg.task.input_dist)
     gen = torch.Generator().manual_seed(seed)
@@ -43,7 +45,13 @@ def train_direct(cfg: Config, beta: float | None, count: int, seed: int, steps: 
     start = _init(count, n, m, c0, gen) if init is None else Nets(
         *(torch.as_tensor(p, dtype=torch.float32).expand(count, *torch.as_tensor(p).shape).clone() for p in init))
     mu = [p.requires_grad_() for p in start]
-    log_sigma = [torch.full_like(p, -3.0, requires_grad=True) for p in mu] if beta is not None else []
+    if beta is None:
+        log_sigma = []
+    elif init_log_sigma is None:
+        log_sigma = [torch.full_like(p, -3.0, requires_grad=True) for p in mu]
+    else:
+        log_sigma = [torch.as_tensor(q, dtype=torch.float32).expand_as(p).clone().requires_grad_()
+                     for p, q in zip(mu, init_log_sigma, strict=True)]
     opt = torch.optim.Adam(mu + log_sigma, lr=lr)
     for step in range(steps):
         for group in opt.param_groups:  # cosine decay over the last 30%, as in hypernetwork training
