@@ -61,9 +61,10 @@ def optimum(cfg: config.Config, family: str, beta: float, count: int, steps: int
     arrays, meta = baselines.train_direct(cfg, beta, count, seed, steps=steps, init=init[0], init_log_sigma=init[1])
     labels = [r["label"] for r in classify.classify_arrays(arrays, meta)]
     kept = [i for i, label in enumerate(labels) if label == family]
-    objective = [objectives(arrays, beta)[i] for i in kept]
+    scores = objectives(arrays, beta)
+    objective = [scores[i] for i in kept]
     return {"family": family, "beta": beta, "start": start, "kept": len(kept), "count": count,
-            "objective_all": statistics.median(objectives(arrays, beta)),
+            "objective_all": statistics.median(scores),
             "objective": statistics.median(objective) if kept else None,
             "rel": statistics.median(float(arrays["rel_mse"][i]) for i in kept) if kept else None,
             "bits": statistics.median(float(arrays["bits"][i]) for i in kept) if kept else None,

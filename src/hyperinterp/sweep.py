@@ -177,24 +177,22 @@ def job_config(base: Config, spec: SweepSpec, job: Job) -> Config:
     if job.mode == "wide":  # relative to the sweep folder (see _train): the same record in every sweep
         task["m_per_n"] = WIDE_M_PER_N
         optim.update(steps=spec.wide_steps, lr=base.optim.lr / 2, init_from=f"train/multi_n/seed_{job.seed}")
+    # a named training: its overrides, then its seed; init_from names a run of this sweep
+    overrides = training_overrides(spec, job.extra) if job.extra else {}
+    steps = optim.get("steps", overrides.get("optim.steps", base.optim.steps))
     hyper: dict[str, Any] = {}
     if base.hyper.skip_until and job.mode == "wide":  # its start ended with the noise skip decayed: keep it off
         hyper["skip"] = 0.0
-    elif base.hyper.skip_until and optim.get("steps", base.optim.steps) != base.optim.steps:
-        # a mode's shorter (per_beta) or longer training decays the skip over the same share of its steps
-        hyper["skip_until"] = max(1, round(base.hyper.skip_until * optim["steps"] / base.optim.steps))
+    elif base.hyper.skip_until and steps != base.optim.steps and "hyper.skip_until" not in overrides:
+        # a shorter (per_beta) or longer training, a mode's or a named one's, decays the skip over the same share of
+        # its own steps (E32 set it by hand)
+        hyper["skip_until"] = max(1, round(base.hyper.skip_until * steps / base.optim.steps))
     d = base.to_dict()
-    if job.extra:  # a named training: its overrides, then its seed; init_from names a run of this sweep
-        overrides = training_overrides(spec, job.extra)
-        for key, value in overrides.items():
-            section, name = key.split(".", 1)
-            d.setdefault(section, {})[name] = value
-        steps = overrides.get("optim.steps", base.optim.steps)
-        if base.hyper.skip_until and steps != base.optim.steps and "hyper.skip_until" not in overrides:
-            # as a mode's: the skip decays over the same share of the training's own steps (E32 set it by hand)
-            hyper["skip_until"] = max(1, round(base.hyper.skip_until * steps / base.optim.steps))
-        if job.extra["init_from"]:
-            optim["init_from"] = f"train/{job.extra['init_from']}/seed_{job.seed}"
+    for key, value in overrides.items():
+        section, name = key.split(".", 1)
+        d.setdefault(section, {})[name] = value
+    if job.extra and job.extra["init_from"]:
+        optim["init_from"] = f"train/{job.extra['init_from']}/seed_{job.seed}"
     for section, values in (("optim", optim), ("task", task), ("budget", budget), ("hyper", hyper)):
         d[section] = {**d[section], **values}
     return from_dict(d)
