@@ -238,3 +238,21 @@ def test_saving_a_step_again_replaces_it_and_leaves_nothing_aside(tmp_path):
     model, _, meta = checkpoint.load(again)
     assert torch.equal(model["w"], torch.ones(3)) and meta["step"] == 5
     assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == [first.name]  # no .tmp- left behind
+
+
+def test_a_failed_save_of_a_step_again_keeps_the_old_one(tmp_path, monkeypatch):
+    first = checkpoint.save(tmp_path, 5, {"w": torch.arange(3.0)}, {"s": torch.zeros(1)}, {"config": {}})
+    rename = checkpoint.os.rename
+
+    def failing(src, dst):
+        if str(dst) == str(first) and ".tmp-old" not in str(src):  # the new folder taking the step's name
+            raise OSError("disk full")
+        return rename(src, dst)
+
+    monkeypatch.setattr(checkpoint.os, "rename", failing)
+    with pytest.raises(OSError, match="disk full"):
+        checkpoint.save(tmp_path, 5, {"w": torch.ones(3)}, {"s": torch.zeros(1)}, {"config": {}})
+    monkeypatch.setattr(checkpoint.os, "rename", rename)
+    model, _, _ = checkpoint.load(first)
+    assert torch.equal(model["w"], torch.arange(3.0))
+    assert sorted(p.name for p in (tmp_path / "checkpoints").iterdir()) == [first.name]

@@ -39,6 +39,7 @@ def save(run_dir: Path, step: int, model: dict[str, torch.Tensor], state: dict[s
     umask = os.umask(0)
     os.umask(umask)
     os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes it private; a checkpoint is for sharing
+    old = None
     try:
         save_file({k: v.contiguous() for k, v in model.items()}, tmp / "model.safetensors")
         save_file({k: v.contiguous() for k, v in state.items()}, tmp / "state.safetensors")
@@ -49,13 +50,16 @@ def save(run_dir: Path, step: int, model: dict[str, torch.Tensor], state: dict[s
             with open(f, "rb") as fh:
                 os.fsync(fh.fileno())
         # A directory cannot be replaced in one rename: the old one is moved aside first and deleted only once the new
-        # one is in place, so a kill in between leaves it whole (under .tmp-, beside the other checkpoints).
+        # one is in place, so a kill in between leaves it whole (under .tmp-, beside the other checkpoints), and an
+        # error puts it back.
         old = final.rename(root / f".tmp-old-{final.name}-{os.getpid()}") if final.exists() else None
         os.rename(tmp, final)
         if old is not None:
             shutil.rmtree(old)
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
+        if old is not None and not final.exists():
+            os.rename(old, final)
         raise
     return final
 
