@@ -41,7 +41,7 @@ class HyperConfig:
     # The share of + neurons in that split (E35). 1/2 keeps the two signs mirror images, so a generator trained on
     # a target symmetric under x -> -x has no reason to treat them differently: double-sided and convexity are
     # symmetric, pudding (n sharp neurons of one sign and a dense linear part) breaks the symmetry. Another share
-    # gives one sign more neurons than its floor needs, and a form of pudding a side to fall to.
+    # gives one sign more neurons than its floor needs, and a form of pudding a side to fall to (E35, E38: it did not).
     sign_plus_share: float = 0.5
     # Neurons compete for the 2n (input, sign) slots (E13): the mean input weights are
     # mu_W[j, i] = exp(l[j, i]) * (P[j, i, +] - P[j, i, -]) + skip * z, where P is a soft assignment of neurons
