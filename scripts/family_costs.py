@@ -20,7 +20,8 @@ from collections import Counter
 from pathlib import Path
 
 from hyperinterp import classify, sample
-from hyperinterp.report_stats import SHORT, beta_text
+from hyperinterp.report_stats import SHORT
+from hyperinterp.sweep import beta_name
 
 FAMILIES = ("double_sided", "pudding_pos", "pudding_neg", "convexity")
 
@@ -94,7 +95,7 @@ def main() -> None:
                 f"{Path(row[f]['run']).parent.name}/{Path(row[f]['run']).name})" if f in row else "—"
                 for f in FAMILIES]
         winner = SHORT[min(row, key=lambda f: row[f]["objective"])] if row else "—"
-        print(f"| {beta_text(beta)} | " + " | ".join(text) + f" | {winner} |")
+        print(f"| {beta_name(beta)} | " + " | ".join(text) + f" | {winner} |")
 
 
 if __name__ == "__main__":

@@ -26,7 +26,8 @@ import statistics
 import torch
 
 from hyperinterp import baselines, classify, config, references, sample
-from hyperinterp.report_stats import SHORT, beta_text
+from hyperinterp.report_stats import SHORT
+from hyperinterp.sweep import beta_name
 from hyperinterp.target import Nets
 
 FAMILIES = ("double_sided", "pudding_pos", "convexity")  # pudding_neg is pudding_pos mirrored: the same costs
@@ -108,7 +109,7 @@ def main() -> None:
                 f"— (kept 0/{r['count']}: {r['labels']}; all draws {r['objective_all']:.2f})" for r in cells]
         scored = [r for r in cells if r["kept"]]
         lowest = SHORT.get(min(scored, key=lambda r: r["objective"])["family"], "") if scored else "—"
-        print(f"| {beta_text(beta)} | " + " | ".join(text) + f" | {lowest} |")
+        print(f"| {beta_name(beta)} | " + " | ".join(text) + f" | {lowest} |")
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"n": cfg.task.n, "m": cfg.task.m, "count": args.count, "steps": args.steps, "records": records},

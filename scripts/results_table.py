@@ -10,7 +10,7 @@ import sys
 from pathlib import Path
 
 from hyperinterp.report import aggregate
-from hyperinterp.report_stats import beta_text
+from hyperinterp.sweep import beta_name
 
 SHORT = {"double_sided": "ds", "pudding_pos": "pud+", "pudding_neg": "pud−", "convexity": "conv", "other": "other"}
 
@@ -23,13 +23,13 @@ def main(sweep_dir: str) -> None:
     print("|---|---|---|---|---|---|---|---|---|---|---|")
     for a in final:
         fr = " | ".join(f"{a[f'frac_{lab}']:.2f}" for lab in SHORT)
-        print(f"| {a['mode']} | {beta_text(a['beta'])} | {a['seeds']} | {fr} | {a['rel_mse_median']:.3g} | "
+        print(f"| {a['mode']} | {beta_name(a['beta'])} | {a['seeds']} | {fr} | {a['rel_mse_median']:.3g} | "
               f"{a['rel_mse_mean_weights_median']:.3g} | {a['bits_median']:.0f} |")
     print()
     per_seed = [r for r in rows if r["kind"] == "sweep" and r["mode"] == "range"]
     seeds = sorted({r["seed"] for r in per_seed})
     betas = sorted({r["beta"] for r in per_seed})
-    print("| seed | " + " | ".join(beta_text(b) for b in betas) + " |")
+    print("| seed | " + " | ".join(beta_name(b) for b in betas) + " |")
     print("|---" * (len(betas) + 1) + "|")
     for s in seeds:
         cells = {r["beta"]: r for r in per_seed if r["seed"] == s}
@@ -42,7 +42,7 @@ def main(sweep_dir: str) -> None:
     print("|---" * (len(sizes) + 1) + "|")
     for mode, beta in sorted({(g["mode"], g["beta"]) for g in gen}):
         cells = {g["n"]: g for g in gen if (g["mode"], g["beta"]) == (mode, beta)}
-        print(f"| {mode}, β {beta_text(beta)} | " + " | ".join(
+        print(f"| {mode}, β {beta_name(beta)} | " + " | ".join(
             f"{cells[n]['rel_mse_median']:.3g} {SHORT[cells[n]['majority']]}" for n in sizes) + " |")
 
 

@@ -21,7 +21,8 @@ from pathlib import Path
 from scipy.stats import binomtest
 
 from hyperinterp import classify, sample
-from hyperinterp.report_stats import SHORT, beta_text
+from hyperinterp.report_stats import SHORT
+from hyperinterp.sweep import beta_name
 
 THRESHOLDS = (0.3, 0.03, 0.01)  # low-β relative errors whose first step is reported
 
@@ -73,7 +74,7 @@ def main() -> None:
     if args.json:
         Path(args.json).write_text(json.dumps(rows, indent=1))
     exits = "first step at rel " + " / ".join(f"≤ {t}" for t in THRESHOLDS) + " (low β)"
-    print("| seed | " + " | ".join(f"β = {beta_text(b)}" for b in args.betas) + f" | {exits} |")
+    print("| seed | " + " | ".join(f"β = {beta_name(b)}" for b in args.betas) + f" | {exits} |")
     print("|---" * (len(args.betas) + 2) + "|")
     for r in rows:
         cells = []
@@ -91,7 +92,7 @@ def main() -> None:
                                               for c in r["cells"])]
     convexity = [r["seed"] for r in rows if any(majority(c, "convexity") for c in r["cells"])]
     print(f"\nover {total} seeds (cells: labels of {rows[0]['count']} draws; median ± pair coverage; median rel):")
-    print(f"- double-sided the majority at β = {beta_text(args.betas[0])}: {fraction(ds_low, total)}, seeds {ds_low}; "
+    print(f"- double-sided the majority at β = {beta_name(args.betas[0])}: {fraction(ds_low, total)}, seeds {ds_low}; "
           f"with ± pairs on ≥ 0.97 of the inputs: {fraction(ds_low97, total)}, seeds {ds_low97}")
     print(f"- double-sided the majority at some β: {fraction(ds_any, total)}, seeds {ds_any}")
     print(f"- pudding (either form) the majority at some β: {fraction(pudding, total)}, seeds {pudding}")
@@ -103,7 +104,7 @@ def main() -> None:
         print(f"- steps to low-β rel ≤ {threshold}: {len(reached)}/{total} seeds reach it, {spread}")
     rel = sorted(c["rel"] for c in low)
     pairs = sorted(c["pairs"] for c in low)
-    print(f"- at β = {beta_text(args.betas[0])}: rel median {statistics.median(rel):.4f} ({rel[0]:.4f}–{rel[-1]:.4f}); "
+    print(f"- at β = {beta_name(args.betas[0])}: rel median {statistics.median(rel):.4f} ({rel[0]:.4f}–{rel[-1]:.4f}); "
           f"± pair coverage median {statistics.median(pairs):.2f} ({pairs[0]:.2f}–{pairs[-1]:.2f})")
 
 

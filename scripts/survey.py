@@ -12,7 +12,7 @@ import statistics
 from collections import Counter
 
 from hyperinterp import classify, sample
-from hyperinterp.report_stats import beta_text
+from hyperinterp.sweep import beta_name
 
 
 def main() -> None:
@@ -36,7 +36,7 @@ def main() -> None:
         pairs = statistics.mean(r["composition"]["pair"] for r in results) / n
         rel = statistics.median(float(x) for x in arrays["rel_mse"])
         bits = statistics.median(float(x) for x in arrays["bits"])
-        print(f"{beta_text(beta):>8}  {labels:<44} {pairs:7.2f} {rel:8.4f} {bits:7.0f}")
+        print(f"{beta_name(beta):>8}  {labels:<44} {pairs:7.2f} {rel:8.4f} {bits:7.0f}")
 
 
 if __name__ == "__main__":

@@ -147,12 +147,45 @@ def test_families_command(tmp_path):
     assert {f["id"] for f in out["families"]} == set(fam) and sum(f["size"] for f in out["families"]) == 5
     assert "a + kink and a − kink" in out["networks"][0]["fingerprint"]["words"]
     assert _cli("families", str(a), str(b), "--json")[1] == text  # same files, same ids
+    for f in out["families"]:  # each representative decoded: the formula's network is the representative's function
+        dec = f["decoded"]
+        if dec["check"] == "re-encoded":  # double-sided, pudding: the reference's own mechanisms
+            assert dec["reencoding_error"] < 1e-3 and dec["formula_error"] < 0.05, (f["name"], dec)
+        else:  # convexity has no mechanism to re-encode: a radial fit, said so
+            assert "‖x‖₂" in dec["formula"] and 0 < dec["reencoding_error"] < 1, dec
+    assert sorted(f["decoded"]["check"] for f in out["families"]) == ["fitted", "re-encoded", "re-encoded"]
     code, text = _cli("families", str(a), str(b))
     assert code == 0 and "3 families among 5 networks" in text and "representative" in text
     # the pictures the report can use (references carry no beta: an empty fractions plot)
     FA.figure_fractions(out).savefig(tmp_path / "f.png")
     FA.figure_representatives(out).savefig(tmp_path / "r.png")
     assert (tmp_path / "f.png").stat().st_size > 0 and (tmp_path / "r.png").stat().st_size > 0
+
+
+def _sum_squares_net(n: int, k: float) -> R.Net:
+    """Σx² by SiLU's quadratic regime (a·silu(k·x) = (2/k)·x + x² + O(k²x⁴) for a = 4/k²), the linear term
+    cancelled by one neuron in the linear regime: the `sum_squares` family the plain generator found (E16)."""
+    g = -2.0 / k
+    W = np.vstack([k * np.eye(n), np.full((1, n), np.sign(g) / np.sqrt(n))])
+    b = np.r_[np.zeros(n), 30.0]
+    a = np.r_[np.full(n, 4.0 / k**2), abs(g) * np.sqrt(n)]
+    return {"W": W, "b": b, "a": a, "c": np.array(-30.0 * abs(g) * np.sqrt(n))}
+
+
+def test_families_say_what_a_family_computes_on_another_task(tmp_path):
+    rng = np.random.default_rng(0)
+    nets = [R.permute(_sum_squares_net(8, k), seed=rng) for k in (0.05, 0.08, 0.1)]
+    path = R.save_references(tmp_path / "sq.npz", nets, "quadratic", task="sum_squares")
+    code, text = _cli("families", str(path), "--json")
+    fams = json.loads(text)["families"]
+    assert code == 0 and len(fams) == 1
+    dec = fams[0]["decoded"]
+    # neurons in SiLU's small-weight regime read as the squares they compute, checked by re-encoding
+    coef = re.search(r"y ≈ ([0-9.]+)·Σ_i x_i² ", dec["formula"])
+    assert dec["check"] == "re-encoded" and coef and abs(float(coef.group(1)) - 1) < 0.01, dec
+    assert dec["reencoding_error"] < 1e-3 and dec["network_error"] < 1e-3 and dec["formula_error"] < 1e-3, dec
+    code, text = _cli("families", str(path))
+    assert code == 0 and "·Σ_i x_i² " in text and "(re-encoded: the formula misses" in text
 
 
 def test_families_command_bad_file(tmp_path, capsys):

@@ -39,10 +39,15 @@ Labels:
   ``|cos|`` between pairs, against the same for random directions); ``ideal`` and ``per_input``
   are None;
 * ``other``: the per-mechanism formula over whatever the network has (± pairs, one-sided inputs,
-  the dense part linearised if linear, else kept as its neurons), prefixed by why it is ``other``.
+  the dense part linearised if linear, else written as a separable quadratic ``q·Σ_i x_i² + g·Σ_i x_i``
+  when that fits it as well (R² ≥ DENSE_LINEAR_R2; SiLU only), else kept as its neurons), prefixed by
+  why it is ``other``. This is how a family of another task gets its formula: `sum_squares`'s
+  neurons in SiLU's small-weight regime read as ``≈ 1·Σ_i x_i²``.
 
 A linear term is re-encoded as one neuron in φ's linear regime: ``‖g‖·φ(g·x/‖g‖ + 30) − 30‖g‖``
-(SiLU(z) − z < 1e-11 there; exact for ReLU).
+(SiLU(z) − z < 1e-11 there; exact for ReLU). A square ``q·x_i²`` as one neuron in SiLU's small-weight
+regime, ``(4q/k²)·silu(k·x_i)`` with k = QUADRATIC_K, its linear part ``(2q/k)·x_i`` taken off the linear
+term (silu(z) = z/2 + z²/4 − z⁴/48 + …: the rest is ``−q·k²·x_i⁴/12``, 3e-4 of the square at |x_i| = 3).
 """
 
 from __future__ import annotations
@@ -56,6 +61,7 @@ from .classify import DENSE_LINEAR_R2, classify, sample_inputs
 from .netmath import forward, participation_ratio, phi
 
 LINEAR_BIAS = 30.0
+QUADRATIC_K = 0.02
 MECHANISMS = (("pair", (1, -1)), ("pos", (1,)), ("neg", (-1,)))
 
 
@@ -106,6 +112,13 @@ class _Builder:
         self.a.append(norm)
         self.c -= norm * LINEAR_BIAS
 
+    def square(self, q: np.ndarray, g: np.ndarray) -> None:
+        """Σ_i q_i·x_i² + g_i·x_i, the squares in SiLU's small-weight regime (see the module docstring)."""
+        q = np.asarray(q, float)
+        for i in np.flatnonzero(q):
+            self.kink(int(i), 1, QUADRATIC_K, 0.0, 4 * q[i] / QUADRATIC_K**2)
+        self.linear(np.asarray(g, float) - 2 * q / QUADRATIC_K)
+
     def neuron(self, w: np.ndarray, b: float, a: float) -> None:
         self.W.append(np.asarray(w, float))
         self.b.append(float(b))
@@ -125,6 +138,16 @@ def _merge(W: np.ndarray, b: np.ndarray, a: np.ndarray, side: dict) -> dict[str,
     k = float((slope_j * k_j).sum() / S)
     beta = float(k * (slope_j * b[js] / k_j).sum() / S)  # slope-weighted kink position, times k
     return {"input": i, "sign": s, "slope": S, "k": k, "bias": beta, "amp": S / k}
+
+
+def _separable_quadratic(R: np.ndarray, x: np.ndarray) -> tuple[float, np.ndarray, np.ndarray, float]:
+    """Least-squares R ≈ Σ_i q_i·x_i² + g_i·x_i + d on the data: (R², q, g, d)."""
+    X1 = np.hstack([x, x**2, np.ones((len(x), 1))])
+    sol, *_ = np.linalg.lstsq(X1, R, rcond=None)
+    ss_tot = float(np.sum((R - R.mean()) ** 2))
+    r2 = 1.0 - float(np.sum((R - X1 @ sol) ** 2)) / ss_tot if ss_tot > 0 else 0.0
+    n = x.shape[1]
+    return r2, sol[n:2 * n], sol[:n], float(sol[-1])
 
 
 def _sum_over(inputs: list[int], n: int) -> str:
@@ -226,6 +249,11 @@ def decode(W, b, a, c, activation: str = "silu", result: dict[str, Any] | None =
     g = np.asarray(dp["coef"], float)
     d = float(dp["intercept"])
     linearise = label in ("pudding_pos", "pudding_neg") or dp["negligible"] or dp["r2"] >= DENSE_LINEAR_R2
+    square = None  # (q, g, d) of a dense part that is a separable quadratic (SiLU: it can be re-encoded)
+    if not linearise and activation == "silu" and rest.size:
+        r2_q, q, g_q, d_q = _separable_quadratic((phi(x @ W[rest].T + b[rest], activation) * a[rest]).sum(1), x)
+        if r2_q >= DENSE_LINEAR_R2:
+            square = q, g_q, d_q
 
     # --- per-input ideal: every side merged, the dense part linearised (or kept) -----------------
     bp = _Builder(n)
@@ -234,6 +262,9 @@ def decode(W, b, a, c, activation: str = "silu", result: dict[str, Any] | None =
     if linearise:
         bp.linear(g)
         bp.c += c_eff + d
+    elif square:
+        bp.square(square[0], square[1])
+        bp.c += c_eff + square[2]
     else:
         for j in rest:
             bp.neuron(W[j], b[j], a[j])
@@ -262,13 +293,18 @@ def decode(W, b, a, c, activation: str = "silu", result: dict[str, Any] | None =
         else:
             body = _kink_text(signs[0], k, beta, act)
         terms.append(f"+ {_sum_over(inputs, n)} {_num(S)}·{body}/{_num(k)}")
-    const = c_eff + d if linearise else c_eff
+    const = c_eff + d if linearise else c_eff + square[2] if square else c_eff
     if label in ("pudding_pos", "pudding_neg") or (linearise and not dp["negligible"]):
         gm = _r(float(g.mean()))
         bf.linear(np.full(n, gm))
         terms.append(f"{_signed(gm)}·Σ_i x_i")
         params["linear_coef"] = gm
         params["linear_coef_cv"] = dp["coef_cv"]
+    elif square:
+        qm, gm = _r(float(square[0].mean())), _r(float(square[1].mean()))
+        bf.square(np.full(n, qm), np.full(n, gm))
+        terms.append(f"{_signed(qm)}·Σ_i x_i² {_signed(gm)}·Σ_i x_i")
+        params.update(square_coef=qm, linear_coef=gm, dense_quadratic_r2=r2_q)
     elif not linearise:
         for j in rest:
             bf.neuron(W[j], b[j], a[j])
@@ -287,7 +323,7 @@ def decode(W, b, a, c, activation: str = "silu", result: dict[str, Any] | None =
     uncovered = [i for i in range(n) if per_input[i] == "none"]
     if label == "other":
         formula = f"[other: {result['reason']}] " + formula
-    if uncovered:
+    if uncovered and not square:  # a separable quadratic serves every input
         formula += f"  (uncovered inputs: {_sum_over(uncovered, n)[2:] if len(uncovered) < n else 'all'})"
     params.update(constant=_r(const), served_sides=[{k: v for k, v in sd.items()} for sd in sides])
 

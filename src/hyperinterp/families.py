@@ -11,7 +11,11 @@ it mixes, while draws that differ in a few inputs' service or in how a linear te
 Family ids ``F1, F2, ...`` are ordered by size (largest first), ties by the first member in file
 order: the same files in the same order give the same ids. Each family is described by its
 representative (the medoid: the member closest on average to the others): its fingerprint in words,
-the mean feature values, the fraction of the family at each β and seed, median bits and accuracy.
+the mean feature values, the fraction of the family at each β and seed, median bits and accuracy, and
+what it computes: the representative decoded into a formula (`decode.py`, for any task: its mechanisms with
+shared numbers, e.g. one neuron per input in SiLU's quadratic regime plus a linear term), verified by
+re-encoding — the formula's own network against the representative (`reencoding_error`, the share of the
+representative's variance the formula misses) — and scored on the task (`formula_error`: MSE/Var(y)).
 
 `summarise(files)` returns all of it as one JSON-serialisable dict (what `hyperinterp families --json`
 prints and the report can call); `figure_fractions` and `figure_representatives` draw it.
@@ -28,7 +32,8 @@ from sklearn.cluster import AgglomerativeClustering
 from sklearn.metrics import adjusted_rand_score, homogeneity_score, pairwise_distances
 
 from . import netfile, readout
-from .classify import file_options
+from .classify import classify, file_options
+from .decode import decode
 from .fingerprint import fingerprint, vector
 from .readout import fingerprint_arrays
 
@@ -91,12 +96,22 @@ def _name(mean: dict[str, float]) -> str:
     return f"{hybrid}inputs {head} · {dense} · {sign}"
 
 
+def decoded(file: str | Path, index: int) -> dict[str, Any]:
+    """What network `index` of `file` computes: its formula, verified by re-encoding (see the module docstring)."""
+    arrays, meta = netfile.load(file)
+    net = [arrays[key][index] for key in ("W", "b", "a", "c")]
+    opts = file_options(meta)
+    dec = decode(*net, opts["activation"], classify(*net, **opts))
+    return {"formula": dec["formula"], "check": dec["check"], "reencoding_error": float(dec["rel_error"]),
+            "formula_error": float(dec["target_error"]), "network_error": float(dec["network_error"])}
+
+
 def summarise(files: list[str | Path], distance: float = DISTANCE, **kwargs: Any) -> dict[str, Any]:
     """Fingerprint every network of `files`, cluster them, describe each family.
 
     Returns {"networks": [{file, index, family, fingerprint, beta?, bits?, rel_mse?, seed}, ...] (files in the
     order given, networks in file order), "families": [{id, name, size, fraction, words, representative,
-    features, by_beta, by_seed, bits_median, rel_mse_median}, ...], "features": [names], "distance": ...}.
+    features, by_beta, by_seed, bits_median, rel_mse_median, decoded}, ...], "features": [names], "distance": ...}.
     """
     nets: list[dict[str, Any]] = []
     fps: list[dict[str, Any]] = []
@@ -126,6 +141,7 @@ def summarise(files: list[str | Path], distance: float = DISTANCE, **kwargs: Any
             "by_beta": _fractions(nets, ids, fam, "beta"), "by_seed": _fractions(nets, ids, fam, "seed"),
             "bits_median": _median([nets[i].get("bits") for i in members]),
             "rel_mse_median": _median([nets[i].get("rel_mse") for i in members]),
+            "decoded": decoded(nets[rep]["file"], nets[rep]["index"]),
         })
     return {"networks": nets, "families": families, "features": names, "distance": distance}
 
@@ -184,6 +200,10 @@ def format_text(summary: dict[str, Any]) -> str:
         lines.append(f"{fam['id']}: {fam['size']} networks ({fam['fraction']:.0%}): {fam['name']}")
         lines.append(f"    representative ({fam['representative']['file']} #{fam['representative']['index']}): "
                      f"{fam['words']}")
+        dec = fam["decoded"]
+        lines.append(f"    computes {dec['formula']}  ({dec['check']}: the formula misses "
+                     f"{dec['reencoding_error']:.2g} of the representative's variance; its error on the task "
+                     f"{dec['formula_error']:.3g}, the representative's {dec['network_error']:.3g})")
         extra = []
         if fam["rel_mse_median"] is not None:
             extra.append(f"median rel MSE {fam['rel_mse_median']:.3g}")

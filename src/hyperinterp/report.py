@@ -42,7 +42,6 @@ from .report_stats import (
     RULES,
     Cell,
     aggregate,
-    beta_text,
     cell_files,
     choose_examples,
     composition,
@@ -52,7 +51,7 @@ from .report_stats import (
     seed_grid,
     seed_sentences,
 )
-from .sweep import load_spec
+from .sweep import beta_name, load_spec
 
 __all__ = ["aggregate", "write_report"]  # aggregate: also used by scripts/results_table.py
 
@@ -171,7 +170,7 @@ def _index(spec, base, figs, grid, pages, sentences, examples, agg_sweep, gen_ro
                 "rel_mse_median"]
     return f"""
 <h1>Hypernetwork sweep: {html.escape(base.task.name)} (n={base.task.n}, m={base.task.m}, {base.task.activation})</h1>
-<p>Prior <b>{cfg['budget']['prior']}</b>, beta grid {', '.join(beta_text(b) for b in spec.betas)}, {len(spec.seeds)}
+<p>Prior <b>{cfg['budget']['prior']}</b>, beta grid {', '.join(beta_name(b) for b in spec.betas)}, {len(spec.seeds)}
 seed(s), K = {spec.count} draws per cell, modes {', '.join(spec.modes)}. Runs: {html.escape(runs)}.
 Statistics count <i>draws</i> of the generated distribution (what the objective scores); the MSE of the mean
 networks is in the tables.</p>

@@ -15,7 +15,8 @@ import matplotlib.pyplot as plt
 from . import families
 from .report_figures import Figure, _save, ordered_modes
 from .report_pages import figure, table
-from .report_stats import Cell, beta_text
+from .report_stats import Cell
+from .sweep import beta_name
 
 BASELINE_MODES = ("direct", "adam")
 
@@ -36,7 +37,7 @@ def summarise(paths: list[Path]) -> dict[str, Any]:
 
 def grid_html(cells: list[Cell], summary: dict[str, Any]) -> str:
     betas = sorted({c.beta for c in cells})
-    head = "<th>mode</th><th>seed</th>" + "".join(f"<th>{'no beta' if b == 0 else beta_text(b)}</th>" for b in betas)
+    head = "<th>mode</th><th>seed</th>" + "".join(f"<th>{'no beta' if b == 0 else beta_name(b)}</th>" for b in betas)
     rows: dict[tuple[str, int], dict[float, Cell]] = defaultdict(dict)
     for c in cells:
         rows[(c.mode, c.seed)][c.beta] = c
@@ -59,7 +60,7 @@ def grid_html(cells: list[Cell], summary: dict[str, Any]) -> str:
 
 def _where(net: dict[str, Any], cells: dict[str, Cell]) -> str:
     c = cells[net["file"]]
-    return f"{c.mode} seed {c.seed}, beta {beta_text(c.beta)}, draw #{net['index']}"
+    return f"{c.mode} seed {c.seed}, beta {beta_name(c.beta)}, draw #{net['index']}"
 
 
 def section(cells: list[Cell], summary: dict[str, Any], out: Path) -> tuple[str, dict[str, Any]]:
@@ -76,7 +77,10 @@ def section(cells: list[Cell], summary: dict[str, Any], out: Path) -> tuple[str,
     for f in fams:
         row = {"family": f["id"], "name": f["name"], "networks": f"{f['size']} ({f['fraction']:.0%})",
                "representative (in words)": f["words"], "bits (median)": f["bits_median"],
-               "MSE/Var(y) (median)": f["rel_mse_median"], "representative": _where(reps[f["id"]], by_path)}
+               "MSE/Var(y) (median)": f["rel_mse_median"], "representative": _where(reps[f["id"]], by_path),
+               "what it computes (the representative decoded)": f["decoded"]["formula"],
+               "formula vs representative (share of its variance missed)": f["decoded"]["reencoding_error"],
+               "formula's MSE/Var(y)": f["decoded"]["formula_error"]}
         if agree:
             row["rule labels of its members"] = ", ".join(f"{k} {v}" for k, v in agree["table"][f["id"]].items())
         rows.append(row)

@@ -26,7 +26,8 @@ from matplotlib.patches import Patch  # noqa: E402
 
 from . import netfile  # noqa: E402
 from .classify import LABELS  # noqa: E402
-from .report_stats import beta_text, majority_count  # noqa: E402
+from .report_stats import majority_count  # noqa: E402
+from .sweep import beta_name  # noqa: E402
 
 COLORS = {"double_sided": "#1b9e77", "pudding_pos": "#d95f02", "pudding_neg": "#e7298a",
           "convexity": "#7570b3", "other": "#bbbbbb"}
@@ -73,7 +74,7 @@ def _finite(values: Iterable[Any]) -> list[float]:
 
 
 def _beta_ticks(ax, betas: list[float], axis: str = "x") -> None:
-    labels = [beta_text(b) for b in betas]
+    labels = [beta_name(b) for b in betas]
     if axis == "x":
         ax.set_xticks(range(len(betas)), labels, rotation=45, ha="right")
     else:
@@ -278,7 +279,7 @@ def fig_generalization(gen_rows: list[dict[str, Any]], facts: dict[str, dict[str
         for xi, yi, r in zip(x, y, pts, strict=True):
             ax.plot(xi, yi, "^" if r["rel_mse_median"] > CLIP else "o", color=colour, ms=6,
                     mfc=colour if r["n"] in trained else "white")
-        series[f"{mode} seed {seed} beta {beta_text(beta)}: median relative MSE"] = y
+        series[f"{mode} seed {seed} beta {beta_name(beta)}: median relative MSE"] = y
         for r in pts:
             col = sizes.index(r["n"])
             img[row, col] = _cell_colour(r["majority"], r[f"frac_{r['majority']}"])
@@ -290,13 +291,13 @@ def fig_generalization(gen_rows: list[dict[str, Any]], facts: dict[str, dict[str
     ax.grid(alpha=0.3)
     strip.imshow(img, aspect="auto", interpolation="nearest")
     strip.set_xticks(range(len(sizes)), [str(n) for n in sizes])
-    strip.set_yticks(range(len(lines)), [f"{m} s{s} β {beta_text(b)}" for m, s, b in lines])
+    strip.set_yticks(range(len(lines)), [f"{m} s{s} β {beta_name(b)}" for m, s, b in lines])
     strip.set_xlabel("input size n")
     strip.set_title("majority label and its count at each n", fontsize=10)
     modes = list(dict.fromkeys(m for m, _, _ in lines))
     handles = [Line2D([], [], color=mode_color(m), lw=2, label=f"{m} (m = {_width(facts, m)})")
                for m in modes]
-    handles += [Line2D([], [], color="k", ls=BETA_STYLES[i % 4], label=f"beta {beta_text(b)}")
+    handles += [Line2D([], [], color="k", ls=BETA_STYLES[i % 4], label=f"beta {beta_name(b)}")
                 for i, b in enumerate(betas)]
     handles += [Line2D([], [], marker="o", ls="", color="k", label="trained size of that mode"),
                 Line2D([], [], marker="o", ls="", color="k", mfc="white", label="size it never trained on"),

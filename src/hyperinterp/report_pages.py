@@ -18,7 +18,8 @@ from . import netfile
 from .decode import decode
 from .draw import draw_graph, draw_heatmap, draw_heatmaps
 from .report_figures import COLORS, MODE_NAMES, Figure, _save, ordered_modes
-from .report_stats import SHORT, Cell, beta_text, is_tie, majority_count, nearest_median
+from .report_stats import SHORT, Cell, is_tie, majority_count, nearest_median
+from .sweep import beta_name
 
 CSS = """body{font-family:sans-serif;max-width:1150px;margin:2em auto;padding:0 1em;color:#222;line-height:1.4}
 .scroll{overflow-x:auto;max-width:100%;margin:1em 0}
@@ -68,7 +69,7 @@ def _tint(label: str) -> str:
 def seed_grid_html(grid: dict[str, dict[int, dict[float, dict[str, Any]]]], pages: dict[tuple, str]) -> str:
     """Rows (mode, seed), columns beta; each cell the seed's majority label and count, linked to its page."""
     betas = sorted({b for seeds in grid.values() for cells in seeds.values() for b in cells})
-    head = "<th>mode</th><th>seed</th>" + "".join(f"<th>{'no beta' if b == 0 else beta_text(b)}</th>" for b in betas)
+    head = "<th>mode</th><th>seed</th>" + "".join(f"<th>{'no beta' if b == 0 else beta_name(b)}</th>" for b in betas)
     body = []
     for mode in ordered_modes(grid):
         for seed, cells in sorted(grid[mode].items()):
@@ -106,7 +107,7 @@ def _decode(cell: Cell, k: int) -> dict[str, Any]:
 
 
 def _where(cell: Cell) -> str:
-    beta = "no beta" if cell.mode == "adam" else f"beta {beta_text(cell.beta)}"
+    beta = "no beta" if cell.mode == "adam" else f"beta {beta_name(cell.beta)}"
     return f"{cell.mode} (seed {cell.seed}, {beta})"
 
 

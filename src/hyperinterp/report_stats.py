@@ -131,13 +131,8 @@ def spans(cells: dict[float, dict[str, Any]]) -> list[dict[str, Any]]:
     return out
 
 
-def beta_text(beta: float) -> str:
-    """1e-06, or 1.2e-03 where one digit would round the β to another: the name of its files and pages."""
-    return beta_name(beta)
-
-
 def _beta_range(betas: list[float]) -> str:
-    return beta_text(betas[0]) if len(betas) == 1 else f"{beta_text(betas[0])}–{beta_text(betas[-1])}"
+    return beta_name(betas[0]) if len(betas) == 1 else f"{beta_name(betas[0])}–{beta_name(betas[-1])}"
 
 
 def _span_text(s: dict[str, Any]) -> str:
