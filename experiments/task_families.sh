@@ -35,7 +35,7 @@ train_one() {  # task seed extra-args...
   fi
 }
 export -f train_one
-export out hi
+export out hi config
 
 for task in $tasks; do
   for seed in $(seq 0 $((seeds - 1))); do

@@ -252,3 +252,24 @@ def test_json_is_strict_with_nan_bits(tmp_path):
     out = json.loads(text, parse_constant=no_nan)
     assert code == 0 and out["networks"][0]["bits"] is None and out["networks"][1]["bits"] == 3.0
     assert {f["size"] for f in out["families"]} == {1} and out["families"][0]["by_beta"] == {"0.001": 0.5}
+
+
+def test_task_families_script_end_to_end(tmp_path):
+    """experiments/task_families.sh (issue 16's other-task sweep) trains, samples at every β and writes each task's
+    families, with what each family computes: at a tiny size, one task and one seed."""
+    import os
+    import subprocess
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    if not (root / ".venv/bin/hyperinterp").exists():
+        pytest.skip("the script runs the project's .venv (make setup)")
+    env = {**os.environ, "TASKS": "sum_squares", "SEEDS": "1", "CONFIG": "configs/plain.toml"}
+    done = subprocess.run(["bash", "experiments/task_families.sh", str(tmp_path), "--set", "optim.steps=30",
+                           "--set", "hyper.layers=1"], cwd=root, env=env, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    out = json.loads((tmp_path / "sum_squares/families.json").read_text())
+    assert len(out["networks"]) == 10 * 16 and {n["task"] for n in out["networks"]} == {"sum_squares"}
+    assert all("formula" in f["decoded"] for f in out["families"])
+    assert (tmp_path / "sum_squares/families_beta.png").stat().st_size > 0
+    assert "families among 160 networks" in (tmp_path / "sum_squares/families.txt").read_text()
