@@ -295,12 +295,16 @@ def copy_bytes_per_second(numel: int, seconds: float, device: torch.device) -> f
 
 # ---------------------------------------------------------------------------------------- parallel runs
 
-def _parallel_worker(cfg_dict: dict[str, Any], seconds: float, barrier: Any, queue: Any) -> None:
+def _parallel_worker(cfg_dict: dict[str, Any], seconds: float, barrier: Any, queue: Any,
+                     compiled: bool = False) -> None:
     from .config import from_dict
+    from .train import compile_blocks
 
     torch.set_num_threads(1)
     work = Workload(from_dict(cfg_dict), torch.device("cpu"))
-    for _ in range(2):
+    if compiled:
+        compile_blocks(work.model)
+    for _ in range(2):  # warm-up (and compilation, side by side as a sweep's workers compile)
         work.step()
     barrier.wait()
     count, t0 = 0, time.perf_counter()
@@ -310,16 +314,17 @@ def _parallel_worker(cfg_dict: dict[str, Any], seconds: float, barrier: Any, que
     queue.put(count / (time.perf_counter() - t0))
 
 
-def parallel_steps_per_second(cfg: Config, processes: int, seconds: float) -> float | None:
-    """Aggregate steps/s of `processes` one-thread training processes running at once (None on failure)."""
+def parallel_steps_per_second(cfg: Config, processes: int, seconds: float, compiled: bool = False) -> float | None:
+    """Aggregate steps/s of `processes` one-thread training processes running at once, each with its blocks
+    compiled if `compiled` (what `hyperinterp study --workers N` runs with `optim.compile`); None on failure."""
     ctx = mp.get_context("spawn")
     barrier, queue = ctx.Barrier(processes), ctx.Queue()
-    procs = [ctx.Process(target=_parallel_worker, args=(cfg.to_dict(), seconds, barrier, queue), daemon=True)
-             for _ in range(processes)]
+    procs = [ctx.Process(target=_parallel_worker, args=(cfg.to_dict(), seconds, barrier, queue, compiled),
+                         daemon=True) for _ in range(processes)]
     for p in procs:
         p.start()
     try:
-        rates = [queue.get(timeout=seconds + 120) for _ in procs]
+        rates = [queue.get(timeout=seconds + (300 if compiled else 120)) for _ in procs]
     except Exception:  # noqa: BLE001 - a benchmark extra: report None rather than fail
         rates = None
     for p in procs:
@@ -357,9 +362,10 @@ def projection(steps: int, rates: dict[str, float | None], cores: int, device: t
         "assumption": ("training time only (sampling and classification excluded); 'parallel' runs one "
                        "one-thread training process per core at once: 'measured' when the aggregate rate "
                        "of such processes was measured in this run, else the one-thread rate times the "
-                       "cores (an upper bound); 'parallel_compiled_estimated' scales the compiled rate by "
-                       "the same parallel speed-up; 'one_process' runs the trainings one after another with "
-                       "the thread count used; 'compiled' adds compile_seconds to each training"
+                       "cores (an upper bound); 'parallel_compiled_measured' is the same with each process's "
+                       "blocks compiled, 'parallel_compiled_estimated' (when that was not measured) scales the "
+                       "compiled rate by the eager parallel speed-up; 'one_process' runs the trainings one "
+                       "after another with the thread count used; 'compiled' adds compile_seconds to each training"
                        + ("; on CUDA, one process at a time on the GPU" if device.type == "cuda" else "")),
         "rates_steps_per_second": rates,
     }
@@ -442,16 +448,21 @@ def run(quick: bool = False, device: str = "cpu", demo_seconds: float | None = N
         torch.set_num_threads(default_threads)
 
     # --- paper-scale projection
-    par = None
+    par = par_compiled = None
     if parallel:
         _log(f"{cores} one-thread training processes at once")
         par = parallel_steps_per_second(cfg, cores, 4.0)
+        if compile:
+            _log(f"{cores} one-thread training processes at once, blocks compiled (compiling...)")
+            par_compiled = parallel_steps_per_second(cfg, cores, 4.0, compiled=True)
     rates_: dict[str, float | None] = {f"one_process_{threads}_threads": sps}
     if dev.type == "cpu":
         rates_["parallel_measured" if par else "parallel_estimated"] = par or by_threads.get(1, sps) * cores
     if sps_compiled:
         rates_[f"one_process_{threads}_threads_compiled"] = sps_compiled
-        if dev.type == "cpu" and by_threads.get(1):
+        if par_compiled:
+            rates_["parallel_compiled_measured"] = par_compiled
+        elif dev.type == "cpu" and by_threads.get(1):
             # one-thread compiled processes, one per core, scaled like the eager ones
             scaling = (par / by_threads[1]) if par else cores
             rates_["parallel_compiled_estimated"] = sps_compiled * scaling
@@ -472,6 +483,8 @@ def run(quick: bool = False, device: str = "cpu", demo_seconds: float | None = N
     if par:
         study_rates["parallel_measured"] = par
         study_rates["parallel_batched_estimated"] = par * speedup
+    if par_compiled:
+        study_rates["parallel_compiled_measured"] = par_compiled
     study = study_projection(o.steps, study_rates)
     result.update(batched_seeds=BATCHED_SEEDS, batched_seeds_rates_1thread=seeds_rates,
                   batched_seeds_speedup=speedup, study_projection_33_seeds=study,
