@@ -273,3 +273,23 @@ def test_task_families_script_end_to_end(tmp_path):
     assert all("formula" in f["decoded"] for f in out["families"])
     assert (tmp_path / "sum_squares/families_beta.png").stat().st_size > 0
     assert "families among 160 networks" in (tmp_path / "sum_squares/families.txt").read_text()
+
+
+def test_small_weight_networks_read_as_a_quadratic_form(tmp_path):
+    """Neurons in SiLU's small-weight regime that also read every other input a little (as the generator's
+    `sum_squares` networks do, E40) compute a quadratic form, not one kink per input: the mechanism reading, which
+    drops off-axis weights, misses most of such a network, and the family's formula is its quadratic form instead,
+    with the numbers of A = Σ_j (a_j/4)·w_j·w_jᵀ (silu(z) ≈ z/2 + z²/4), re-encoded."""
+    n, k, eps = 8, 0.1, 0.013  # |w·x| ≲ 0.4: the quartic term (z⁴/48) is under 1% of the square
+    W = k * np.eye(n) - eps * (np.ones((n, n)) - np.eye(n))
+    a = np.full(n, 4.0 / k**2)
+    nets = [{"W": W, "b": np.zeros(n), "a": a, "c": np.array(0.0)}]
+    path = R.save_references(tmp_path / "q.npz", nets, "quadratic", task="sum_squares")
+    A = (W.T * (a / 4)) @ W
+    q, r = np.diag(A).mean(), 2 * A[~np.eye(n, dtype=bool)].mean()
+    dec = FA.decoded(path, 0)
+    nums = re.search(r"y ≈ ([-0-9.e]+)·Σ_i x_i² ([+−]) ([0-9.e-]+)·Σ_\(i<j\)", dec["formula"])
+    assert dec["reading"] == "quadratic form" and dec["check"] == "re-encoded" and nums, dec
+    r_read = float(nums.group(3)) * (1 if nums.group(2) == "+" else -1)
+    assert abs(float(nums.group(1)) - q) < 0.02 * q and abs(r_read - r) < 0.02 * abs(r), (dec["formula"], q, r)
+    assert dec["reencoding_error"] < 0.01, dec

@@ -112,12 +112,18 @@ class _Builder:
         self.a.append(norm)
         self.c -= norm * LINEAR_BIAS
 
-    def square(self, q: np.ndarray, g: np.ndarray) -> None:
-        """Σ_i q_i·x_i² + g_i·x_i, the squares in SiLU's small-weight regime (see the module docstring)."""
-        q = np.asarray(q, float)
+    def square(self, v: np.ndarray, coef: float) -> np.ndarray:
+        """coef·(v·x)² for a unit vector v, one neuron in SiLU's small-weight regime (see the module docstring);
+        returns the linear part it adds, (2·coef/k)·v, for the caller's linear term to take off."""
+        self.neuron(QUADRATIC_K * np.asarray(v, float), 0.0, 4 * coef / QUADRATIC_K**2)
+        return 2 * coef / QUADRATIC_K * np.asarray(v, float)
+
+    def squares(self, q: np.ndarray, g: np.ndarray) -> None:
+        """Σ_i q_i·x_i² + g_i·x_i."""
+        lin = np.asarray(g, float).copy()
         for i in np.flatnonzero(q):
-            self.kink(int(i), 1, QUADRATIC_K, 0.0, 4 * q[i] / QUADRATIC_K**2)
-        self.linear(np.asarray(g, float) - 2 * q / QUADRATIC_K)
+            lin -= self.square(np.eye(self.n)[i], float(q[i]))
+        self.linear(lin)
 
     def neuron(self, w: np.ndarray, b: float, a: float) -> None:
         self.W.append(np.asarray(w, float))
@@ -263,7 +269,7 @@ def decode(W, b, a, c, activation: str = "silu", result: dict[str, Any] | None =
         bp.linear(g)
         bp.c += c_eff + d
     elif square:
-        bp.square(square[0], square[1])
+        bp.squares(square[0], square[1])
         bp.c += c_eff + square[2]
     else:
         for j in rest:
@@ -302,7 +308,7 @@ def decode(W, b, a, c, activation: str = "silu", result: dict[str, Any] | None =
         params["linear_coef_cv"] = dp["coef_cv"]
     elif square:
         qm, gm = _r(float(square[0].mean())), _r(float(square[1].mean()))
-        bf.square(np.full(n, qm), np.full(n, gm))
+        bf.squares(np.full(n, qm), np.full(n, gm))
         terms.append(f"{_signed(qm)}·Σ_i x_i² {_signed(gm)}·Σ_i x_i")
         params.update(square_coef=qm, linear_coef=gm, dense_quadratic_r2=r2_q)
     elif not linearise:
@@ -333,6 +339,51 @@ def decode(W, b, a, c, activation: str = "silu", result: dict[str, Any] | None =
         "per_input": {"ideal": ideal_pi, "rel_error": rel_pi, "rel_error_target": rel_pi_t},
         "params": params, "n_samples": n_samples, "seed": seed,
     }
+
+
+def quadratic_form(W, b, a, c, activation: str = "silu", task: str = "l1", input_dist: str = "normal",
+                   n_samples: int = 8192, seed: int = 12345) -> dict[str, Any] | None:
+    """The network read as a quadratic form, y ≈ q·Σ_i x_i² + r·Σ_{i<j} x_i·x_j + g·Σ_i x_i + d: what SiLU
+    neurons compute in their small-weight regime, where a neuron's off-axis weights matter as much as its main one
+    (each neuron is a polynomial of w·x, not a kink of one input), so the per-mechanism reading above, which drops
+    them, does not hold. Least squares on data over every x_i, x_i² and x_i·x_j; the formula's shared numbers
+    (means over inputs and pairs) re-encoded: (q − r/2)·Σ_i x_i² one neuron per input and (r·n/2)·(u·x)², u = 1/√n,
+    one more ((Σx)² = Σx² + 2Σ_{i<j} x_i x_j), each in SiLU's small-weight regime, the linear term in one neuron.
+    None for ReLU, which has no such regime. The same keys as `decode` (label "quadratic form")."""
+    if activation != "silu":
+        return None
+    W = np.asarray(W, float)
+    b, a = np.asarray(b, float).reshape(-1), np.asarray(a, float).reshape(-1)
+    c = float(np.asarray(c, float).reshape(()))
+    n = W.shape[1]
+    x, y = sample_inputs(n, n_samples, seed, task, input_dist)
+    f_gen = forward({"W": W, "b": b, "a": a, "c": np.array(c)}, x, activation)
+    iu = np.triu_indices(n, 1)
+    X = np.hstack([x, x**2, x[:, iu[0]] * x[:, iu[1]], np.ones((len(x), 1))])
+    sol, *_ = np.linalg.lstsq(X, f_gen, rcond=None)
+    ss_tot = float(np.sum((f_gen - f_gen.mean()) ** 2))
+    r2 = 1.0 - float(np.sum((f_gen - X @ sol) ** 2)) / ss_tot if ss_tot > 0 else 0.0
+    g, q, r = sol[:n], sol[n:2 * n], sol[2 * n:-1]
+    gm, qm, rm, d = _r(float(g.mean())), _r(float(q.mean())), _r(float(r.mean())) if n > 1 else 0.0, _r(float(sol[-1]))
+    bf = _Builder(n)
+    lin = np.full(n, gm)
+    for i in range(n):
+        lin -= bf.square(np.eye(n)[i], qm - rm / 2)
+    if rm:
+        lin -= bf.square(np.full(n, n ** -0.5), rm * n / 2)
+    bf.linear(lin)
+    bf.c += d
+    ideal = bf.net()
+    f_ideal = forward(ideal, x, activation)
+    rel, rel_t = _rel(f_gen, f_ideal, y)
+    formula = f"y ≈ {_num(qm)}·Σ_i x_i² {_signed(rm)}·Σ_(i<j) x_i·x_j {_signed(gm)}·Σ_i x_i {_signed(d)}"
+    params = {"label": "quadratic form", "activation": activation, "square_coef": qm, "pair_coef": rm,
+              "linear_coef": gm, "constant": d, "fit_r2": r2, "square_spread": float(q.std()),
+              "pair_spread": float(r.std()) if n > 1 else 0.0, "linear_spread": float(g.std())}
+    return {"label": "quadratic form", "formula": formula, "check": "re-encoded", "rel_error": rel,
+            "rel_error_target": rel_t, "target_error": _target_error(f_ideal, y),
+            "network_error": _target_error(f_gen, y), "ideal": ideal, "per_input": None, "params": params,
+            "n_samples": n_samples, "seed": seed}
 
 
 def decode_arrays(arrays: dict[str, np.ndarray], meta: dict[str, Any],

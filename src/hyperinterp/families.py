@@ -33,11 +33,13 @@ from sklearn.metrics import adjusted_rand_score, homogeneity_score, pairwise_dis
 
 from . import netfile, readout
 from .classify import classify, file_options
-from .decode import decode
+from .decode import decode, quadratic_form
 from .fingerprint import fingerprint, vector
 from .readout import fingerprint_arrays
 
 DISTANCE = 1.0
+# a reading reproduces a network when its re-encoding misses at most this share of the network's variance
+MECHANISM_TOLERANCE = 0.05
 
 
 def compact(fp: dict[str, Any]) -> dict[str, Any]:
@@ -97,12 +99,21 @@ def _name(mean: dict[str, float]) -> str:
 
 
 def decoded(file: str | Path, index: int) -> dict[str, Any]:
-    """What network `index` of `file` computes: its formula, verified by re-encoding (see the module docstring)."""
+    """What network `index` of `file` computes: its formula, verified by re-encoding (see the module docstring).
+    Two readings are tried: by mechanism (one-input kinks and a dense part, `decode.decode`) and, where that one
+    does not reproduce the network (it drops off-axis weights, which SiLU's small-weight regime needs), as a
+    quadratic form (`decode.quadratic_form`), kept if its re-encoding reproduces the network (misses at most
+    MECHANISM_TOLERANCE of its variance); otherwise the mechanism reading stands, with its error."""
     arrays, meta = netfile.load(file)
     net = [arrays[key][index] for key in ("W", "b", "a", "c")]
     opts = file_options(meta)
     dec = decode(*net, opts["activation"], classify(*net, **opts))
-    return {"formula": dec["formula"], "check": dec["check"], "reencoding_error": float(dec["rel_error"]),
+    if dec["rel_error"] > MECHANISM_TOLERANCE:
+        quad = quadratic_form(*net, **opts)
+        if quad and quad["rel_error"] <= MECHANISM_TOLERANCE:  # a reading that reproduces the network
+            dec = quad
+    return {"reading": "quadratic form" if dec["label"] == "quadratic form" else "mechanisms",
+            "formula": dec["formula"], "check": dec["check"], "reencoding_error": float(dec["rel_error"]),
             "formula_error": float(dec["target_error"]), "network_error": float(dec["network_error"])}
 
 
