@@ -335,6 +335,7 @@ def decode(W, b, a, c, activation: str = "silu", result: dict[str, Any] | None =
 
     return {
         "label": label, "formula": formula, "check": "re-encoded", "rel_error": rel, "rel_error_target": rel_t,
+        "kept_neurons": 0 if linearise or square else int(rest.size),  # a dense part left as it is: no reading
         "target_error": _target_error(f_ideal, y), "network_error": _target_error(f_gen, y), "ideal": ideal,
         "per_input": {"ideal": ideal_pi, "rel_error": rel_pi, "rel_error_target": rel_pi_t},
         "params": params, "n_samples": n_samples, "seed": seed,
@@ -380,7 +381,7 @@ def quadratic_form(W, b, a, c, activation: str = "silu", task: str = "l1", input
     params = {"label": "quadratic form", "activation": activation, "square_coef": qm, "pair_coef": rm,
               "linear_coef": gm, "constant": d, "fit_r2": r2, "square_spread": float(q.std()),
               "pair_spread": float(r.std()) if n > 1 else 0.0, "linear_spread": float(g.std())}
-    return {"label": "quadratic form", "formula": formula, "check": "re-encoded", "rel_error": rel,
+    return {"label": "quadratic form", "formula": formula, "check": "re-encoded", "rel_error": rel, "kept_neurons": 0,
             "rel_error_target": rel_t, "target_error": _target_error(f_ideal, y),
             "network_error": _target_error(f_gen, y), "ideal": ideal, "per_input": None, "params": params,
             "n_samples": n_samples, "seed": seed}

@@ -32,9 +32,10 @@ from sklearn.cluster import AgglomerativeClustering
 from sklearn.metrics import adjusted_rand_score, homogeneity_score, pairwise_distances
 
 from . import netfile, readout
-from .classify import classify, file_options
+from .classify import _linear_fit, classify, file_options, sample_inputs
 from .decode import decode, quadratic_form
 from .fingerprint import fingerprint, vector
+from .netmath import phi
 from .readout import fingerprint_arrays
 
 DISTANCE = 1.0
@@ -98,22 +99,66 @@ def _name(mean: dict[str, float]) -> str:
     return f"{hybrid}inputs {head} · {dense} · {sign}"
 
 
+def _reproduces(dec: dict[str, Any]) -> bool:
+    """The formula's network, or the per-input one (each side with its own numbers, `decode`), is the network's
+    function within MECHANISM_TOLERANCE of its variance."""
+    per_input = dec.get("per_input")
+    return min(dec["rel_error"], per_input["rel_error"] if per_input else np.inf) <= MECHANISM_TOLERANCE
+
+
+def slot_evidence(W, b, a, c, **opts: Any) -> dict[str, Any]:
+    """`classify`'s evidence, but with the fingerprint's served slots as the one-input mechanisms: the rules judge
+    a side against L1's scale, the fingerprint against the task's own (a soft threshold kink of `linf` serves its
+    input there and not under the rules). What `decode.decode` needs to read the network by mechanism."""
+    fp = fingerprint(W, b, a, c, **opts)
+    W, b, a = np.asarray(W, float), np.asarray(b, float).reshape(-1), np.asarray(a, float).reshape(-1)
+    sides: dict[tuple[int, int], list[int]] = {}
+    for nrn in fp["neurons"]:
+        if nrn["in_slot"]:
+            sides.setdefault((nrn["input"], nrn["sign"]), []).append(nrn["neuron"])
+    n = W.shape[1]
+    signs = {i: {s for (j, s) in sides if j == i} for i in range(n)}
+    per_input = ["pair" if len(signs[i]) == 2 else "pos" if 1 in signs[i] else "neg" if signs[i] else "none"
+                 for i in range(n)]
+    rest = [nrn["neuron"] for nrn in fp["neurons"] if not nrn["in_slot"]]
+    x, _ = sample_inputs(n, 4096, 0, opts.get("task", "l1"), opts.get("input_dist", "normal"))
+    R = (phi(x @ W[rest].T + b[rest], opts.get("activation", "silu")) * a[rest]).sum(1) if rest else np.zeros(len(x))
+    dense = {**_linear_fit(R, x), "neurons": rest, "negligible": fp["rest"]["negligible"]}
+    return {"label": "other", "reason": "read from the fingerprint's slots", "inactive": fp["inactive"],
+            "sides": [{"input": i, "sign": s, "neurons": js, "served": True} for (i, s), js in sorted(sides.items())],
+            "composition": {"per_input": per_input}, "dense_part": dense, **opts}
+
+
 def decoded(file: str | Path, index: int) -> dict[str, Any]:
     """What network `index` of `file` computes: its formula, verified by re-encoding (see the module docstring).
-    Two readings are tried: by mechanism (one-input kinks and a dense part, `decode.decode`) and, where that one
-    does not reproduce the network (it drops off-axis weights, which SiLU's small-weight regime needs), as a
-    quadratic form (`decode.quadratic_form`), kept if its re-encoding reproduces the network (misses at most
-    MECHANISM_TOLERANCE of its variance); otherwise the mechanism reading stands, with its error."""
+    Readings, in order, until one reproduces the network (its re-encoding misses at most MECHANISM_TOLERANCE of
+    the network's variance) without keeping any of its neurons as they are: by mechanism with the rules'
+    evidence (one-input kinks and a dense part, `decode.decode`); by mechanism with the fingerprint's slots
+    (`slot_evidence`: sides judged on the task's own scale); as a quadratic form (`decode.quadratic_form`: SiLU's
+    small-weight regime, where off-axis weights matter). If none does, the first that reproduces it, else the
+    rules' reading, with its error."""
     arrays, meta = netfile.load(file)
     net = [arrays[key][index] for key in ("W", "b", "a", "c")]
     opts = file_options(meta)
-    dec = decode(*net, opts["activation"], classify(*net, **opts))
-    if dec["rel_error"] > MECHANISM_TOLERANCE:
-        quad = quadratic_form(*net, **opts)
-        if quad and quad["rel_error"] <= MECHANISM_TOLERANCE:  # a reading that reproduces the network
-            dec = quad
+    readings = (lambda: decode(*net, opts["activation"], classify(*net, **opts)),
+                lambda: decode(*net, opts["activation"], slot_evidence(*net, **opts)),
+                lambda: quadratic_form(*net, **opts))
+    found = []
+    for read in readings:
+        dec = read()
+        if dec is None:
+            continue
+        found.append(dec)
+        if _reproduces(dec) and not dec.get("kept_neurons"):
+            break  # it reproduces the network and explains all of it
+    else:  # none explains all: the one that reproduces it keeping the fewest neurons as they are (and reading at
+        # least one mechanism: the network kept whole reproduces itself and says nothing), else the rules'
+        partial = [d for d in found if _reproduces(d) and d["params"].get("served_sides")]
+        dec = min(partial, key=lambda d: d["kept_neurons"], default=found[0])
+    per_input = dec.get("per_input")
     return {"reading": "quadratic form" if dec["label"] == "quadratic form" else "mechanisms",
             "formula": dec["formula"], "check": dec["check"], "reencoding_error": float(dec["rel_error"]),
+            "per_input_error": float(per_input["rel_error"]) if per_input else None,
             "formula_error": float(dec["target_error"]), "network_error": float(dec["network_error"])}
 
 
@@ -212,8 +257,10 @@ def format_text(summary: dict[str, Any]) -> str:
         lines.append(f"    representative ({fam['representative']['file']} #{fam['representative']['index']}): "
                      f"{fam['words']}")
         dec = fam["decoded"]
+        own = (f", {dec['per_input_error']:.2g} with each input's own numbers"
+               if dec.get("per_input_error") is not None and dec["per_input_error"] < dec["reencoding_error"] else "")
         lines.append(f"    computes {dec['formula']}  ({dec['check']}: the formula misses "
-                     f"{dec['reencoding_error']:.2g} of the representative's variance; its error on the task "
+                     f"{dec['reencoding_error']:.2g} of the representative's variance{own}; its error on the task "
                      f"{dec['formula_error']:.3g}, the representative's {dec['network_error']:.3g})")
         extra = []
         if fam["rel_mse_median"] is not None:

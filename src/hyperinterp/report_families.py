@@ -80,6 +80,7 @@ def section(cells: list[Cell], summary: dict[str, Any], out: Path) -> tuple[str,
                "MSE/Var(y) (median)": f["rel_mse_median"], "representative": _where(reps[f["id"]], by_path),
                "what it computes (the representative decoded)": f["decoded"]["formula"],
                "formula vs representative (share of its variance missed)": f["decoded"]["reencoding_error"],
+               "… with each input's own numbers": f["decoded"].get("per_input_error"),
                "formula's MSE/Var(y)": f["decoded"]["formula_error"]}
         if agree:
             row["rule labels of its members"] = ", ".join(f"{k} {v}" for k, v in agree["table"][f["id"]].items())
