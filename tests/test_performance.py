@@ -283,14 +283,15 @@ def test_compiled_blocks_equal_eager():
     torch.testing.assert_close(results[1][1], results[0][1], rtol=1e-4, atol=1e-6)
 
 
-@pytest.mark.parametrize("compiled", [False, True])
-def test_parallel_processes_report_their_rate(compiled):
+@pytest.mark.parametrize("compiled,batch", [(False, 0), (True, 0), (True, 2)])
+def test_parallel_processes_report_their_rate(compiled, batch):
     """The concurrent one-thread processes of the study projection (compiled blocks: what `study --workers N`
-    runs with optim.compile) measure a positive aggregate rate; tiny configuration, one process."""
+    runs with optim.compile; or a compiled stack of seeds, train-batch) measure a positive aggregate rate;
+    tiny configuration, one process."""
     from conftest import TINY
 
     from hyperinterp import config
 
     cfg = config.load(None, TINY)
-    rate = bench.parallel_steps_per_second(cfg, 1, 0.3, compiled=compiled)
+    rate = bench.parallel_steps_per_second(cfg, 1, 0.3, compiled=compiled, batch=batch)
     assert rate is not None and math.isfinite(rate) and rate > 0

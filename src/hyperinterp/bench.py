@@ -159,17 +159,34 @@ class Workload:
 
 # ------------------------------------------------------------------------------------- batched seeds
 
+def stacked_steps(cfg: Config, device: torch.device, seeds: int, compiled: bool) -> Callable[[], None]:
+    """One call: one training step of `seeds` seeds as one stacked computation (`batched.SeedStack.step`, what
+    `train-batch` runs; `compiled`: the whole stacked objective compiled, its `optim.compile`)."""
+    from .batched import SeedStack, seed_config
+    from .train import draw_step
+
+    together = [Workload(seed_config(cfg, s), device) for s in range(seeds)]
+    stack = SeedStack([w.model for w in together], [w.opt for w in together], cfg, together[0].task, compiled)
+    cpu = torch.device("cpu")
+
+    def run() -> None:
+        draws = [draw_step(w.model, w.cfg, w.task, w.step_count, w.gen, cpu) for w in together]
+        stack.step(stack.stage(draws), [1.0] * seeds, [cfg.optim.lr] * seeds)
+        for w in together:
+            w.step_count += 1
+    return run
+
+
 def batched_seeds_rates(cfg: Config, device: torch.device, seeds: int, rounds: int,
                         compile: bool = False) -> dict[str, float]:
     """Seed-steps/s of `seeds` training steps one after another (`Workload.step` each) and as one stacked step
     (`batched.SeedStack.step`, what `train-batch` runs), timed side by side: `rounds` alternating calls of each
     after one warm-up call, median time per call. `compile` adds both compiled: each seed's blocks
     (`optim.compile` of `train`) and the whole stacked objective (`optim.compile` of `train-batch`)."""
-    from .batched import SeedStack, seed_config
-    from .train import compile_blocks, draw_step
+    from .batched import seed_config
+    from .train import compile_blocks
 
     cfgs = [seed_config(cfg, s) for s in range(seeds)]
-    cpu = torch.device("cpu")
 
     def sequential(compiled: bool):
         alone = [Workload(c, device) for c in cfgs]
@@ -181,20 +198,9 @@ def batched_seeds_rates(cfg: Config, device: torch.device, seeds: int, rounds: i
                 w.step()
         return run
 
-    def stacked(compiled: bool):
-        together = [Workload(c, device) for c in cfgs]
-        stack = SeedStack([w.model for w in together], [w.opt for w in together], cfg, together[0].task, compiled)
-
-        def run() -> None:
-            draws = [draw_step(w.model, w.cfg, w.task, w.step_count, w.gen, cpu) for w in together]
-            stack.step(stack.stage(draws), [1.0] * seeds, [cfg.optim.lr] * seeds)
-            for w in together:
-                w.step_count += 1
-        return run
-
-    fns = {"sequential": sequential(False), "batched": stacked(False)}
+    fns = {"sequential": sequential(False), "batched": stacked_steps(cfg, device, seeds, False)}
     if compile:
-        fns.update(sequential_compiled=sequential(True), batched_compiled=stacked(True))
+        fns.update(sequential_compiled=sequential(True), batched_compiled=stacked_steps(cfg, device, seeds, True))
     times: dict[str, list[float]] = {name: [] for name in fns}
     for fn in fns.values():
         fn()  # warm-up (and compilation)
@@ -296,30 +302,37 @@ def copy_bytes_per_second(numel: int, seconds: float, device: torch.device) -> f
 # ---------------------------------------------------------------------------------------- parallel runs
 
 def _parallel_worker(cfg_dict: dict[str, Any], seconds: float, barrier: Any, queue: Any,
-                     compiled: bool = False) -> None:
+                     compiled: bool = False, batch: int = 0) -> None:
     from .config import from_dict
     from .train import compile_blocks
 
     torch.set_num_threads(1)
-    work = Workload(from_dict(cfg_dict), torch.device("cpu"))
-    if compiled:
-        compile_blocks(work.model)
+    cfg = from_dict(cfg_dict)
+    if batch:  # `batch` seeds a call, stacked (train-batch)
+        step, per_call = stacked_steps(cfg, torch.device("cpu"), batch, compiled), batch
+    else:
+        work = Workload(cfg, torch.device("cpu"))
+        if compiled:
+            compile_blocks(work.model)
+        step, per_call = work.step, 1
     for _ in range(2):  # warm-up (and compilation, side by side as a sweep's workers compile)
-        work.step()
+        step()
     barrier.wait()
     count, t0 = 0, time.perf_counter()
     while time.perf_counter() - t0 < seconds:
-        work.step()
-        count += 1
+        step()
+        count += per_call
     queue.put(count / (time.perf_counter() - t0))
 
 
-def parallel_steps_per_second(cfg: Config, processes: int, seconds: float, compiled: bool = False) -> float | None:
-    """Aggregate steps/s of `processes` one-thread training processes running at once, each with its blocks
-    compiled if `compiled` (what `hyperinterp study --workers N` runs with `optim.compile`); None on failure."""
+def parallel_steps_per_second(cfg: Config, processes: int, seconds: float, compiled: bool = False,
+                              batch: int = 0) -> float | None:
+    """Aggregate (seed-)steps/s of `processes` one-thread training processes running at once, each with its blocks
+    compiled if `compiled` (what `hyperinterp study --workers N` runs with `optim.compile`), or, with `batch`,
+    each stepping that many seeds as one stacked computation (`train-batch`); None on failure."""
     ctx = mp.get_context("spawn")
     barrier, queue = ctx.Barrier(processes), ctx.Queue()
-    procs = [ctx.Process(target=_parallel_worker, args=(cfg.to_dict(), seconds, barrier, queue, compiled),
+    procs = [ctx.Process(target=_parallel_worker, args=(cfg.to_dict(), seconds, barrier, queue, compiled, batch),
                          daemon=True) for _ in range(processes)]
     for p in procs:
         p.start()
@@ -485,6 +498,10 @@ def run(quick: bool = False, device: str = "cpu", demo_seconds: float | None = N
         study_rates["parallel_batched_estimated"] = par * speedup
     if par_compiled:
         study_rates["parallel_compiled_measured"] = par_compiled
+    if parallel and compile:  # each process a compiled batch of seeds: train-batch on every core
+        _log(f"{cores} one-thread processes at once, each {BATCHED_SEEDS} seeds stacked and compiled (compiling...)")
+        study_rates["parallel_batched_compiled_measured"] = parallel_steps_per_second(
+            cfg, cores, 4.0, compiled=True, batch=BATCHED_SEEDS)
     study = study_projection(o.steps, study_rates)
     result.update(batched_seeds=BATCHED_SEEDS, batched_seeds_rates_1thread=seeds_rates,
                   batched_seeds_speedup=speedup, study_projection_33_seeds=study,
