@@ -146,12 +146,17 @@ def _merge(W: np.ndarray, b: np.ndarray, a: np.ndarray, side: dict) -> dict[str,
     return {"input": i, "sign": s, "slope": S, "k": k, "bias": beta, "amp": S / k}
 
 
-def _separable_quadratic(R: np.ndarray, x: np.ndarray) -> tuple[float, np.ndarray, np.ndarray, float]:
-    """Least-squares R ≈ Σ_i q_i·x_i² + g_i·x_i + d on the data: (R², q, g, d)."""
-    X1 = np.hstack([x, x**2, np.ones((len(x), 1))])
+def _least_squares(X: np.ndarray, R: np.ndarray) -> tuple[float, np.ndarray]:
+    """R ≈ X·sol + d on the data (an intercept column appended): (R², sol with d last)."""
+    X1 = np.hstack([X, np.ones((len(X), 1))])
     sol, *_ = np.linalg.lstsq(X1, R, rcond=None)
     ss_tot = float(np.sum((R - R.mean()) ** 2))
-    r2 = 1.0 - float(np.sum((R - X1 @ sol) ** 2)) / ss_tot if ss_tot > 0 else 0.0
+    return (1.0 - float(np.sum((R - X1 @ sol) ** 2)) / ss_tot if ss_tot > 0 else 0.0), sol
+
+
+def _separable_quadratic(R: np.ndarray, x: np.ndarray) -> tuple[float, np.ndarray, np.ndarray, float]:
+    """Least-squares R ≈ Σ_i q_i·x_i² + g_i·x_i + d on the data: (R², q, g, d)."""
+    r2, sol = _least_squares(np.hstack([x, x**2]), R)
     n = x.shape[1]
     return r2, sol[n:2 * n], sol[:n], float(sol[-1])
 
@@ -360,19 +365,12 @@ def quadratic_form(W, b, a, c, activation: str = "silu", task: str = "l1", input
     x, y = sample_inputs(n, n_samples, seed, task, input_dist)
     f_gen = forward({"W": W, "b": b, "a": a, "c": np.array(c)}, x, activation)
     iu = np.triu_indices(n, 1)
-    X = np.hstack([x, x**2, x[:, iu[0]] * x[:, iu[1]], np.ones((len(x), 1))])
-    sol, *_ = np.linalg.lstsq(X, f_gen, rcond=None)
-    ss_tot = float(np.sum((f_gen - f_gen.mean()) ** 2))
-    r2 = 1.0 - float(np.sum((f_gen - X @ sol) ** 2)) / ss_tot if ss_tot > 0 else 0.0
+    r2, sol = _least_squares(np.hstack([x, x**2, x[:, iu[0]] * x[:, iu[1]]]), f_gen)
     g, q, r = sol[:n], sol[n:2 * n], sol[2 * n:-1]
     gm, qm, rm, d = _r(float(g.mean())), _r(float(q.mean())), _r(float(r.mean())) if n > 1 else 0.0, _r(float(sol[-1]))
     bf = _Builder(n)
-    lin = np.full(n, gm)
-    for i in range(n):
-        lin -= bf.square(np.eye(n)[i], qm - rm / 2)
-    if rm:
-        lin -= bf.square(np.full(n, n ** -0.5), rm * n / 2)
-    bf.linear(lin)
+    pair_linear = bf.square(np.full(n, n ** -0.5), rm * n / 2) if rm else 0.0
+    bf.squares(np.full(n, qm - rm / 2), np.full(n, gm) - pair_linear)
     bf.c += d
     ideal = bf.net()
     f_ideal = forward(ideal, x, activation)

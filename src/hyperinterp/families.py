@@ -106,11 +106,12 @@ def _reproduces(dec: dict[str, Any]) -> bool:
     return min(dec["rel_error"], per_input["rel_error"] if per_input else np.inf) <= MECHANISM_TOLERANCE
 
 
-def slot_evidence(W, b, a, c, **opts: Any) -> dict[str, Any]:
+def slot_evidence(W, b, a, c, fp: dict[str, Any] | None = None, **opts: Any) -> dict[str, Any]:
     """`classify`'s evidence, but with the fingerprint's served slots as the one-input mechanisms: the rules judge
     a side against L1's scale, the fingerprint against the task's own (a soft threshold kink of `linf` serves its
-    input there and not under the rules). What `decode.decode` needs to read the network by mechanism."""
-    fp = fingerprint(W, b, a, c, **opts)
+    input there and not under the rules). What `decode.decode` needs to read the network by mechanism. `fp`: the
+    network's fingerprint if already computed (computed here otherwise)."""
+    fp = fp or fingerprint(W, b, a, c, **opts)
     W, b, a = np.asarray(W, float), np.asarray(b, float).reshape(-1), np.asarray(a, float).reshape(-1)
     sides: dict[tuple[int, int], list[int]] = {}
     for nrn in fp["neurons"]:
@@ -129,19 +130,19 @@ def slot_evidence(W, b, a, c, **opts: Any) -> dict[str, Any]:
             "composition": {"per_input": per_input}, "dense_part": dense, **opts}
 
 
-def decoded(file: str | Path, index: int) -> dict[str, Any]:
+def decoded(file: str | Path, index: int, fp: dict[str, Any] | None = None) -> dict[str, Any]:
     """What network `index` of `file` computes: its formula, verified by re-encoding (see the module docstring).
     Readings, in order, until one reproduces the network (its re-encoding misses at most MECHANISM_TOLERANCE of
     the network's variance) without keeping any of its neurons as they are: by mechanism with the rules'
     evidence (one-input kinks and a dense part, `decode.decode`); by mechanism with the fingerprint's slots
     (`slot_evidence`: sides judged on the task's own scale); as a quadratic form (`decode.quadratic_form`: SiLU's
     small-weight regime, where off-axis weights matter). If none does, the first that reproduces it, else the
-    rules' reading, with its error."""
+    rules' reading, with its error. `fp`: the network's fingerprint, if the caller has it."""
     arrays, meta = netfile.load(file)
     net = [arrays[key][index] for key in ("W", "b", "a", "c")]
     opts = file_options(meta)
     readings = (lambda: decode(*net, opts["activation"], classify(*net, **opts)),
-                lambda: decode(*net, opts["activation"], slot_evidence(*net, **opts)),
+                lambda: decode(*net, opts["activation"], slot_evidence(*net, fp, **opts)),
                 lambda: quadratic_form(*net, **opts))
     found = []
     for read in readings:
@@ -197,7 +198,7 @@ def summarise(files: list[str | Path], distance: float = DISTANCE, **kwargs: Any
             "by_beta": _fractions(nets, ids, fam, "beta"), "by_seed": _fractions(nets, ids, fam, "seed"),
             "bits_median": _median([nets[i].get("bits") for i in members]),
             "rel_mse_median": _median([nets[i].get("rel_mse") for i in members]),
-            "decoded": decoded(nets[rep]["file"], nets[rep]["index"]),
+            "decoded": decoded(nets[rep]["file"], nets[rep]["index"], fps[rep]),
         })
     return {"networks": nets, "families": families, "features": names, "distance": distance}
 
