@@ -243,7 +243,9 @@ E24_GENERATOR = {f: getattr(config.DEFAULT_HYPER, f)  # the slot keys E24 set (E
                                 E24_GENERATOR, {**E24_GENERATOR, "out_per_norm": True, "c_per_neuron": True},
                                 {**E24_GENERATOR, "slot_idle": True, "slot_readout": True},
                                 {k: v for k, v in dataclasses.asdict(config.DEFAULT_HYPER).items()
-                                 if k not in ("layers", "width")}])  # the default (E30)
+                                 if k not in ("layers", "width")},  # the default (E30)
+                                {**{k: v for k, v in dataclasses.asdict(config.DEFAULT_HYPER).items()
+                                    if k not in ("layers", "width")}, "floor_gate": True}])  # E43
 def test_hypernetwork_is_equivariant_to_input_and_neuron_permutations(kw):
     model = _random_model(0, **kw)
     k, m, n = 3, 7, 5
@@ -287,6 +289,37 @@ def test_output_weight_per_norm_and_per_neuron_offsets_equal_their_plain_formula
         torch.testing.assert_close(got.mu.c, want.mu.c + (seen["h"] @ offsets[0] + offsets[1]).sum(1), rtol=1e-5,
                                    atol=1e-5)
         torch.testing.assert_close(got.mu.b, want.mu.b)
+
+
+def test_the_floor_gate_scales_each_signs_floor_as_a_straightforward_sinkhorn_does():
+    """hyper.floor_gate (E43): sinkhorn_split with log_floor_scale equals the alternating projections written out
+    per sign and per input column, with each sign's floor min(1, share) times its factor; a factor 1 is the plain
+    floor; the rows sum to at most 1 (the rest on the idle column) and every column reaches its lowered floor."""
+    from hyperinterp.hypernet import sinkhorn_split
+
+    gen = torch.Generator().manual_seed(0)
+    k, m, n = 2, 12, 4
+    logits, idle = torch.randn(k, m, n, generator=gen) * 3, torch.randn(k, m, 1, generator=gen)
+    plus = (torch.arange(m) < 6).expand(k, m)[..., None]
+    scale = torch.tensor([[0.3, 1.0], [1.0, 0.1]])  # network 0 lowers the + floor, network 1 the - floor
+    got = sinkhorn_split(logits, plus, 40, True, idle, scale.log()).exp()
+    full = torch.cat([logits, idle], 2).exp()
+    for _ in range(40):
+        full = full / full.sum(2, keepdim=True)
+        for net in range(k):
+            for sign, rows in ((0, plus[net, :, 0]), (1, ~plus[net, :, 0])):
+                floor = min(1.0, rows.sum().item() / n) * scale[net, sign].item()
+                mass = full[net][rows][:, :n].sum(0)
+                full[net, rows, :n] = full[net][rows][:, :n] * torch.clamp(floor / mass, min=1.0)
+    torch.testing.assert_close(got, full[..., :n], rtol=1e-4, atol=1e-6)
+    assert (got.sum(2) <= 1 + 1e-5).all()
+    for net in range(k):
+        for sign, rows in ((0, plus[net, :, 0]), (1, ~plus[net, :, 0])):
+            assert (got[net][rows].sum(0) >= scale[net, sign] - 1e-3).all()
+    plain = sinkhorn_split(logits, plus, 40, True, idle).exp()
+    torch.testing.assert_close(sinkhorn_split(logits, plus, 40, True, idle, torch.zeros(k, 2)).exp(), plain)
+    with pytest.raises(UserError, match="hyper.floor_gate"):
+        config.load("configs/e24.toml", ["hyper.floor_gate=true"])
 
 
 def test_hypernetwork_output_depends_on_beta():

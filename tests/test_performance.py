@@ -222,6 +222,23 @@ def test_bench_cli_rejects_a_missing_output_folder(tmp_path, capsys):
     assert bad == 2 and "does not exist" in capsys.readouterr().err
 
 
+def test_bench_set_measures_the_configuration_it_names(capsys, monkeypatch):
+    """`bench --set optim.nets_per_step=16` measures E30's step (the JSON records the override and the config it
+    timed); an unknown key is one line and exit 2, before any timing."""
+    seen = {}
+
+    def stop(cfg, *args, **kwargs):  # the first timing's workload: record what it was given, time nothing
+        seen["cfg"] = cfg
+        raise UserError("stopped after reading the configuration")
+
+    monkeypatch.setattr(bench, "Workload", stop)
+    assert bench.main(["--quick", "--set", "optim.nets_per_step=16"]) == 2
+    assert seen["cfg"].optim.nets_per_step == 16 and Config().optim.nets_per_step == 8
+    assert bench.main(["--quick", "--set", "optim.nets_per_stepp=16"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1].startswith("hyperinterp: error:") and "nets_per_stepp" in err[-1]
+
+
 def test_device_option_is_checked():
     assert Config().optim.device == "auto"
     with pytest.raises(UserError, match="optim.device"):

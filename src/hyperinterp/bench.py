@@ -34,7 +34,7 @@ import os
 import statistics
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -45,6 +45,7 @@ from torch.utils.flop_counter import FlopCounterMode
 
 from . import __version__
 from .config import Config, resolve_device
+from .config import load as load_config
 from .errors import UserError
 from .hypernet import HyperNetwork
 from .target import forward, forward_loop
@@ -398,14 +399,15 @@ def projection(steps: int, rates: dict[str, float | None], cores: int, device: t
 
 
 def run(quick: bool = False, device: str = "cpu", demo_seconds: float | None = None,
-        compile: bool = False, parallel: bool | None = None) -> dict[str, Any]:
+        compile: bool = False, parallel: bool | None = None, overrides: Sequence[str] = ()) -> dict[str, Any]:
     """Run the benchmark; returns the JSON-ready dict. `quick` shortens every timing (about 10 s in all);
     `compile` also measures torch.compile'd blocks (adds the compile time, 10-40 s on a CPU);
-    `parallel` measures concurrent one-thread processes (default: on a CPU when not quick)."""
+    `parallel` measures concurrent one-thread processes (default: on a CPU when not quick); `overrides`
+    (`section.key=value`) change the default configuration it measures."""
     t_start = time.perf_counter()
     cpu0 = time.process_time()
     dev = resolve_device(device)
-    cfg = Config()
+    cfg = load_config(None, list(overrides))
     o = cfg.optim
     cores = os.cpu_count() or 1
     default_threads = torch.get_num_threads()
@@ -416,7 +418,7 @@ def run(quick: bool = False, device: str = "cpu", demo_seconds: float | None = N
         "schema": 1, "version": __version__, "torch": torch.__version__, "device": dev.type,
         "device_name": _device_name(dev), "cpu_count": cores, "default_threads": default_threads, "quick": quick,
         "load_average_1min": os.getloadavg()[0] if hasattr(os, "getloadavg") else None,
-        "config": {"n": cfg.task.n, "m": cfg.task.m, "nets_per_step": o.nets_per_step,
+        "overrides": list(overrides), "config": {"n": cfg.task.n, "m": cfg.task.m, "nets_per_step": o.nets_per_step,
                    "inputs_per_step": o.inputs_per_step, "layers": cfg.hyper.layers, "width": cfg.hyper.width,
                    "pools": list(cfg.hyper.pools), "steps": o.steps},
     }
@@ -598,12 +600,14 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-parallel", action="store_true", help="skip the concurrent one-thread processes")
     p.add_argument("--demo-seconds", type=float, help="wall time of `make demo`, measured by the caller")
     p.add_argument("--out", help="also write the JSON to this file")
+    p.add_argument("--set", action="append", default=[], metavar="SECTION.KEY=VALUE",
+                   help="measure the default configuration with this key changed (repeatable)")
     args = p.parse_args(argv)
     try:
         if args.out and not Path(args.out).resolve().parent.is_dir():
             raise UserError(f"output folder {Path(args.out).parent} does not exist")
         result = run(quick=args.quick, device=args.device, demo_seconds=args.demo_seconds, compile=args.compile,
-                     parallel=False if args.no_parallel else None)
+                     parallel=False if args.no_parallel else None, overrides=args.set)
     except UserError as e:
         print(f"hyperinterp: error: {e}", file=sys.stderr)
         return 2

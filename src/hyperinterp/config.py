@@ -67,7 +67,7 @@ class BudgetConfig:
 @dataclass(frozen=True)
 class OptimConfig:
     steps: int = 24000
-    nets_per_step: int = 16
+    nets_per_step: int = 8           # E41: the same networks as 16 (E30) at half the cost of a step
     inputs_per_step: int = 256
     lr: float = 2e-3
     lr_decay_frac: float = 0.3       # cosine decay to 0 over the last fraction of the steps
@@ -208,6 +208,9 @@ def validate(cfg: Config) -> Config:
     if h.slot_idle and not (h.slot_signs == "split" and h.slot_balance == "floor"):
         raise UserError("hyper.slot_idle (an idle slot beside the inputs) needs hyper.slot_signs = 'split' and "
                         "hyper.slot_balance = 'floor'")
+    if h.floor_gate and not h.slot_idle:
+        raise UserError("hyper.floor_gate lowers the floor of each sign: it needs hyper.slot_idle (split signs, a "
+                        "floor and an idle slot for the neurons it frees)")
     if h.slot_readout and not h.slot_sinkhorn:
         raise UserError("hyper.slot_readout reads the features of the slots a neuron serves: it needs "
                         "hyper.slot_sinkhorn > 0")

@@ -97,6 +97,11 @@ class HyperConfig:
     # slot_sinkhorn): E29's hidden layers admit a read-out 10-30x more accurate than the generated one, which sees
     # only the mean and max over all n inputs, where the one entry that sets the neuron's slope is diluted.
     slot_readout: bool = False
+    # A floor per sign that the generator may lower as a function of beta (E43; needs slot_idle): each sign's floor
+    # is multiplied by sigmoid(g(beta, n, m)), g a linear map of the condition initialised at sigmoid ~ 0.98. With the
+    # floor whole, every input holds a neuron of each sign, and pudding (one sign's sharp neurons and a dense linear
+    # part) costs the other sign's idle-free slots; a lowered floor frees them, where beta makes pudding pay.
+    floor_gate: bool = False
 
 
 def skip_scale(cfg: HyperConfig, step: int) -> float:
@@ -358,11 +363,12 @@ def sinkhorn(logits: torch.Tensor, iters: int, slot_log_mass: float, floor: bool
 
 
 def sinkhorn_split(logits: torch.Tensor, plus: torch.Tensor, iters: int, floor: bool = False,
-                   idle: torch.Tensor | None = None) -> torch.Tensor:
+                   idle: torch.Tensor | None = None, log_floor_scale: torch.Tensor | None = None) -> torch.Tensor:
     """Log of a soft assignment (K, m, n) of neurons to inputs whose rows sum to 1 and whose columns receive, from
     the neurons of each sign (`plus`: (K, m, 1)), that sign's share: (its neuron count) / n; with `floor`, at
     least min(1, share). `idle` (K, m, 1): the logits of one more column, no input, that takes no constraint (the
-    rows then sum to 1 over the inputs and it; only its input columns are returned)."""
+    rows then sum to 1 over the inputs and it; only its input columns are returned). `log_floor_scale` (K, 2): the
+    log of a factor <= 1 on the floor of the + and the - neurons."""
     n = logits.shape[2]
     if idle is not None:
         logits = torch.cat([logits, idle], 2)
@@ -370,6 +376,8 @@ def sinkhorn_split(logits: torch.Tensor, plus: torch.Tensor, iters: int, floor: 
     log_share = torch.where(plus, count_plus.log(), (plus.shape[1] - count_plus).log()) - math.log(n)
     if floor:
         log_share = log_share.clamp(max=0)
+        if log_floor_scale is not None:
+            log_share = log_share + torch.where(plus, log_floor_scale[:, None, :1], log_floor_scale[:, None, 1:])
     for _ in range(iters):
         logits = logits - logits.logsumexp(2, keepdim=True)
         col_plus = logits.masked_fill(~plus, -math.inf).logsumexp(1, keepdim=True)
@@ -402,6 +410,7 @@ class HyperNetwork(nn.Module):
         self.neuron_head = nn.Sequential(nn.Linear(p + d * cfg.slot_readout, d), nn.SiLU(),
                                          nn.Linear(d, 4 + cfg.c_per_neuron))  # b, a
         self.c_head = nn.Linear(p + cond_dim, 2)                             # mu_c, log sigma_c
+        self.floor_head = nn.Linear(cond_dim, 2) if cfg.floor_gate else None  # the + and - floors' gates
         for head in (self.w_head, self.neuron_head[-1], self.c_head, *([self.slot_head] if self.slot_head else [])):
             nn.init.normal_(head.weight, std=0.01)
             nn.init.zeros_(head.bias)
@@ -410,6 +419,9 @@ class HyperNetwork(nn.Module):
             self.neuron_head[-1].bias[2:4] = cfg.init_log_sigma
             self.c_head.bias[0] = c_init
             self.c_head.bias[1] = cfg.init_log_sigma
+        if self.floor_head is not None:  # the floors start whole (sigmoid(4) = 0.98), a gradient's reach from it
+            nn.init.normal_(self.floor_head.weight, std=0.01)
+            nn.init.constant_(self.floor_head.bias, 4.0)
 
     @staticmethod
     def conditions(log_beta: torch.Tensor, n: int, m: int) -> torch.Tensor:
@@ -447,7 +459,8 @@ class HyperNetwork(nn.Module):
         if self.slot_head is None:
             head = w[..., 0]
         else:
-            p, log_magnitude = self.slot_assignment(h, z[:, :, 0, -1])
+            gate = None if self.floor_head is None else nn.functional.logsigmoid(self.floor_head(cond))
+            p, log_magnitude = self.slot_assignment(h, z[:, :, 0, -1], gate)
             head = self.slot_weights_from(p, log_magnitude)
             if self.cfg.slot_plain:
                 head = head + w[..., 0]
@@ -469,10 +482,11 @@ class HyperNetwork(nn.Module):
         log_sigma = Nets(w[..., 1], neuron[..., 2], log_sigma_a, c[:, 1])
         return NetDistribution(mu, log_sigma)
 
-    def slot_assignment(self, h: torch.Tensor, sign: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    def slot_assignment(self, h: torch.Tensor, sign: torch.Tensor, log_floor_scale: torch.Tensor | None = None
+                        ) -> tuple[torch.Tensor, torch.Tensor]:
         """The balanced assignment P and the log magnitude l of the slot weights: P is (K, m, n, 2) over
         (input, sign) slots, or with slot_signs = "split" (K, m, n) over the inputs, each sign of neurons
-        (`sign`: (K, m)) balanced on its own."""
+        (`sign`: (K, m)) balanced on its own (`log_floor_scale`: see `sinkhorn_split`)."""
         k, m, n, _ = h.shape
         s = self.slot_head(h)
         log_magnitude = s[..., 2] if self.cfg.slot_magnitude == "entry" else s[..., 2].mean(1, keepdim=True)
@@ -481,7 +495,7 @@ class HyperNetwork(nn.Module):
             plus = (sign > 0)[:, :, None]
             idle = s[..., 3].mean(2, keepdim=True) / self.cfg.slot_temperature if self.cfg.slot_idle else None
             return sinkhorn_split(s[..., 0] / self.cfg.slot_temperature, plus, self.cfg.slot_sinkhorn, floor,
-                                  idle).exp(), log_magnitude
+                                  idle, log_floor_scale).exp(), log_magnitude
         scores = s[..., :2].reshape(k, m, 2 * n) / self.cfg.slot_temperature
         log_p = sinkhorn(scores, self.cfg.slot_sinkhorn, math.log(m / (2 * n)), floor)
         return log_p.exp().view(k, m, n, 2), log_magnitude
