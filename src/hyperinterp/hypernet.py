@@ -99,8 +99,9 @@ class HyperConfig:
     slot_readout: bool = False
     # A floor per sign that the generator may lower as a function of beta (E43; needs slot_idle): each sign's floor
     # is multiplied by sigmoid(g(beta, n, m)), g a linear map of the condition initialised at sigmoid ~ 0.98. With the
-    # floor whole, every input holds a neuron of each sign, and pudding (one sign's sharp neurons and a dense linear
-    # part) costs the other sign's idle-free slots; a lowered floor frees them, where beta makes pudding pay.
+    # floor whole, every input holds a whole neuron of each sign, so pudding (one sign's sharp neurons and a dense
+    # linear part) must still pay for the other sign's; a lowered floor lets them go idle or dense where beta makes
+    # pudding pay (E36: 1.3e-3..2e-3).
     floor_gate: bool = False
 
 
