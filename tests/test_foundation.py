@@ -236,16 +236,15 @@ def _random_model(seed: int, **kw) -> HyperNetwork:
 E24_GENERATOR = {f: getattr(config.DEFAULT_HYPER, f)  # the slot keys E24 set (E30 kept them)
                  for f in ("sign_split", "slot_sinkhorn", "slot_temperature", "slot_magnitude", "slot_signs",
                            "slot_balance")}
+# the default generator (E30) at _random_model's small size
+DEFAULT_GENERATOR = {k: v for k, v in dataclasses.asdict(config.DEFAULT_HYPER).items() if k not in ("layers", "width")}
 
 
 @pytest.mark.parametrize("kw", [{"pools": ("mean", "max")}, {"pools": ("mean",)},
                                 {"attention_every": 1, "attention_heads": 2}, {"sign_split": True},
                                 E24_GENERATOR, {**E24_GENERATOR, "out_per_norm": True, "c_per_neuron": True},
                                 {**E24_GENERATOR, "slot_idle": True, "slot_readout": True},
-                                {k: v for k, v in dataclasses.asdict(config.DEFAULT_HYPER).items()
-                                 if k not in ("layers", "width")},  # the default (E30)
-                                {**{k: v for k, v in dataclasses.asdict(config.DEFAULT_HYPER).items()
-                                    if k not in ("layers", "width")}, "floor_gate": True}])  # E43
+                                DEFAULT_GENERATOR, {**DEFAULT_GENERATOR, "floor_gate": True}])  # E30, E43
 def test_hypernetwork_is_equivariant_to_input_and_neuron_permutations(kw):
     model = _random_model(0, **kw)
     k, m, n = 3, 7, 5

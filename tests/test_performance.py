@@ -223,8 +223,8 @@ def test_bench_cli_rejects_a_missing_output_folder(tmp_path, capsys):
 
 
 def test_bench_set_measures_the_configuration_it_names(capsys, monkeypatch):
-    """`bench --set optim.nets_per_step=16` measures E30's step (the JSON records the override and the config it
-    timed); an unknown key is one line and exit 2, before any timing."""
+    """`bench --set optim.nets_per_step=16` hands its first timing E30's configuration while the default stays 8;
+    an unknown key is one line and exit 2, before any timing."""
     seen = {}
 
     def stop(cfg, *args, **kwargs):  # the first timing's workload: record what it was given, time nothing
