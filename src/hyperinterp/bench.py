@@ -50,7 +50,7 @@ from .errors import UserError
 from .hypernet import HyperNetwork
 from .target import forward, forward_loop
 from .tasks import Task, make_task
-from .train import build_model, log_betas, network_bits, sizes
+from .train import build_model, keep_freed_memory, log_betas, network_bits, sizes
 
 PAPER_BETAS, PAPER_SEEDS = 9, 33
 BATCHED_SEEDS = 8
@@ -305,9 +305,10 @@ def copy_bytes_per_second(numel: int, seconds: float, device: torch.device) -> f
 def _parallel_worker(cfg_dict: dict[str, Any], seconds: float, barrier: Any, queue: Any,
                      compiled: bool = False, batch: int = 0) -> None:
     from .config import from_dict
-    from .train import compile_blocks
+    from .train import compile_blocks, keep_freed_memory
 
     torch.set_num_threads(1)
+    keep_freed_memory()  # as train and train-batch do
     cfg = from_dict(cfg_dict)
     if batch:  # `batch` seeds a call, stacked (train-batch)
         step, per_call = stacked_steps(cfg, torch.device("cpu"), batch, compiled), batch
@@ -406,6 +407,7 @@ def run(quick: bool = False, device: str = "cpu", demo_seconds: float | None = N
     (`section.key=value`) change the default configuration it measures."""
     t_start = time.perf_counter()
     cpu0 = time.process_time()
+    keep_freed_memory()  # as train and train-batch do: measure what they run
     dev = resolve_device(device)
     cfg = load_config(None, list(overrides))
     o = cfg.optim
