@@ -57,6 +57,8 @@ class HyperConfig:
     # shrink every neuron of one sign to nothing and keep the slot mass balanced on paper (E15's pudding
     # seeds). "input": one per input, the mean of l over the neurons, shared by the neurons of both signs:
     # a neuron in an input's + slot weighs what one in its - slot does, and pudding must pay for the idle sign.
+    # "input_sign" (split slots only, E45): one per (input, sign), the mean of l over that sign's neurons, so
+    # an input's - neurons can fade while its + neurons stay (pudding's one-signed inputs, at no tax).
     slot_magnitude: str = "entry"
     # What a slot is (E18). "free": an (input, sign) pair, so a neuron holding equal mass on both signs of an
     # input has no weight on it and the balance can be kept on paper (E17's pudding seed). "split": the sign is
@@ -390,6 +392,11 @@ def sinkhorn_split(logits: torch.Tensor, plus: torch.Tensor, iters: int, floor: 
     return logits[..., :n]
 
 
+def sign_mean(values: torch.Tensor, members: torch.Tensor) -> torch.Tensor:
+    """(K, 1, n): the mean of `values` (K, m, n) over the neurons `members` (K, m, 1) of one sign."""
+    return (values * members).sum(1, keepdim=True) / members.sum(1, keepdim=True)
+
+
 GENERATE_CHUNK_VALUES = 1 << 18
 
 
@@ -494,6 +501,8 @@ class HyperNetwork(nn.Module):
         floor = self.cfg.slot_balance == "floor"
         if self.cfg.slot_signs == "split":
             plus = (sign > 0)[:, :, None]
+            if self.cfg.slot_magnitude == "input_sign":
+                log_magnitude = torch.where(plus, sign_mean(s[..., 2], plus), sign_mean(s[..., 2], ~plus))
             idle = s[..., 3].mean(2, keepdim=True) / self.cfg.slot_temperature if self.cfg.slot_idle else None
             return sinkhorn_split(s[..., 0] / self.cfg.slot_temperature, plus, self.cfg.slot_sinkhorn, floor,
                                   idle, log_floor_scale).exp(), log_magnitude
