@@ -245,7 +245,8 @@ DEFAULT_GENERATOR = {k: v for k, v in dataclasses.asdict(config.DEFAULT_HYPER).i
                                 E24_GENERATOR, {**E24_GENERATOR, "out_per_norm": True, "c_per_neuron": True},
                                 {**E24_GENERATOR, "slot_idle": True, "slot_readout": True},
                                 DEFAULT_GENERATOR, {**DEFAULT_GENERATOR, "floor_gate": True},  # E30, E43
-                                {**DEFAULT_GENERATOR, "slot_magnitude": "input_sign"}])  # E45
+                                {**DEFAULT_GENERATOR, "slot_magnitude": "input_sign"},  # E45
+                                {**DEFAULT_GENERATOR, "slot_magnitude": "sign_balance"}])  # E46
 def test_hypernetwork_is_equivariant_to_input_and_neuron_permutations(kw):
     model = _random_model(0, **kw)
     k, m, n = 3, 7, 5
@@ -460,12 +461,15 @@ def test_shared_slot_magnitude_weighs_both_signs_of_an_input_alike():
     assert ratios["entry"].std(1).min() > 1e-3  # per (neuron, input): differs along the neurons
 
 
-def test_magnitude_per_input_and_sign_is_each_signs_mean_written_out():
+@pytest.mark.parametrize("where", ["input_sign", "sign_balance"])
+def test_magnitude_per_input_and_sign_is_each_signs_mean_written_out(where):
     """slot_magnitude = "input_sign" (E45): neuron j's weight on input i is P[j, i] times exp of the mean slot-head
-    magnitude over the neurons of j's sign, written out neuron by neuron; the two signs of an input differ."""
+    magnitude over the neurons of j's sign, written out neuron by neuron; the two signs of an input differ.
+    "sign_balance" (E46): exp of the two signs' means averaged, plus (+ neurons) or minus (- neurons) the mean over
+    the inputs of half their difference: the + / - ratio is one number for every input of a network."""
     from hyperinterp.hypernet import sinkhorn_split
 
-    model = _random_model(2, **{**DEFAULT_GENERATOR, "slot_magnitude": "input_sign"})
+    model = _random_model(2, **{**DEFAULT_GENERATOR, "slot_magnitude": where})
     k, m, n = 2, 9, 4
     gen = torch.Generator().manual_seed(3)
     h = torch.randn(k, m, n, model.cfg.width, generator=gen)
@@ -476,15 +480,26 @@ def test_magnitude_per_input_and_sign_is_each_signs_mean_written_out():
         plus = (sign > 0)[:, :, None]
         p = sinkhorn_split(s[..., 0] / model.cfg.slot_temperature, plus, model.cfg.slot_sinkhorn, True,
                            s[..., 3].mean(2, keepdim=True) / model.cfg.slot_temperature).exp()
+    def sign_mean(b: int, i: int, sgn: float) -> float:
+        same = [r for r in range(m) if sign[b, r] == sgn]
+        return sum(float(s[b, r, i, 2]) for r in same) / len(same)
+
     for b, j, i in itertools.product(range(k), range(m), range(n)):
-        same = [r for r in range(m) if sign[b, r] == sign[b, j]]
-        magnitude = math.exp(sum(float(s[b, r, i, 2]) for r in same) / len(same))
+        sgn = float(sign[b, j])
+        log_magnitude = sign_mean(b, i, sgn)
+        if where == "sign_balance":
+            d = sum(sign_mean(b, q, 1.0) - sign_mean(b, q, -1.0) for q in range(n)) / (2 * n)
+            log_magnitude = (sign_mean(b, i, 1.0) + sign_mean(b, i, -1.0)) / 2 + sgn * d
+        magnitude = math.exp(log_magnitude)
         assert math.isclose(float(w[b, j, i]), float(p[b, j, i]) * magnitude, rel_tol=1e-4, abs_tol=1e-7)
-    with pytest.raises(UserError, match="input_sign"):  # a magnitude per sign needs the neurons' own signs
-        config.load("configs/plain.toml", ["hyper.slot_sinkhorn=3", "hyper.slot_magnitude=input_sign"])
+    with pytest.raises(UserError, match=where):  # a magnitude per sign needs the neurons' own signs
+        config.load("configs/plain.toml", ["hyper.slot_sinkhorn=3", f"hyper.slot_magnitude={where}"])
     ratio = w / p
     first_plus, first_minus = int(plus[0, :, 0].nonzero()[0]), int((~plus[0, :, 0]).nonzero()[0])
     assert (ratio[0, first_plus] - ratio[0, first_minus]).abs().min() > 1e-4
+    between_signs = ratio[0, first_plus] / ratio[0, first_minus]
+    spread = float(between_signs.max() / between_signs.min())
+    assert (spread < 1 + 1e-4) if where == "sign_balance" else (spread > 1.01)
 
 
 def test_split_slots_balance_each_sign_over_the_inputs_and_keep_the_neurons_sign():

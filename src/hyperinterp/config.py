@@ -194,11 +194,12 @@ def validate(cfg: Config) -> Config:
         raise UserError(f"hyper.pools must be a non-empty list of 'mean' and 'max', got {list(h.pools)}")
     if not h.slot_temperature > 0:
         raise UserError(f"hyper.slot_temperature must be > 0, got {h.slot_temperature}")
-    if h.slot_magnitude not in ("entry", "input", "input_sign"):
-        raise UserError(f"hyper.slot_magnitude must be 'entry', 'input' or 'input_sign', got {h.slot_magnitude!r}")
-    if h.slot_magnitude == "input_sign" and h.slot_signs != "split":
-        raise UserError("hyper.slot_magnitude = 'input_sign' needs hyper.slot_signs = 'split' (a neuron's sign of "
-                        "its own)")
+    if h.slot_magnitude not in ("entry", "input", "input_sign", "sign_balance"):
+        raise UserError(f"hyper.slot_magnitude must be 'entry', 'input', 'input_sign' or 'sign_balance', got "
+                        f"{h.slot_magnitude!r}")
+    if h.slot_magnitude in ("input_sign", "sign_balance") and h.slot_signs != "split":
+        raise UserError(f"hyper.slot_magnitude = {h.slot_magnitude!r} needs hyper.slot_signs = 'split' (a neuron's "
+                        f"sign of its own)")
     if h.slot_signs not in ("free", "split") or (h.slot_signs == "split" and not (h.sign_split and h.slot_sinkhorn)):
         raise UserError(f"hyper.slot_signs must be 'free' or 'split' (split needs hyper.sign_split = true and "
                         f"hyper.slot_sinkhorn > 0), got {h.slot_signs!r}")

@@ -59,6 +59,8 @@ class HyperConfig:
     # a neuron in an input's + slot weighs what one in its - slot does, and pudding must pay for the idle sign.
     # "input_sign" (split slots only, E45): one per (input, sign), the mean of l over that sign's neurons, so
     # an input's - neurons can fade while its + neurons stay (pudding's one-signed inputs, at no tax).
+    # "sign_balance" (E46): one per input times exp(+-d), d one number per network (the mean over the inputs of
+    # half the + and - means' difference): a sign can fade only on every input at once, as pudding's does.
     slot_magnitude: str = "entry"
     # What a slot is (E18). "free": an (input, sign) pair, so a neuron holding equal mass on both signs of an
     # input has no weight on it and the balance can be kept on paper (E17's pudding seed). "split": the sign is
@@ -501,8 +503,12 @@ class HyperNetwork(nn.Module):
         floor = self.cfg.slot_balance == "floor"
         if self.cfg.slot_signs == "split":
             plus = (sign > 0)[:, :, None]
-            if self.cfg.slot_magnitude == "input_sign":
-                log_magnitude = torch.where(plus, sign_mean(s[..., 2], plus), sign_mean(s[..., 2], ~plus))
+            if self.cfg.slot_magnitude in ("input_sign", "sign_balance"):
+                by_plus, by_minus = sign_mean(s[..., 2], plus), sign_mean(s[..., 2], ~plus)
+                if self.cfg.slot_magnitude == "sign_balance":
+                    shared, d = (by_plus + by_minus) / 2, ((by_plus - by_minus) / 2).mean(2, keepdim=True)
+                    by_plus, by_minus = shared + d, shared - d
+                log_magnitude = torch.where(plus, by_plus, by_minus)
             idle = s[..., 3].mean(2, keepdim=True) / self.cfg.slot_temperature if self.cfg.slot_idle else None
             return sinkhorn_split(s[..., 0] / self.cfg.slot_temperature, plus, self.cfg.slot_sinkhorn, floor,
                                   idle, log_floor_scale).exp(), log_magnitude
