@@ -179,11 +179,12 @@ def stacked_steps(cfg: Config, device: torch.device, seeds: int, compiled: bool)
 
 
 def batched_seeds_rates(cfg: Config, device: torch.device, seeds: int, rounds: int,
-                        compile: bool = False) -> dict[str, float]:
+                        compile: bool = False) -> tuple[dict[str, float], dict[str, float]]:
     """Seed-steps/s of `seeds` training steps one after another (`Workload.step` each) and as one stacked step
     (`batched.SeedStack.step`, what `train-batch` runs), timed side by side: `rounds` alternating calls of each
-    after one warm-up call, median time per call. `compile` adds both compiled: each seed's blocks
-    (`optim.compile` of `train`) and the whole stacked objective (`optim.compile` of `train-batch`)."""
+    after one warm-up call, median time per call; and each method's median minor page faults per call. `compile` adds
+    both compiled: each seed's blocks (`optim.compile` of `train`) and the whole stacked objective (`optim.compile`
+    of `train-batch`)."""
     from .batched import seed_config
     from .train import compile_blocks
 
@@ -203,16 +204,29 @@ def batched_seeds_rates(cfg: Config, device: torch.device, seeds: int, rounds: i
     if compile:
         fns.update(sequential_compiled=sequential(True), batched_compiled=stacked_steps(cfg, device, seeds, True))
     times: dict[str, list[float]] = {name: [] for name in fns}
+    faults: dict[str, list[int]] = {name: [] for name in fns}
     for fn in fns.values():
         fn()  # warm-up (and compilation)
     for _ in range(rounds):
         for name, fn in fns.items():
             _sync(device)
-            t0 = time.perf_counter()
+            f0, t0 = _minor_faults(), time.perf_counter()
             fn()
             _sync(device)
             times[name].append(time.perf_counter() - t0)
-    return {name: seeds / statistics.median(t) for name, t in times.items()}
+            faults[name].append(_minor_faults() - f0)
+    rates = {name: seeds / statistics.median(t) for name, t in times.items()}
+    # the median, as for the times: the first calls after the warm-up may still grow the heap (first touch)
+    return rates, {name: statistics.median(f) for name, f in faults.items()}
+
+
+def _minor_faults() -> int:
+    """This process's minor page faults so far (0 where they are not counted: no `resource` module)."""
+    try:
+        import resource
+    except ImportError:
+        return 0
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt
 
 
 def study_projection(steps: int, rates: dict[str, float | None]) -> dict[str, Any]:
@@ -488,7 +502,7 @@ def run(quick: bool = False, device: str = "cpu", demo_seconds: float | None = N
     # --- seeds batched into one stacked computation (train-batch) against one after another, one thread
     _log(f"{BATCHED_SEEDS} seeds' steps: one stacked computation vs one after another, 1 thread")
     with _Threads(1):
-        seeds_rates = batched_seeds_rates(cfg, dev, BATCHED_SEEDS, 5 if quick else 12, compile)
+        seeds_rates, seeds_faults = batched_seeds_rates(cfg, dev, BATCHED_SEEDS, 5 if quick else 12, compile)
     speedup = seeds_rates["batched"] / seeds_rates["sequential"]
     study_rates: dict[str, float | None] = {"one_process_sequential": seeds_rates["sequential"],
                                             "one_process_batched": seeds_rates["batched"]}
@@ -507,6 +521,8 @@ def run(quick: bool = False, device: str = "cpu", demo_seconds: float | None = N
         study_rates["parallel_batched_compiled_measured"] = parallel_steps_per_second(
             cfg, cores, 4.0, compiled=True, batch=BATCHED_SEEDS)
     study = study_projection(o.steps, study_rates)
+    # a stacked step whose multi-MB blocks are faulted in again each step loses ~40% (train.keep_freed_memory)
+    result["batched_seeds_page_faults_per_call"] = seeds_faults
     result.update(batched_seeds=BATCHED_SEEDS, batched_seeds_rates_1thread=seeds_rates,
                   batched_seeds_speedup=speedup, study_projection_33_seeds=study,
                   study_hours_33_seeds=study["best_hours"])
