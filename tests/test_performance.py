@@ -4,6 +4,7 @@ reports what it promises, and CUDA (when present) gives the CPU's results. No ti
 from __future__ import annotations
 
 import math
+import platform
 
 import pytest
 import torch
@@ -217,7 +218,7 @@ def test_bench_quick_reports_finite_positive_figures():
     assert result["study_projection_33_seeds"]["best"] in result["study_projection_33_seeds"]["hours"]
     faults = result["batched_seeds_page_faults_per_call"]
     assert set(faults) == set(result["batched_seeds_rates_1thread"]) and min(faults.values()) >= 0
-    if __import__("platform").libc_ver()[0] == "glibc":  # the bench keeps freed memory as train-batch does
+    if platform.libc_ver()[0] == "glibc":  # the bench keeps freed memory as train-batch does
         assert faults["batched"] < 1000, faults  # 13,000 a stacked 8-seed step without it (docs/performance.md)
 
 
@@ -319,10 +320,9 @@ def test_parallel_processes_report_their_rate(compiled, batch):
 
 
 _FAULTS = """
-import resource, sys, torch
-if sys.argv[1] == "keep":
-    from hyperinterp.train import keep_freed_memory
-    keep_freed_memory()
+import resource, torch
+from hyperinterp.train import keep_freed_memory
+keep_freed_memory()
 def cycle():  # a step's pattern: blocks of a few MB, alive together, freed together
     blocks = [torch.empty(n, dtype=torch.uint8).fill_(1) for n in (3 << 20, 5 << 20, 3 << 20, 9 << 20, 2 << 20)]
     del blocks
@@ -335,14 +335,13 @@ print((resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / 20)
 """
 
 
-@pytest.mark.skipif(__import__("platform").libc_ver()[0] != "glibc", reason="glibc's mallopt")
+@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="glibc's mallopt")
 def test_kept_memory_is_not_page_faulted_in_again_each_step():
     """train.keep_freed_memory (every Run calls it): multi-MB blocks freed at the end of a step are reused by the
     next without page faults (a fresh process, so the setting is this test's own)."""
     import subprocess
     import sys
 
-    faults = float(subprocess.run([sys.executable, "-c", _FAULTS, "keep"], capture_output=True, text=True,
-                                  check=True).stdout)
+    faults = float(subprocess.run([sys.executable, "-c", _FAULTS], capture_output=True, text=True, check=True).stdout)
     # 22 MB a cycle: 5,600 pages if they were handed back and faulted in again (without the setting: 115 measured)
     assert faults < 20, faults

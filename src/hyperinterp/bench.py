@@ -521,9 +521,10 @@ def run(quick: bool = False, device: str = "cpu", demo_seconds: float | None = N
         study_rates["parallel_batched_compiled_measured"] = parallel_steps_per_second(
             cfg, cores, 4.0, compiled=True, batch=BATCHED_SEEDS)
     study = study_projection(o.steps, study_rates)
-    # a stacked step whose multi-MB blocks are faulted in again each step loses ~40% (train.keep_freed_memory)
-    result["batched_seeds_page_faults_per_call"] = seeds_faults
+    # batched_seeds_page_faults_per_call: a stacked step whose multi-MB blocks are faulted in again each step
+    # loses ~40% (train.keep_freed_memory)
     result.update(batched_seeds=BATCHED_SEEDS, batched_seeds_rates_1thread=seeds_rates,
+                  batched_seeds_page_faults_per_call=seeds_faults,
                   batched_seeds_speedup=speedup, study_projection_33_seeds=study,
                   study_hours_33_seeds=study["best_hours"])
     _log(f"batched seeds: {speedup:.2f}x ({seeds_rates['batched']:.1f} against {seeds_rates['sequential']:.1f} "
