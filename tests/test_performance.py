@@ -216,10 +216,11 @@ def test_bench_quick_reports_finite_positive_figures():
     assert isinstance(result["batched_seeds_speedup"], float) and result["batched_seeds_speedup"] > 0
     assert isinstance(result["study_hours_33_seeds"], float) and result["study_hours_33_seeds"] > 0
     assert result["study_projection_33_seeds"]["best"] in result["study_projection_33_seeds"]["hours"]
+    # page faults: presence and types only. Their count is the machine's (5 a stacked call on this project's AMD
+    # machine, 2,305 on the CI's in the same quick bench); what keep_freed_memory itself does is tested in a fresh
+    # process below, on glibc's own blocks
     faults = result["batched_seeds_page_faults_per_call"]
     assert set(faults) == set(result["batched_seeds_rates_1thread"]) and min(faults.values()) >= 0
-    if platform.libc_ver()[0] == "glibc":  # the bench keeps freed memory as train-batch does
-        assert faults["batched"] < 1000, faults  # 13,000 a stacked 8-seed step without it (docs/performance.md)
 
 
 def test_bench_cli_rejects_a_missing_output_folder(tmp_path, capsys):
