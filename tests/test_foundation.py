@@ -246,7 +246,8 @@ DEFAULT_GENERATOR = {k: v for k, v in dataclasses.asdict(config.DEFAULT_HYPER).i
                                 {**E24_GENERATOR, "slot_idle": True, "slot_readout": True},
                                 DEFAULT_GENERATOR, {**DEFAULT_GENERATOR, "floor_gate": True},  # E30, E43
                                 {**DEFAULT_GENERATOR, "slot_magnitude": "input_sign"},  # E45
-                                {**DEFAULT_GENERATOR, "slot_magnitude": "sign_balance"}])  # E46
+                                {**DEFAULT_GENERATOR, "slot_magnitude": "sign_balance"},  # E46
+                                {**DEFAULT_GENERATOR, "idle_plain": True, "slot_magnitude": "input_sign"}])  # E50
 def test_hypernetwork_is_equivariant_to_input_and_neuron_permutations(kw):
     model = _random_model(0, **kw)
     k, m, n = 3, 7, 5
@@ -605,6 +606,46 @@ def test_idle_slot_takes_only_the_spare_mass_and_keeps_the_generator_equivariant
         config.load(None, ["hyper.slot_idle=true", "hyper.slot_balance=equal"])
     with pytest.raises(UserError, match="hyper.slot_readout"):
         config.load("configs/plain.toml", ["hyper.slot_readout=true"])
+
+
+def test_idle_plain_adds_the_plain_head_times_each_neurons_idle_mass():
+    """hyper.idle_plain (E50): neuron j's mean weight on input i is its sign times (the slot weight + its idle mass
+    times the plain head's mean), written out entry by entry with the skip off; a neuron mostly idle gets the plain
+    head's weights (free of its sign: a dense part the slots cannot give), a neuron in its slot keeps its weights."""
+    model = _random_model(4, **{**DEFAULT_GENERATOR, "idle_plain": True})
+    with torch.no_grad():
+        model.w_head.bias[0] = 0.0  # the plain mean then follows the features, not one random offset
+        model.slot_head.bias[3] = 10.0  # the neurons beyond the floor prefer the idle column
+        model.slot_head.weight[2] *= 0.1  # slot magnitudes near 1, not the random model's exp(+-10)
+    k, m, n = 2, 12, 4
+    z = model.noise(k, m, n, torch.Generator().manual_seed(5))
+    log_beta = torch.tensor([-9.0, -4.0])
+    with torch.no_grad():
+        out = model(z, log_beta, skip_scale=0.0)
+        h = model.embed(z)
+        cond = model.cond(model.conditions(log_beta, n, m))
+        for block in model.blocks:
+            h = block(h, cond)
+        sign = z[:, :, 0, -1]
+        p, log_magnitude = model.slot_assignment(h, sign)
+        w_plain = model.w_head(h)[..., 0]
+    idle = 1 - p.sum(2)
+    for b, j, i in itertools.product(range(k), range(m), range(n)):
+        expected = float(sign[b, j]) * (float(log_magnitude[b, 0 if log_magnitude.shape[1] == 1 else j, i].exp())
+                                        * float(p[b, j, i]) + max(float(idle[b, j]), 0.0) * float(w_plain[b, j, i]))
+        assert math.isclose(float(out.mu.W[b, j, i]), expected, rel_tol=1e-4, abs_tol=1e-6)
+    mostly_idle = idle > 0.9
+    assert mostly_idle.any()
+    with torch.no_grad():
+        without = _random_model(4, **DEFAULT_GENERATOR)
+        without.w_head.bias[0], without.slot_head.bias[3] = 0.0, 10.0
+        without.slot_head.weight[2] *= 0.1
+        without = without(z, log_beta, skip_scale=0.0)
+    torch.testing.assert_close(out.mu.W[idle < 1e-3], without.mu.W[idle < 1e-3])  # a neuron in its slot: unchanged
+    differs = (out.mu.W - without.mu.W).abs() > 1e-3 * without.mu.W.abs().clamp_min(1.0)
+    assert differs[mostly_idle].float().mean() > 0.9  # an idle neuron's weights carry the plain head's
+    with pytest.raises(UserError, match="hyper.idle_plain"):
+        config.load("configs/e24.toml", ["hyper.idle_plain=true"])
 
 
 def test_a_negative_slot_sinkhorn_is_a_one_line_error():

@@ -212,6 +212,9 @@ def validate(cfg: Config) -> Config:
     if h.slot_idle and not (h.slot_signs == "split" and h.slot_balance == "floor"):
         raise UserError("hyper.slot_idle (an idle slot beside the inputs) needs hyper.slot_signs = 'split' and "
                         "hyper.slot_balance = 'floor'")
+    if h.idle_plain and not h.slot_idle:
+        raise UserError("hyper.idle_plain gives idle neurons free weights: it needs hyper.slot_idle (split signs, a "
+                        "floor and an idle slot)")
     if h.floor_gate and not h.slot_idle:
         raise UserError("hyper.floor_gate lowers the floor of each sign: it needs hyper.slot_idle (split signs, a "
                         "floor and an idle slot for the neurons it frees)")

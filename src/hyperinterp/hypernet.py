@@ -107,6 +107,12 @@ class HyperConfig:
     # linear part) must still pay for the other sign's; a lowered floor lets them go idle or dense where beta makes
     # pudding pay (E36: 1.3e-3..2e-3).
     floor_gate: bool = False
+    # The plain weight head times each neuron's idle mass added to its slot weights (E50; needs slot_idle): a spare
+    # neuron the balance sends to no input gets free weights of either sign on every input, a dense part that the
+    # slots cannot give (a slot weight has its neuron's sign, and its magnitude is the input's). Pudding's linear
+    # term, and the mixed-sign one E45's one-sided hybrids lacked, are then representable; a neuron in a slot keeps
+    # its clean weights (idle mass ~0), unlike slot_plain, whose free weights cancelled the slots (E22).
+    idle_plain: bool = False
 
 
 def skip_scale(cfg: HyperConfig, step: int) -> float:
@@ -474,6 +480,8 @@ class HyperNetwork(nn.Module):
             head = self.slot_weights_from(p, log_magnitude)
             if self.cfg.slot_plain:
                 head = head + w[..., 0]
+            if self.cfg.idle_plain:  # the mass of a (split) assignment's row left for the idle column
+                head = head + (1 - p.sum(2, keepdim=True)).clamp_min(0) * w[..., 0]
             if self.cfg.slot_readout:  # the features of the entries each neuron serves
                 served = p if p.dim() == 3 else p.sum(-1)
                 neuron_features = torch.cat([neuron_features, torch.einsum("kmn,kmnd->kmd", served, h)], -1)
