@@ -239,3 +239,18 @@ def test_noise_weight_convexity_like_the_gaussian_prior_phase():
         else:
             assert res["label"] == "other"
     assert fitted >= 4
+
+
+def test_classify_piped_into_a_reader_that_stops_ends_quietly(tmp_path):
+    """`hyperinterp classify FILE | head`: the reader closes the pipe before the table is written; the command ends
+    without a traceback (exit 141, as a shell reports a tool stopped by SIGPIPE)."""
+    import subprocess
+    import sys
+
+    nets = [R.make_reference(name, 5, 12, 4.0) for name in R.ALGORITHMS]
+    path = R.save_references(tmp_path / "refs.npz", nets, list(R.ALGORITHMS))
+    proc = subprocess.Popen([sys.executable, "-m", "hyperinterp.cli", "classify", str(path)],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    proc.stdout.close()  # before the command has written anything
+    err = proc.stderr.read().decode()
+    assert proc.wait() == 141 and "Traceback" not in err, err
