@@ -45,7 +45,7 @@ import numpy as np
 import torch
 
 from . import netfile
-from .netmath import nnls, participation_ratio, phi, random_dense_directions
+from .netmath import linear_fit, nnls, participation_ratio, phi, random_dense_directions
 from .tasks import make_task
 
 LABELS = ("double_sided", "pudding_pos", "pudding_neg", "convexity", "other")
@@ -120,15 +120,10 @@ def sample_inputs(n: int, n_samples: int, seed: int, task: str = "l1",
 
 def _linear_fit(R: np.ndarray, x: np.ndarray) -> dict[str, Any]:
     """Least-squares R ≈ g·x + d on the data, with R², the mean coefficient and its CV."""
-    X1 = np.hstack([x, np.ones((len(x), 1))])
-    sol, *_ = np.linalg.lstsq(X1, R, rcond=None)
-    g, d = sol[:-1], sol[-1]
-    ss_tot = float(np.sum((R - R.mean()) ** 2))
-    ss_res = float(np.sum((R - X1 @ sol) ** 2))
-    r2 = 1.0 - ss_res / ss_tot if ss_tot > 0 else 0.0
+    r2, g, d = linear_fit(R, x)
     mean = float(g.mean())
     cv = float(g.std() / abs(mean)) if mean != 0 else None  # None: no linear term to be uniform
-    return {"r2": r2, "coef": [float(v) for v in g], "intercept": float(d), "coef_mean": mean,
+    return {"r2": r2, "coef": [float(v) for v in g], "intercept": d, "coef_mean": mean,
             "coef_cv": cv, "sign": int(np.sign(mean))}
 
 

@@ -48,7 +48,7 @@ from .classify import (
     as_network,
     sample_inputs,
 )
-from .netmath import dense_min_pr, participation_ratio, phi
+from .netmath import dense_min_pr, linear_fit, participation_ratio, phi
 
 # Within std z < 0.5 (|z| < 1.5 for 99.7% of the data when centred) SiLU's quartic term is under 10%
 # of its quadratic one: the neuron is the polynomial z/2 + z²/4, whatever its output weight.
@@ -57,18 +57,6 @@ TINY_Z = 0.5
 TINY_CENTRE = 2.0
 NEURON_TYPES = ("dead", "one_kink", "one_tiny", "one_linear", "few_kink", "few_tiny", "few_linear",
                 "dense_kink", "dense_tiny", "dense_linear")
-
-
-def _fit(R: np.ndarray, X: np.ndarray) -> tuple[float, np.ndarray]:
-    """R² and coefficients of the least-squares fit R ≈ X·g + d (normal equations on centred columns:
-    the design is a few dozen columns of well-scaled data, and an SVD per network costs 50 times more)."""
-    Xc, Rc = X - X.mean(0), R - R.mean()
-    ss_tot = float(Rc @ Rc)
-    if ss_tot <= 0:
-        return 0.0, np.zeros(X.shape[1])
-    g = np.linalg.lstsq(Xc.T @ Xc, Xc.T @ Rc, rcond=None)[0]
-    resid = Rc - Xc @ g
-    return max(1.0 - float(resid @ resid) / ss_tot, 0.0), g
 
 
 def _regime(z: np.ndarray, h: np.ndarray, activation: str) -> np.ndarray:
@@ -128,8 +116,8 @@ def fingerprint(W, b, a, c, activation: str = "silu", task: str = "l1", input_di
     rest = active & ~in_slot
     R = H[:, rest].sum(1)
     share = float(R.std() / sd_y)
-    lin_r2, g = _fit(R, x) if share > 0 else (0.0, np.zeros(n))
-    quad_r2, _ = _fit(R, np.hstack([x, x * x])) if share > 0 else (0.0, None)
+    lin_r2, g, _ = linear_fit(R, x) if share > 0 else (0.0, np.zeros(n), 0.0)
+    quad_r2 = linear_fit(R, np.hstack([x, x * x]))[0] if share > 0 else 0.0
     g_mean = float(g.mean())
     cv = float(g.std() / abs(g_mean)) if g_mean != 0 else None
     energy = s ** 2

@@ -48,6 +48,19 @@ def nnls(A: np.ndarray, y: np.ndarray) -> np.ndarray:
     return scipy.optimize.nnls(A, y, maxiter=50 * A.shape[1])[0]
 
 
+def linear_fit(R: np.ndarray, X: np.ndarray) -> tuple[float, np.ndarray, float]:
+    """R², coefficients g and intercept d of the least-squares fit R ≈ X·g + d (normal equations on centred
+    columns: the design is a few dozen columns of well-scaled data, and an SVD per network costs 50 times more)."""
+    X, R = np.asarray(X, float), np.asarray(R, float)
+    Xc, Rc = X - X.mean(0), R - R.mean()
+    ss_tot = float(Rc @ Rc)
+    if ss_tot <= 0:
+        return 0.0, np.zeros(X.shape[1]), float(R.mean())
+    g = np.linalg.lstsq(Xc.T @ Xc, Xc.T @ Rc, rcond=None)[0]
+    resid = Rc - Xc @ g
+    return max(1.0 - float(resid @ resid) / ss_tot, 0.0), g, float(R.mean() - X.mean(0) @ g)
+
+
 def dense_min_pr(n: int) -> float:
     """Smallest participation ratio of a "clearly dense" direction: 1.8 at n = 2 (within 10° of a
     diagonal), 2 up to n = 8, n/4 above (a random direction has PR ≈ n/3)."""
