@@ -219,3 +219,26 @@ def test_e37_the_pudding_seed_continued_on_the_band_keeps_pudding_layout_where_e
     assert objective < 1.45  # E30 at 1.5e-3, as continued in E34 and E38: 1.66 or more
     labels, _, _, cfg1 = _cell(E37 / "seed_1", 1.5e-3)
     assert labels["convexity"] >= 15 and cfg1.budget.beta_min == 1e-3 and cfg1.budget.beta_max == 3e-3
+
+
+def test_checkpoint_scan_reads_a_saved_step_and_marks_three_families_in_order():
+    """scripts/checkpoint_scan.py (E51's scan of a second phase): the majority labels of a saved checkpoint's draws
+    (E41's seed 0, the default configuration: double-sided at 1e-6, README's per-seed table), and the three-family
+    mark only for double-sided, then pudding, then convexity along β."""
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("checkpoint_scan", SHIPPED.parent / "scripts" / "checkpoint_scan.py")
+    scan = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(scan)
+    row = scan.scan(str(SHIPPED / "experiments" / "nets8" / "seed_0"), 24000, [1e-6, 3e-3], 16)
+    assert row["step"] == 24000 and [c["beta"] for c in row["cells"]] == [1e-6, 3e-3]
+    assert scan.family(row["cells"][0]) == "double_sided" and sum(row["cells"][0]["labels"].values()) == 16
+    assert scan.family(row["cells"][1]) == "convexity" and not scan.three_families(row["cells"])
+
+    def cells(*labels):
+        return [{"labels": {name: 9, "other": 7}} for name in labels]
+
+    assert scan.three_families(cells("double_sided", "other", "pudding_neg", "pudding_pos", "convexity", "other"))
+    assert not scan.three_families(cells("pudding_pos", "double_sided", "convexity"))  # out of order
+    assert not scan.three_families(cells("double_sided", "pudding_pos", "convexity", "pudding_pos"))  # returns
+    assert scan.family({"labels": {"double_sided": 8, "other": 8}}) is None  # half is not a majority
