@@ -242,3 +242,21 @@ def test_checkpoint_scan_reads_a_saved_step_and_marks_three_families_in_order():
     assert not scan.three_families(cells("pudding_pos", "double_sided", "convexity"))  # out of order
     assert not scan.three_families(cells("double_sided", "pudding_pos", "convexity", "pudding_pos"))  # returns
     assert scan.family({"labels": {"double_sided": 8, "other": 8}}) is None  # half is not a majority
+
+
+def test_e51_one_sign_phase_makes_pudding_then_convexity_and_both_signs_keep_pudding_in_seed_1():
+    """E51 (configs/studies/sign_curriculum_idle.toml, shipped in shipped/experiments/sign_curriculum_idle): after
+    the one-sign phase seed 6 is pudding+ at 1.2e-3 and convexity at 2e-3 (two families in the ranking's order;
+    measured 16 and 16 of 16); after the phase with both signs seed 1 is still pudding+ at 1e-6 (16 of 16) with
+    - neurons present, and seed 0 double-sided (12 of 16)."""
+    base = SHIPPED / "experiments" / "sign_curriculum_idle"
+    for run, beta, label, least in (("plus_first/seed_6", 1.2e-3, "pudding_pos", 14),
+                                    ("plus_first/seed_6", 2e-3, "convexity", 14),
+                                    ("then_both_signs/seed_1", 1e-6, "pudding_pos", 14),
+                                    ("then_both_signs/seed_0", 1e-6, "double_sided", 9)):
+        model, cfg, _ = sample.load_model(base / run)
+        assert cfg.hyper.idle_plain and cfg.hyper.slot_magnitude == "input_sign"
+        arrays, meta = sample.sample(model, cfg, beta, 16, 48, 16, 0)
+        labels = Counter(r["label"] for r in classify.classify_arrays(arrays, meta))
+        assert labels[label] >= least, (run, beta, labels)
+    assert cfg.hyper.sign_plus_share == 0.5
