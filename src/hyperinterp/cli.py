@@ -369,6 +369,7 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)  # argparse itself exits 2 with a one-line usage error
     try:
         args.func(args)
+        sys.stdout.flush()  # a buffered stdout meets a closed pipe here, inside the try, not at exit
     except UserError as e:
         print(f"hyperinterp: error: {e}", file=sys.stderr)
         return 2
