@@ -18,9 +18,8 @@ from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 from hyperinterp import classify, sample
-from hyperinterp.report_stats import SHORT
-
-ORDER = ("double_sided", "pudding", "convexity")
+from hyperinterp.report_stats import EXPECTED_ORDER, SHORT
+from hyperinterp.report_stats import family as label_family
 
 
 def scan(run: str, step: int, betas: list[float], count: int) -> dict:
@@ -29,7 +28,7 @@ def scan(run: str, step: int, betas: list[float], count: int) -> dict:
     for beta in betas:
         arrays, meta = sample.sample(model, cfg, beta, cfg.task.n, cfg.task.m, count, 0)
         labels = Counter(r["label"] for r in classify.classify_arrays(arrays, meta))
-        rel = sorted(float(x) for x in arrays["rel_mse"])[count // 2]
+        rel = sorted(float(x) for x in arrays["rel_mse"])[count // 2]  # the upper median (docs/results/e5[13]_*)
         cells.append({"beta": beta, "labels": dict(labels.most_common()), "rel": rel})
     return {"run": run, "step": step, "cells": cells}
 
@@ -39,14 +38,14 @@ def family(cell: dict) -> str | None:
     label, votes = Counter(cell["labels"]).most_common(1)[0]
     if votes * 2 <= sum(cell["labels"].values()):
         return None
-    return "pudding" if label.startswith("pudding") else label
+    return label_family(label)
 
 
 def three_families(cells: list[dict]) -> bool:
     """Double-sided, then pudding, then convexity along β: the cells' majority families, `other` and no majority
     left out and repeats merged, are exactly those three in that order."""
-    seen = [f for f in (family(c) for c in cells) if f in ORDER]
-    return [f for i, f in enumerate(seen) if i == 0 or seen[i - 1] != f] == list(ORDER)
+    seen = [f for f in (family(c) for c in cells) if f in EXPECTED_ORDER]
+    return [f for i, f in enumerate(seen) if i == 0 or seen[i - 1] != f] == list(EXPECTED_ORDER)
 
 
 def main() -> None:

@@ -631,8 +631,9 @@ def test_idle_plain_adds_the_plain_head_times_each_neurons_idle_mass():
         w_plain = model.w_head(h)[..., 0]
     idle = 1 - p.sum(2)
     for b, j, i in itertools.product(range(k), range(m), range(n)):
-        expected = float(sign[b, j]) * (float(log_magnitude[b, 0 if log_magnitude.shape[1] == 1 else j, i].exp())
-                                        * float(p[b, j, i]) + max(float(idle[b, j]), 0.0) * float(w_plain[b, j, i]))
+        magnitude = float(log_magnitude[b, 0, i].exp())  # the default's: one per input, shared by its neurons
+        plain = max(float(idle[b, j]), 0.0) * float(w_plain[b, j, i])
+        expected = float(sign[b, j]) * (magnitude * float(p[b, j, i]) + plain)
         assert math.isclose(float(out.mu.W[b, j, i]), expected, rel_tol=1e-4, abs_tol=1e-6)
     mostly_idle = idle > 0.9
     assert mostly_idle.any()
