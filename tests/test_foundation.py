@@ -395,6 +395,38 @@ def test_sign_plus_share_outside_0_1_is_one_line_error():
         config.load(None, ["hyper.sign_plus_share=1.0"])
 
 
+def test_sign_share_schedule_sets_the_plus_count_along_training_and_a_checkpoint_samples_with_its_steps(tmp_path):
+    """hyper.sign_share_schedule: the share of + neurons piecewise linear in the step fraction (a repeated fraction
+    a jump), held after its last point, which is sign_plus_share; a checkpoint's noise has its step's share."""
+    from hyperinterp import train
+    from hyperinterp.hypernet import plus_share
+
+    jump = config.load(None, [*TINY, "task.m=48", "optim.steps=100",
+                              "hyper.sign_share_schedule=[[0, 0.98], [0.5, 0.98], [0.5, 0.5]]"])
+    gen, task = torch.Generator().manual_seed(0), train.make_task("l1", "normal")
+    model = train.build_model(jump)
+    counts = [int((train.draw_step(model, jump, task, s, gen, torch.device("cpu")).z[:, :, 0, -1] == 1).sum(1)[0])
+              for s in (0, 49, 50, 99)]
+    assert counts == [47, 47, 24, 24]              # floor(0.98 * 48) before the jump, half after
+    ramp = config.load(None, ["hyper.sign_share_schedule=[[0.2, 0.9], [0.6, 0.5]]"]).hyper
+    assert [round(plus_share(ramp, p), 6) for p in (0, 0.2, 0.4, 0.6, 1)] == [0.9, 0.9, 0.7, 0.5, 0.5]
+    assert plus_share(config.Config().hyper, 0.3) == 0.5   # off by default: sign_plus_share throughout
+    cfg = config.load(None, [*TINY, "optim.steps=10", "hyper.sign_share_schedule=[[0, 0.75], [0.5, 0.75], [1, 0.5]]"])
+    train.train(cfg, tmp_path / "run", progress=False)
+    for step, share, plus in ((5, 0.75, 6), (10, 0.5, 4)):   # m = 8
+        loaded, _, _ = sample.load_model(tmp_path / "run" / "checkpoints" / f"step_{step:08d}")
+        z = loaded.noise(3, 8, 4, torch.Generator().manual_seed(1))
+        assert loaded.plus_share == share and ((z[:, :, 0, -1] == 1).sum(1) == plus).all()
+
+
+@pytest.mark.parametrize("schedule, match", [("[[0.5, 0.9], [0.2, 0.5]]", "fractions rising"),
+                                             ("[[0, 1.0], [1, 0.5]]", "shares in"), ("[0.5]", "fractions rising"),
+                                             ("[[0, 0.9], [1, 0.6]]", "must end at hyper.sign_plus_share")])
+def test_a_bad_sign_share_schedule_is_a_one_line_error(schedule, match):
+    with pytest.raises(UserError, match=match):
+        config.load(None, [f"hyper.sign_share_schedule={schedule}"])
+
+
 def test_sign_split_gives_half_the_neurons_each_sign():
     model = _random_model(3, sign_split=True)
     k, m, n = 5, 9, 4

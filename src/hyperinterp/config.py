@@ -205,6 +205,7 @@ def validate(cfg: Config) -> Config:
                         f"hyper.slot_sinkhorn > 0), got {h.slot_signs!r}")
     if not 0 < h.sign_plus_share < 1:
         raise UserError(f"hyper.sign_plus_share (the share of + neurons) must be in (0, 1), got {h.sign_plus_share}")
+    _check_sign_share_schedule(h.sign_share_schedule, h.sign_plus_share)
     if h.slot_balance not in ("equal", "floor"):
         raise UserError(f"hyper.slot_balance must be 'equal' or 'floor', got {h.slot_balance!r}")
     if h.slot_plain and not h.slot_sinkhorn:
@@ -241,6 +242,22 @@ def _check_width_schedule(points: tuple) -> None:
     if not ok:
         raise UserError(f"task.width_schedule must be [[fraction, m/n], ...] with fractions rising in [0, 1] "
                         f"and ratios > 0, got {[list(p) if isinstance(p, (list, tuple)) else p for p in points]}")
+
+
+def _check_sign_share_schedule(points: tuple, end: float) -> None:
+    ok = all(isinstance(p, (list, tuple)) and len(p) == 2
+             and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in p)
+             for p in points)
+    if ok and points:
+        fracs = [p[0] for p in points]
+        ok = all(0 <= f <= 1 for f in fracs) and fracs == sorted(fracs) and all(0 < p[1] < 1 for p in points)
+    if not ok:
+        raise UserError(f"hyper.sign_share_schedule must be [[fraction, share of + neurons], ...] with fractions "
+                        f"rising in [0, 1] and shares in (0, 1), got "
+                        f"{[list(p) if isinstance(p, (list, tuple)) else p for p in points]}")
+    if points and abs(points[-1][1] - end) > 1e-9:
+        raise UserError(f"hyper.sign_share_schedule must end at hyper.sign_plus_share ({end:g}, the share a "
+                        f"finished run samples with), got {points[-1][1]:g}")
 
 
 def resolve_device(name: str) -> torch.device:

@@ -17,6 +17,7 @@ import math
 from dataclasses import dataclass
 from typing import NamedTuple
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -43,6 +44,12 @@ class HyperConfig:
     # symmetric, pudding (n sharp neurons of one sign and a dense linear part) breaks the symmetry. Another share
     # gives one sign more neurons than its floor needs, and a form of pudding a side to fall to (E35, E38: it did not).
     sign_plus_share: float = 0.5
+    # The share of + neurons along training (a sign curriculum in one training): [[fraction of the steps, share],
+    # ...], linear in between, a repeated fraction a jump, the last share held; it must end at sign_plus_share,
+    # the share a finished run samples with (a checkpoint samples with its step's). Empty: sign_plus_share
+    # throughout. E51 ran [[0, 0.98], [0.5, 0.98], [0.5, 0.5]] as two trainings: one sign first makes pudding+ with
+    # idle_plain (15 of 16 seeds), the other sign then double-sided at low beta.
+    sign_share_schedule: tuple[tuple[float, float], ...] = ()
     # Neurons compete for the 2n (input, sign) slots (E13): the mean input weights are
     # mu_W[j, i] = exp(l[j, i]) * (P[j, i, +] - P[j, i, -]) + skip * z, where P is a soft assignment of neurons
     # to slots balanced by this many Sinkhorn iterations (every neuron spreads mass 1, every slot receives
@@ -113,6 +120,14 @@ class HyperConfig:
     # term, and the mixed-sign one E45's one-sided hybrids lacked, are then representable; a neuron in a slot keeps
     # its clean weights (idle mass ~0), unlike slot_plain, whose free weights cancelled the slots (E22).
     idle_plain: bool = False
+
+
+def plus_share(cfg: HyperConfig, progress: float) -> float:
+    """The share of + neurons in effect at a training progress (step / steps)."""
+    if not cfg.sign_share_schedule:
+        return cfg.sign_plus_share
+    fracs, shares = zip(*cfg.sign_share_schedule, strict=True)
+    return float(np.interp(progress, fracs, shares))  # at a repeated fraction np.interp takes the later share
 
 
 def skip_scale(cfg: HyperConfig, step: int) -> float:
@@ -413,6 +428,7 @@ class HyperNetwork(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.skip_scale = 1.0  # the skip's share when none is passed: the loader sets its checkpoint step's
+        self.plus_share = cfg.sign_plus_share  # likewise the share of + neurons (hyper.sign_share_schedule)
         d, cond_dim = cfg.width, 16
         self.cond = nn.Sequential(nn.Linear(3, cond_dim), nn.SiLU(), nn.Linear(cond_dim, cond_dim))
         self.embed = nn.Linear(cfg.noise_channels + cfg.neuron_noise_channels + cfg.sign_split, d)
@@ -447,13 +463,15 @@ class HyperNetwork(nn.Module):
         return torch.cat([(log_beta[:, None] + 9.2) / 9.2, sizes], -1)
 
     def noise(self, k: int, m: int, n: int, generator: torch.Generator | None = None,
-              device: torch.device | str = "cpu") -> torch.Tensor:
+              device: torch.device | str = "cpu", plus_share: float | None = None) -> torch.Tensor:
+        """(K,m,n,C) generator noise; `plus_share`: the share of + neurons (None: `self.plus_share`)."""
         cfg = self.cfg
+        share = self.plus_share if plus_share is None else plus_share
         z = randn((k, m, n, cfg.noise_channels), generator, device)
         zn = randn((k, m, 1, cfg.neuron_noise_channels), generator, device)
         if cfg.sign_split:  # the last channel: +1 on a random share of the neurons, -1 on the rest
             rank = torch.rand((k, m), generator=generator, device=generator.device if generator else "cpu").argsort(1)
-            plus = min(max(math.floor(cfg.sign_plus_share * m + 1e-9), 1), m - 1)  # both signs, at any m >= 2
+            plus = min(max(math.floor(share * m + 1e-9), 1), m - 1)  # both signs, at any m >= 2
             sign = torch.where(rank.argsort(1) < plus, 1.0, -1.0).to(device)
             zn = torch.cat([zn, sign[:, :, None, None]], -1)
         return torch.cat([z, zn.expand(k, m, n, -1)], -1)

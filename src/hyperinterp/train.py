@@ -24,7 +24,7 @@ from tqdm import tqdm
 from . import __version__, checkpoint, complexity
 from .config import Config, from_dict, resolve_device
 from .errors import UserError
-from .hypernet import HyperNetwork, NetDistribution, randn, skip_scale
+from .hypernet import HyperNetwork, NetDistribution, plus_share, randn, skip_scale
 from .target import Nets, forward
 from .tasks import Task, make_task
 
@@ -110,7 +110,7 @@ def draw_step(model: HyperNetwork, cfg: Config, task: Task, step: int, gen: torc
     n, m = sizes(cfg, gen, step)
     k = cfg.optim.nets_per_step
     log_beta = log_betas(cfg, k, gen)
-    z = model.noise(k, m, n, gen, device)
+    z = model.noise(k, m, n, gen, device, plus_share(cfg.hyper, step / cfg.optim.steps))
     eps = Nets(*(randn(shape, gen, device) for shape in ((k, m, n), (k, m), (k, m), (k,))))
     x = task.sample_x(cfg.optim.inputs_per_step, n, gen, gen.device).to(device)
     return Draws(n, m, log_beta, z, eps, x)
