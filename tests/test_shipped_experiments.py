@@ -260,3 +260,18 @@ def test_e51_one_sign_phase_makes_pudding_then_convexity_and_both_signs_keep_pud
         labels = Counter(r["label"] for r in classify.classify_arrays(arrays, meta))
         assert labels[label] >= least, (run, beta, labels)
     assert cfg.hyper.sign_plus_share == 0.5
+
+
+def test_e55_sign_ramp_in_one_training_keeps_pudding_in_the_band_with_both_signs_present():
+    """E55 (configs/studies/sign_schedule.toml, `ramp`, shipped in shipped/experiments/sign_schedule): one training
+    whose - neurons arrive one by one between 40% and 70% of the steps. Seed 1 is pudding+ at 1.2e-3 and convexity
+    at 2e-3 (measured 16 and 15 of 16), sampled with half of the neurons - (the schedule's end); seed 3 is
+    double-sided at 1e-6 (15 of 16)."""
+    base = SHIPPED / "experiments" / "sign_schedule" / "ramp"
+    for run, beta, label, least in (("seed_1", 1.2e-3, "pudding_pos", 14), ("seed_1", 2e-3, "convexity", 13),
+                                    ("seed_3", 1e-6, "double_sided", 12)):
+        model, cfg, _ = sample.load_model(base / run)
+        assert cfg.hyper.sign_share_schedule[-1][1] == cfg.hyper.sign_plus_share == model.plus_share == 0.5
+        arrays, meta = sample.sample(model, cfg, beta, 16, 48, 16, 0)
+        labels = Counter(r["label"] for r in classify.classify_arrays(arrays, meta))
+        assert labels[label] >= least, (run, beta, labels)

@@ -47,8 +47,9 @@ class HyperConfig:
     # The share of + neurons along training (a sign curriculum in one training): [[fraction of the steps, share],
     # ...], linear in between, a repeated fraction a jump, the last share held; it must end at sign_plus_share,
     # the share a finished run samples with (a checkpoint samples with its step's). Empty: sign_plus_share
-    # throughout. E51 ran [[0, 0.98], [0.5, 0.98], [0.5, 0.5]] as two trainings: one sign first makes pudding+ with
-    # idle_plain (15 of 16 seeds), the other sign then double-sided at low beta.
+    # throughout. E55: E51's jump [[0, 0.98], [0.5, 0.98], [0.5, 0.5]] in one training gives E41's double-sided
+    # (5 of 7 seeds) but can diverge at the jump (a share the generator never saw: seed 3's log sigma overflowed);
+    # a ramp [[0, 0.98], [0.4, 0.98], [0.7, 0.5]] keeps the one-sign phase's pudding+ in 13 of 16 seeds.
     sign_share_schedule: tuple[tuple[float, float], ...] = ()
     # Neurons compete for the 2n (input, sign) slots (E13): the mean input weights are
     # mu_W[j, i] = exp(l[j, i]) * (P[j, i, +] - P[j, i, -]) + skip * z, where P is a soft assignment of neurons
