@@ -4,7 +4,6 @@ reports what it promises, and CUDA (when present) gives the CPU's results. No ti
 from __future__ import annotations
 
 import math
-import platform
 
 import pytest
 import torch
@@ -320,29 +319,3 @@ def test_parallel_processes_report_their_rate(compiled, batch):
     assert rate is not None and math.isfinite(rate) and rate > 0
 
 
-_FAULTS = """
-import resource, torch
-from hyperinterp.train import keep_freed_memory
-keep_freed_memory()
-def cycle():  # a step's pattern: blocks of a few MB, alive together, freed together
-    blocks = [torch.empty(n, dtype=torch.uint8).fill_(1) for n in (3 << 20, 5 << 20, 3 << 20, 9 << 20, 2 << 20)]
-    del blocks
-for _ in range(3):
-    cycle()
-before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
-for _ in range(20):
-    cycle()
-print((resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before) / 20)
-"""
-
-
-@pytest.mark.skipif(platform.libc_ver()[0] != "glibc", reason="glibc's mallopt")
-def test_kept_memory_is_not_page_faulted_in_again_each_step():
-    """train.keep_freed_memory (every Run calls it): multi-MB blocks freed at the end of a step are reused by the
-    next without page faults (a fresh process, so the setting is this test's own)."""
-    import subprocess
-    import sys
-
-    faults = float(subprocess.run([sys.executable, "-c", _FAULTS], capture_output=True, text=True, check=True).stdout)
-    # 22 MB a cycle: 5,600 pages if they were handed back and faulted in again (without the setting: 115 measured)
-    assert faults < 20, faults
