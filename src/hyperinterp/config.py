@@ -8,6 +8,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import tomllib
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -168,7 +169,7 @@ def validate(cfg: Config) -> Config:
     if t.m < 1:
         raise UserError(f"hidden width m must be >= 1, got {t.m}")
     check_positive("task.m_per_n", t.m_per_n)
-    _check_width_schedule(t.width_schedule)
+    _check_schedule("task.width_schedule", t.width_schedule, "m/n", lambda r: r > 0, "ratios > 0")
     if not 0 <= o.seed < 2**62:
         raise UserError(f"optim.seed must be in [0, 2**62), got {o.seed}")
     if b.prior not in PRIORS:
@@ -205,7 +206,11 @@ def validate(cfg: Config) -> Config:
                         f"hyper.slot_sinkhorn > 0), got {h.slot_signs!r}")
     if not 0 < h.sign_plus_share < 1:
         raise UserError(f"hyper.sign_plus_share (the share of + neurons) must be in (0, 1), got {h.sign_plus_share}")
-    _check_sign_share_schedule(h.sign_share_schedule, h.sign_plus_share)
+    _check_schedule("hyper.sign_share_schedule", h.sign_share_schedule, "share of + neurons", lambda s: 0 < s < 1,
+                    "shares in (0, 1)")
+    if h.sign_share_schedule and abs(h.sign_share_schedule[-1][1] - h.sign_plus_share) > 1e-9:
+        raise UserError(f"hyper.sign_share_schedule must end at hyper.sign_plus_share ({h.sign_plus_share:g}, the "
+                        f"share a finished run samples with), got {h.sign_share_schedule[-1][1]:g}")
     if h.slot_balance not in ("equal", "floor"):
         raise UserError(f"hyper.slot_balance must be 'equal' or 'floor', got {h.slot_balance!r}")
     if h.slot_plain and not h.slot_sinkhorn:
@@ -232,32 +237,17 @@ def validate(cfg: Config) -> Config:
     return cfg
 
 
-def _check_width_schedule(points: tuple) -> None:
+def _check_schedule(key: str, points: tuple, value: str, value_ok: Callable[[float], bool], rule: str) -> None:
+    """A schedule [[fraction of the steps, value], ...]: finite pairs, fractions rising in [0, 1], values value_ok."""
     ok = all(isinstance(p, (list, tuple)) and len(p) == 2
              and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in p)
              for p in points)
     if ok and points:
         fracs = [p[0] for p in points]
-        ok = all(0 <= f <= 1 for f in fracs) and fracs == sorted(fracs) and all(p[1] > 0 for p in points)
+        ok = all(0 <= f <= 1 for f in fracs) and fracs == sorted(fracs) and all(value_ok(p[1]) for p in points)
     if not ok:
-        raise UserError(f"task.width_schedule must be [[fraction, m/n], ...] with fractions rising in [0, 1] "
-                        f"and ratios > 0, got {[list(p) if isinstance(p, (list, tuple)) else p for p in points]}")
-
-
-def _check_sign_share_schedule(points: tuple, end: float) -> None:
-    ok = all(isinstance(p, (list, tuple)) and len(p) == 2
-             and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in p)
-             for p in points)
-    if ok and points:
-        fracs = [p[0] for p in points]
-        ok = all(0 <= f <= 1 for f in fracs) and fracs == sorted(fracs) and all(0 < p[1] < 1 for p in points)
-    if not ok:
-        raise UserError(f"hyper.sign_share_schedule must be [[fraction, share of + neurons], ...] with fractions "
-                        f"rising in [0, 1] and shares in (0, 1), got "
+        raise UserError(f"{key} must be [[fraction, {value}], ...] with fractions rising in [0, 1] and {rule}, got "
                         f"{[list(p) if isinstance(p, (list, tuple)) else p for p in points]}")
-    if points and abs(points[-1][1] - end) > 1e-9:
-        raise UserError(f"hyper.sign_share_schedule must end at hyper.sign_plus_share ({end:g}, the share a "
-                        f"finished run samples with), got {points[-1][1]:g}")
 
 
 def resolve_device(name: str) -> torch.device:
