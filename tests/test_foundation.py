@@ -416,7 +416,52 @@ def test_sign_share_schedule_sets_the_plus_count_along_training_and_a_checkpoint
     for step, share, plus in ((5, 0.75, 6), (10, 0.5, 4)):   # m = 8
         loaded, _, _ = sample.load_model(tmp_path / "run" / "checkpoints" / f"step_{step:08d}")
         z = loaded.noise(3, 8, 4, torch.Generator().manual_seed(1))
-        assert loaded.plus_share == share and ((z[:, :, 0, -1] == 1).sum(1) == plus).all()
+        assert plus_share(cfg.hyper, loaded.progress) == share and ((z[:, :, 0, -1] == 1).sum(1) == plus).all()
+
+
+def test_sign_share_by_beta_gives_each_network_the_share_of_its_beta_along_training(tmp_path):
+    """hyper.sign_share_by_beta: a schedule per beta, shares linear in log beta between them, the nearest outside;
+    training draws each network's + count from its own beta, and a checkpoint generates with its step's shares."""
+    from hyperinterp import train
+    from hyperinterp.hypernet import plus_share
+
+    by_beta = ("hyper.sign_share_by_beta=[[1e-4, [[0, 0.9], [0.5, 0.9], [0.5, 0.5]]], "
+               "[1e-2, [[0, 0.9], [0.25, 0.9], [0.75, 0.5]]]]")
+    cfg = config.load(None, [*TINY, "task.m=40", "optim.steps=10", by_beta])
+    log_beta = torch.tensor([1e-6, 1e-4, 1e-3, 1e-2, 1.0]).log()
+    assert np.allclose(plus_share(cfg.hyper, 0.25, log_beta), 0.9)
+    assert np.allclose(plus_share(cfg.hyper, 0.5, log_beta), [0.5, 0.5, 0.6, 0.7, 0.7])   # 1e-3: half-way in log
+    assert np.allclose(plus_share(cfg.hyper, 1.0, log_beta), 0.5)
+    assert plus_share(cfg.hyper, 1.0) == 0.5
+    with pytest.raises(ValueError, match="depends on beta"):
+        plus_share(cfg.hyper, 0.5)
+    model, gen = train.build_model(cfg), torch.Generator().manual_seed(0)
+    z = model.noise(5, 40, 3, gen, share=plus_share(cfg.hyper, 0.5, log_beta))
+    assert (z[:, :, 0, -1] == 1).sum(1).tolist() == [20, 20, 24, 28, 28]
+    task = train.make_task("l1", "normal")
+    d = train.draw_step(model, cfg, task, 5, gen, torch.device("cpu"))   # progress 0.5: the shares of its betas
+    expected = np.floor(np.round(plus_share(cfg.hyper, 0.5, d.log_beta) * 40, 6))
+    assert (d.z[:, :, 0, -1] == 1).sum(1).tolist() == expected.tolist()
+    train.train(cfg, tmp_path / "run", progress=False)
+    loaded, _, _ = sample.load_model(tmp_path / "run" / "checkpoints" / "step_00000005")
+    assert loaded.progress == 0.5
+    torch.manual_seed(0)
+    drawn = loaded.generate(log_beta, 3, 40, torch.Generator().manual_seed(2))
+    same = loaded(loaded.noise(5, 40, 3, torch.Generator().manual_seed(2), share=[0.5, 0.5, 0.6, 0.7, 0.7]), log_beta)
+    assert torch.equal(drawn.mu.W, same.mu.W)
+
+
+@pytest.mark.parametrize("value, match", [
+    ("[[1e-3, [[0, 0.9], [1, 0.5]]], [1e-4, [[0, 0.9], [1, 0.5]]]]", "betas must rise"),
+    ("[[0, [[0, 0.9], [1, 0.5]]]]", "betas > 0"), ("[[1e-3, 0.5]]", "betas > 0"),
+    ("[[1e-3, [[0, 0.9], [1, 0.6]]]]", "at beta 0.001 must end at hyper.sign_plus_share"),
+    ("[[1e-3, [[0.5, 0.9], [0.2, 0.5]]]]", "at beta 0.001 must be .* fractions rising")])
+def test_a_bad_sign_share_by_beta_is_a_one_line_error(value, match):
+    with pytest.raises(UserError, match=match):
+        config.load(None, [f"hyper.sign_share_by_beta={value}"])
+    with pytest.raises(UserError, match="set one"):
+        config.load(None, ["hyper.sign_share_by_beta=[[1e-3, [[0, 0.9], [1, 0.5]]]]",
+                           "hyper.sign_share_schedule=[[0, 0.9], [1, 0.5]]"])
 
 
 @pytest.mark.parametrize("schedule, match", [("[[0.5, 0.9], [0.2, 0.5]]", "fractions rising"),

@@ -271,7 +271,7 @@ def test_e55_sign_ramp_in_one_training_keeps_pudding_in_the_band_with_both_signs
     for run, beta, label, least in (("seed_1", 1.2e-3, "pudding_pos", 14), ("seed_1", 2e-3, "convexity", 13),
                                     ("seed_3", 1e-6, "double_sided", 12)):
         model, cfg, _ = sample.load_model(base / run)
-        assert cfg.hyper.sign_share_schedule[-1][1] == cfg.hyper.sign_plus_share == model.plus_share == 0.5
+        assert cfg.hyper.sign_share_schedule[-1][1] == cfg.hyper.sign_plus_share == 0.5 and model.progress == 1
         arrays, meta = sample.sample(model, cfg, beta, 16, 48, 16, 0)
         labels = Counter(r["label"] for r in classify.classify_arrays(arrays, meta))
         assert labels[label] >= least, (run, beta, labels)

@@ -6,6 +6,7 @@ Every key is checked: an unknown section or key, or a value of the wrong type, i
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 import tomllib
 from collections.abc import Callable
@@ -211,6 +212,7 @@ def validate(cfg: Config) -> Config:
     if h.sign_share_schedule and abs(h.sign_share_schedule[-1][1] - h.sign_plus_share) > 1e-9:
         raise UserError(f"hyper.sign_share_schedule must end at hyper.sign_plus_share ({h.sign_plus_share:g}, the "
                         f"share a finished run samples with), got {h.sign_share_schedule[-1][1]:g}")
+    _check_share_by_beta(h.sign_share_by_beta, h.sign_plus_share, bool(h.sign_share_schedule))
     if h.slot_balance not in ("equal", "floor"):
         raise UserError(f"hyper.slot_balance must be 'equal' or 'floor', got {h.slot_balance!r}")
     if h.slot_plain and not h.slot_sinkhorn:
@@ -248,6 +250,26 @@ def _check_schedule(key: str, points: tuple, value: str, value_ok: Callable[[flo
     if not ok:
         raise UserError(f"{key} must be [[fraction, {value}], ...] with fractions rising in [0, 1] and {rule}, got "
                         f"{[list(p) if isinstance(p, (list, tuple)) else p for p in points]}")
+
+
+def _check_share_by_beta(points: tuple, end: float, scheduled: bool) -> None:
+    """hyper.sign_share_by_beta: [[beta, schedule], ...], betas > 0 rising, each a share schedule ending at `end`."""
+    key = "hyper.sign_share_by_beta"
+    if points and scheduled:
+        raise UserError(f"{key} and hyper.sign_share_schedule both set the share along training: set one")
+    for p in points:
+        beta = p[0] if isinstance(p, (list, tuple)) and len(p) == 2 else None
+        if not (isinstance(beta, (int, float)) and not isinstance(beta, bool) and math.isfinite(beta) and beta > 0
+                and isinstance(p[1], (list, tuple)) and p[1]):
+            raise UserError(f"{key} must be [[beta, [[fraction, share], ...]], ...] with betas > 0, got {p!r}")
+        _check_schedule(f"{key} at beta {beta:g}", tuple(p[1]), "share of + neurons", lambda s: 0 < s < 1,
+                        "shares in (0, 1)")
+        if abs(p[1][-1][1] - end) > 1e-9:
+            raise UserError(f"{key} at beta {beta:g} must end at hyper.sign_plus_share ({end:g}, the share a "
+                            f"finished run samples with), got {p[1][-1][1]:g}")
+    betas = [p[0] for p in points]
+    if any(b >= c for b, c in itertools.pairwise(betas)):
+        raise UserError(f"{key}: the betas must rise, got {betas}")
 
 
 def resolve_device(name: str) -> torch.device:

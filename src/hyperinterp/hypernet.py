@@ -51,6 +51,12 @@ class HyperConfig:
     # (5 of 7 seeds) but can diverge at the jump (a share the generator never saw: seed 3's log sigma overflowed);
     # a ramp [[0, 0.98], [0.4, 0.98], [0.7, 0.5]] keeps the one-sign phase's pudding+ in 13 of 16 seeds.
     sign_share_schedule: tuple[tuple[float, float], ...] = ()
+    # A share schedule per beta (E57): [[beta, [[fraction, share], ...]], ...], betas rising, each schedule ending at
+    # sign_plus_share; a network's share is interpolated linearly in log beta between its neighbours (the nearest
+    # schedule outside them). The - neurons can then arrive at once where double-sided should win (low beta: E55's
+    # jump) and one by one where pudding should (the band: E55's ramp), while every beta samples with the same share.
+    # Not with sign_share_schedule.
+    sign_share_by_beta: tuple[tuple[float, tuple[tuple[float, float], ...]], ...] = ()
     # Neurons compete for the 2n (input, sign) slots (E13): the mean input weights are
     # mu_W[j, i] = exp(l[j, i]) * (P[j, i, +] - P[j, i, -]) + skip * z, where P is a soft assignment of neurons
     # to slots balanced by this many Sinkhorn iterations (every neuron spreads mass 1, every slot receives
@@ -123,12 +129,22 @@ class HyperConfig:
     idle_plain: bool = False
 
 
-def plus_share(cfg: HyperConfig, progress: float) -> float:
-    """The share of + neurons in effect at a training progress (step / steps)."""
+def plus_share(cfg: HyperConfig, progress: float, log_beta: torch.Tensor | None = None) -> float | np.ndarray:
+    """The share of + neurons in effect at a training progress (step / steps); with sign_share_by_beta, one per
+    network of `log_beta` (K,). At a repeated fraction np.interp takes the later share (a jump)."""
+    if cfg.sign_share_by_beta:
+        schedules = [schedule for _, schedule in cfg.sign_share_by_beta]
+        if log_beta is None:  # without betas only the end is known, where every schedule is sign_plus_share
+            if progress < max(s[-1][0] for s in schedules):
+                raise ValueError("hyper.sign_share_by_beta: the share before the schedules end depends on beta")
+            return cfg.sign_plus_share
+        at = [np.interp(progress, *zip(*s, strict=True)) for s in schedules]
+        log_betas = np.log([b for b, _ in cfg.sign_share_by_beta])
+        return np.interp(log_beta.detach().cpu().double().numpy(), log_betas, at)
     if not cfg.sign_share_schedule:
         return cfg.sign_plus_share
     fracs, shares = zip(*cfg.sign_share_schedule, strict=True)
-    return float(np.interp(progress, fracs, shares))  # at a repeated fraction np.interp takes the later share
+    return float(np.interp(progress, fracs, shares))
 
 
 def skip_scale(cfg: HyperConfig, step: int) -> float:
@@ -429,7 +445,7 @@ class HyperNetwork(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.skip_scale = 1.0  # the skip's share when none is passed: the loader sets its checkpoint step's
-        self.plus_share = cfg.sign_plus_share  # likewise the share of + neurons (hyper.sign_share_schedule)
+        self.progress = 1.0  # likewise its progress, which sets the share of + neurons (hyper.sign_share_*)
         d, cond_dim = cfg.width, 16
         self.cond = nn.Sequential(nn.Linear(3, cond_dim), nn.SiLU(), nn.Linear(cond_dim, cond_dim))
         self.embed = nn.Linear(cfg.noise_channels + cfg.neuron_noise_channels + cfg.sign_split, d)
@@ -464,15 +480,18 @@ class HyperNetwork(nn.Module):
         return torch.cat([(log_beta[:, None] + 9.2) / 9.2, sizes], -1)
 
     def noise(self, k: int, m: int, n: int, generator: torch.Generator | None = None,
-              device: torch.device | str = "cpu", plus_share: float | None = None) -> torch.Tensor:
-        """(K,m,n,C) generator noise; `plus_share`: the share of + neurons (None: `self.plus_share`)."""
+              device: torch.device | str = "cpu", share: float | np.ndarray | None = None) -> torch.Tensor:
+        """(K,m,n,C) generator noise; `share`: the share of + neurons, one or one per network (None: the share at
+        `self.progress`)."""
         cfg = self.cfg
-        share = self.plus_share if plus_share is None else plus_share
+        share = plus_share(cfg, self.progress) if share is None else share
         z = randn((k, m, n, cfg.noise_channels), generator, device)
         zn = randn((k, m, 1, cfg.neuron_noise_channels), generator, device)
         if cfg.sign_split:  # the last channel: +1 on a random share of the neurons, -1 on the rest
             rank = torch.rand((k, m), generator=generator, device=generator.device if generator else "cpu").argsort(1)
-            plus = min(max(math.floor(share * m + 1e-9), 1), m - 1)  # both signs, at any m >= 2
+            # share * m rounded to 6 decimals first: a share interpolated from a float32 log beta lands a hair short
+            plus = np.clip(np.floor(np.round(np.asarray(share, dtype=np.float64) * m, 6)), 1, m - 1)  # both signs
+            plus = torch.as_tensor(plus, dtype=torch.long, device=rank.device).reshape(-1, 1)  # (1 or K, 1)
             sign = torch.where(rank.argsort(1) < plus, 1.0, -1.0).to(device)
             zn = torch.cat([zn, sign[:, :, None, None]], -1)
         return torch.cat([z, zn.expand(k, m, n, -1)], -1)
@@ -563,7 +582,8 @@ class HyperNetwork(nn.Module):
         thousands as one (K,m,n,d) pass)."""
         device = next(self.parameters()).device
         k = log_beta.shape[0]
-        z, log_beta = self.noise(k, m, n, generator, device), log_beta.to(device)
+        share = plus_share(self.cfg, self.progress, log_beta)
+        z, log_beta = self.noise(k, m, n, generator, device, share), log_beta.to(device)
         group = max(1, GENERATE_CHUNK_VALUES // (m * n * self.cfg.width))
         if torch.is_grad_enabled() or group >= k:
             return self(z, log_beta)

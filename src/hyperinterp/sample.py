@@ -14,7 +14,7 @@ import torch
 from . import checkpoint
 from .config import Config, check_positive, from_dict, resolve_device
 from .errors import UserError
-from .hypernet import HyperNetwork, plus_share, skip_scale
+from .hypernet import HyperNetwork, skip_scale
 from .target import Nets, forward
 from .tasks import make_task
 from .train import build_model, mean_network, network_bits
@@ -47,7 +47,7 @@ def load_model(path: str | Path, device: str = "cpu") -> tuple[HyperNetwork, Con
     except RuntimeError:
         raise UserError(f"checkpoint {ckpt} does not match its recorded configuration") from None
     model.skip_scale = skip_scale(cfg.hyper, meta["step"])
-    model.plus_share = plus_share(cfg.hyper, meta["step"] / cfg.optim.steps)
+    model.progress = meta["step"] / cfg.optim.steps
     model.to(resolve_device(device)).eval()
     return model, cfg, {**meta, "path": str(ckpt)}
 

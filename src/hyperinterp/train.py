@@ -110,7 +110,7 @@ def draw_step(model: HyperNetwork, cfg: Config, task: Task, step: int, gen: torc
     n, m = sizes(cfg, gen, step)
     k = cfg.optim.nets_per_step
     log_beta = log_betas(cfg, k, gen)
-    z = model.noise(k, m, n, gen, device, plus_share(cfg.hyper, step / cfg.optim.steps))
+    z = model.noise(k, m, n, gen, device, plus_share(cfg.hyper, step / cfg.optim.steps, log_beta))
     eps = Nets(*(randn(shape, gen, device) for shape in ((k, m, n), (k, m), (k, m), (k,))))
     x = task.sample_x(cfg.optim.inputs_per_step, n, gen, gen.device).to(device)
     return Draws(n, m, log_beta, z, eps, x)
