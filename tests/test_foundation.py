@@ -472,6 +472,27 @@ def test_a_bad_sign_share_schedule_is_a_one_line_error(schedule, match):
         config.load(None, [f"hyper.sign_share_schedule={schedule}"])
 
 
+def test_a_runaway_log_sigma_is_capped_so_bits_and_draws_stay_finite():
+    """E57: at an input it never saw one network's output-weight log sigma reached 46.7, sigma^2 overflowed and the
+    run was lost at any learning rate. Every log sigma is capped at LOG_SIGMA_MAX (sigma^2 finite in float32);
+    below the cap the generator's outputs are unchanged."""
+    from hyperinterp.hypernet import LOG_SIGMA_MAX
+    from hyperinterp.train import network_bits
+
+    torch.manual_seed(0)
+    model = HyperNetwork(HyperConfig(layers=2, width=8, **DEFAULT_GENERATOR))  # as initialised: log sigma ~ -3
+    z, log_beta = model.noise(2, 6, 4, torch.Generator().manual_seed(0)), torch.full((2,), -9.0)
+    before = model(z, log_beta)
+    assert all((t < LOG_SIGMA_MAX).all() for t in before.log_sigma)
+    with torch.no_grad():
+        model.neuron_head[-1].bias[3] += 60.0   # log sigma of the output weights far past the cap
+    after = model(z, log_beta)
+    assert torch.equal(after.log_sigma.a, torch.full_like(after.log_sigma.a, LOG_SIGMA_MAX))
+    assert torch.equal(after.log_sigma.W, before.log_sigma.W) and torch.equal(after.mu.W, before.mu.W)
+    assert torch.isfinite(network_bits(after, "gaussian", 1.0)).all()
+    assert all(torch.isfinite(t).all() for t in after.shift(Nets(*(torch.randn_like(m) for m in after.mu))))
+
+
 def test_sign_split_gives_half_the_neurons_each_sign():
     model = _random_model(3, sign_split=True)
     k, m, n = 5, 9, 4

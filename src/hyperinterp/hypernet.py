@@ -438,6 +438,10 @@ def sign_mean(values: torch.Tensor, members: torch.Tensor) -> torch.Tensor:
 
 
 GENERATE_CHUNK_VALUES = 1 << 18
+# The largest log sigma a weight may get (sigma = 4.9e8): far above any trained weight's, and sigma^2 still finite in
+# float32. An input the generator never saw (E55, E57: half of the neurons turned - at once) sent one output weight's
+# log sigma to 46.7, whose sigma^2 overflows: bits and MSE inf at any learning rate, the run lost.
+LOG_SIGMA_MAX = 20.0
 
 
 class HyperNetwork(nn.Module):
@@ -535,7 +539,7 @@ class HyperNetwork(nn.Module):
             mu_a, log_sigma_a = mu_a / norm, log_sigma_a - norm.log()
         mu_c = c[:, 0] + neuron[..., 4].sum(1) if self.cfg.c_per_neuron else c[:, 0]
         mu = Nets(mu_w, neuron[..., 0], mu_a, mu_c)
-        log_sigma = Nets(w[..., 1], neuron[..., 2], log_sigma_a, c[:, 1])
+        log_sigma = Nets(*(t.clamp(max=LOG_SIGMA_MAX) for t in (w[..., 1], neuron[..., 2], log_sigma_a, c[:, 1])))
         return NetDistribution(mu, log_sigma)
 
     def slot_assignment(self, h: torch.Tensor, sign: torch.Tensor, log_floor_scale: torch.Tensor | None = None
