@@ -48,7 +48,7 @@ class HyperConfig:
     # ...], linear in between, a repeated fraction a jump, the last share held; it must end at sign_plus_share,
     # the share a finished run samples with (a checkpoint samples with its step's). Empty: sign_plus_share
     # throughout. E55: E51's jump [[0, 0.98], [0.5, 0.98], [0.5, 0.5]] in one training gives E41's double-sided
-    # (5 of 7 seeds) but can diverge at the jump (a share the generator never saw: seed 3's log sigma overflowed);
+    # (5 of 7 seeds) but diverged at the jump in seed 3 (a share the generator never saw; before LOG_SIGMA_MAX);
     # a ramp [[0, 0.98], [0.4, 0.98], [0.7, 0.5]] keeps the one-sign phase's pudding+ in 13 of 16 seeds.
     sign_share_schedule: tuple[tuple[float, float], ...] = ()
     # A share schedule per beta (E57): [[beta, [[fraction, share], ...]], ...], betas rising, each schedule ending at
