@@ -120,14 +120,18 @@ def _coerce(section: str, f: dataclasses.Field, value: Any) -> Any:
         value = float(value) if ok else value
     elif isinstance(default, str):
         ok = isinstance(value, str)
-    else:  # tuples
+    else:  # tuples, nested ones too (a schedule's points), so a loaded configuration equals one built in Python
         ok = isinstance(value, (list, tuple))
-        value = tuple(value) if ok else value
+        value = _tuples(value) if ok else value
     if not ok:
         kind = {"bool": "a boolean", "int": "an integer", "float": "a number", "str": "a string"}.get(
             type(default).__name__, "a list")
         raise UserError(f"config key {name} must be {kind}, got {value!r}")
     return value
+
+
+def _tuples(value: Any) -> Any:
+    return tuple(_tuples(v) for v in value) if isinstance(value, (list, tuple)) else value
 
 
 def from_dict(data: dict[str, Any], stored: bool = False) -> Config:
