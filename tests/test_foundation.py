@@ -238,6 +238,8 @@ E24_GENERATOR = {f: getattr(config.DEFAULT_HYPER, f)  # the slot keys E24 set (E
                            "slot_balance")}
 # the default generator (E30) at _random_model's small size
 DEFAULT_GENERATOR = {k: v for k, v in dataclasses.asdict(config.DEFAULT_HYPER).items() if k not in ("layers", "width")}
+# E41's generator (the default before E59): one magnitude per input, no free weights for the idle neurons, one share
+E41_GENERATOR = {**DEFAULT_GENERATOR, "sign_share_by_beta": (), "slot_magnitude": "input", "idle_plain": False}
 
 
 @pytest.mark.parametrize("kw", [{"pools": ("mean", "max")}, {"pools": ("mean",)},
@@ -395,6 +397,9 @@ def test_sign_plus_share_outside_0_1_is_one_line_error():
         config.load(None, ["hyper.sign_plus_share=1.0"])
 
 
+NO_BY_BETA = "hyper.sign_share_by_beta=[]"  # the default's per-beta schedule off, for one common to every beta
+
+
 def test_sign_share_schedule_sets_the_plus_count_along_training_and_a_checkpoint_samples_with_its_steps(tmp_path):
     """hyper.sign_share_schedule: the share of + neurons piecewise linear in the step fraction (a repeated fraction
     a jump), held after its last point, which is sign_plus_share; a checkpoint's noise has its step's share."""
@@ -402,16 +407,17 @@ def test_sign_share_schedule_sets_the_plus_count_along_training_and_a_checkpoint
     from hyperinterp.hypernet import plus_share
 
     jump = config.load(None, [*TINY, "task.m=48", "optim.steps=100",
-                              "hyper.sign_share_schedule=[[0, 0.98], [0.5, 0.98], [0.5, 0.5]]"])
+                              "hyper.sign_share_schedule=[[0, 0.98], [0.5, 0.98], [0.5, 0.5]]", NO_BY_BETA])
     gen, task = torch.Generator().manual_seed(0), train.make_task("l1", "normal")
     model = train.build_model(jump)
     counts = [int((train.draw_step(model, jump, task, s, gen, torch.device("cpu")).z[:, :, 0, -1] == 1).sum(1)[0])
               for s in (0, 49, 50, 99)]
     assert counts == [47, 47, 24, 24]              # floor(0.98 * 48) before the jump, half after
-    ramp = config.load(None, ["hyper.sign_share_schedule=[[0.2, 0.9], [0.6, 0.5]]"]).hyper
+    ramp = config.load(None, ["hyper.sign_share_schedule=[[0.2, 0.9], [0.6, 0.5]]", NO_BY_BETA]).hyper
     assert [round(plus_share(ramp, p), 6) for p in (0, 0.2, 0.4, 0.6, 1)] == [0.9, 0.9, 0.7, 0.5, 0.5]
-    assert plus_share(config.Config().hyper, 0.3) == 0.5   # off by default: sign_plus_share throughout
-    cfg = config.load(None, [*TINY, "optim.steps=10", "hyper.sign_share_schedule=[[0, 0.75], [0.5, 0.75], [1, 0.5]]"])
+    assert plus_share(config.load("configs/e41.toml").hyper, 0.3) == 0.5   # off in E41: sign_plus_share throughout
+    cfg = config.load(None, [*TINY, "optim.steps=10", "hyper.sign_share_schedule=[[0, 0.75], [0.5, 0.75], [1, 0.5]]",
+                               NO_BY_BETA])
     train.train(cfg, tmp_path / "run", progress=False)
     for step, share, plus in ((5, 0.75, 6), (10, 0.5, 4)):   # m = 8
         loaded, _, _ = sample.load_model(tmp_path / "run" / "checkpoints" / f"step_{step:08d}")
@@ -459,9 +465,8 @@ def test_sign_share_by_beta_gives_each_network_the_share_of_its_beta_along_train
 def test_a_bad_sign_share_by_beta_is_a_one_line_error(value, match):
     with pytest.raises(UserError, match=match):
         config.load(None, [f"hyper.sign_share_by_beta={value}"])
-    with pytest.raises(UserError, match="set one"):
-        config.load(None, ["hyper.sign_share_by_beta=[[1e-3, [[0, 0.9], [1, 0.5]]]]",
-                           "hyper.sign_share_schedule=[[0, 0.9], [1, 0.5]]"])
+    with pytest.raises(UserError, match=r"set one \(the default sets hyper.sign_share_by_beta; .*=\[\] clears it\)"):
+        config.load(None, ["hyper.sign_share_schedule=[[0, 0.9], [1, 0.5]]"])
 
 
 @pytest.mark.parametrize("schedule, match", [("[[0.5, 0.9], [0.2, 0.5]]", "fractions rising"),
@@ -469,7 +474,7 @@ def test_a_bad_sign_share_by_beta_is_a_one_line_error(value, match):
                                              ("[[0, 0.9], [1, 0.6]]", "must end at hyper.sign_plus_share")])
 def test_a_bad_sign_share_schedule_is_a_one_line_error(schedule, match):
     with pytest.raises(UserError, match=match):
-        config.load(None, [f"hyper.sign_share_schedule={schedule}"])
+        config.load(None, [f"hyper.sign_share_schedule={schedule}", NO_BY_BETA])
 
 
 def test_a_runaway_log_sigma_is_capped_so_bits_and_draws_stay_finite():
@@ -710,7 +715,7 @@ def test_idle_plain_adds_the_plain_head_times_each_neurons_idle_mass():
     """hyper.idle_plain (E50): neuron j's mean weight on input i is its sign times (the slot weight + its idle mass
     times the plain head's mean), written out entry by entry with the skip off; a neuron mostly idle gets the plain
     head's weights (free of its sign: a dense part the slots cannot give), a neuron in its slot keeps its weights."""
-    model = _random_model(4, **{**DEFAULT_GENERATOR, "idle_plain": True})
+    model = _random_model(4, **{**E41_GENERATOR, "idle_plain": True})
     with torch.no_grad():
         model.w_head.bias[0] = 0.0  # the plain mean then follows the features, not one random offset
         model.slot_head.bias[3] = 10.0  # the neurons beyond the floor prefer the idle column
@@ -729,14 +734,14 @@ def test_idle_plain_adds_the_plain_head_times_each_neurons_idle_mass():
         w_plain = model.w_head(h)[..., 0]
     idle = 1 - p.sum(2)
     for b, j, i in itertools.product(range(k), range(m), range(n)):
-        magnitude = float(log_magnitude[b, 0, i].exp())  # the default's: one per input, shared by its neurons
+        magnitude = float(log_magnitude[b, 0, i].exp())  # E41's: one per input, shared by its neurons
         plain = max(float(idle[b, j]), 0.0) * float(w_plain[b, j, i])
         expected = float(sign[b, j]) * (magnitude * float(p[b, j, i]) + plain)
         assert math.isclose(float(out.mu.W[b, j, i]), expected, rel_tol=1e-4, abs_tol=1e-6)
     mostly_idle = idle > 0.9
     assert mostly_idle.any()
     with torch.no_grad():
-        without = _random_model(4, **DEFAULT_GENERATOR)
+        without = _random_model(4, **E41_GENERATOR)
         without.w_head.bias[0], without.slot_head.bias[3] = 0.0, 10.0
         without.slot_head.weight[2] *= 0.1
         without = without(z, log_beta, skip_scale=0.0)
@@ -770,7 +775,8 @@ def test_noise_skip_decays_to_zero_and_a_checkpoint_generates_with_its_steps_sha
     from hyperinterp import train
     from hyperinterp.hypernet import skip_scale
 
-    sets = ["hyper.slot_sinkhorn=3", "hyper.sign_split=true", "hyper.slot_signs=split", "hyper.slot_balance=floor"]
+    sets = ["hyper.slot_sinkhorn=3", "hyper.sign_split=true", "hyper.slot_signs=split", "hyper.slot_balance=floor",
+            NO_BY_BETA]  # one share throughout: model.noise alone draws a checkpoint's signs
     cfg = config.load(None, [*TINY, *sets, "hyper.skip_until=10", "optim.steps=15"])
     assert [skip_scale(cfg.hyper, s) for s in (0, 5, 10, 15)] == [1.0, 0.5, 0.0, 0.0]
     assert skip_scale(config.load(None, [*TINY, "hyper.skip_until=0"]).hyper, 10**6) == 1.0  # 0: the skip stays
@@ -787,14 +793,17 @@ def test_noise_skip_decays_to_zero_and_a_checkpoint_generates_with_its_steps_sha
         torch.testing.assert_close(full - loaded, sign * (cfg.hyper.skip * (1 - share)) * z[..., 0], rtol=0, atol=1e-5)
 
 
-def test_the_default_generator_is_e30s_and_a_stored_configuration_keeps_its_own():
-    """configs/default.toml is the default generator (E30); a configuration saved before a switch lacks the keys
+def test_the_default_generator_is_e59s_and_a_stored_configuration_keeps_its_own():
+    """configs/default.toml is the default generator (E59); a configuration saved before a switch lacks the keys
     added since, and means the generator it was trained with, not today's default."""
     assert config.load("configs/default.toml") == config.Config()
     assert config.Config().hyper == config.DEFAULT_HYPER != HyperConfig()
     assert config.load("configs/plain.toml").hyper == HyperConfig()  # the ablation: every field default
-    e24 = config.load("configs/e24.toml").hyper  # the default before E30: its read-out keys off, the rest E30's
-    assert e24 == dataclasses.replace(config.DEFAULT_HYPER, out_per_norm=False, c_per_neuron=False, slot_idle=False,
+    e41 = config.load("configs/e41.toml").hyper  # the default before E59: E30's generator, one sign share throughout
+    assert e41 == dataclasses.replace(config.DEFAULT_HYPER, sign_share_by_beta=(), slot_magnitude="input",
+                                      idle_plain=False)
+    e24 = config.load("configs/e24.toml").hyper  # the default before E30: its read-out keys off, the rest E41's
+    assert e24 == dataclasses.replace(e41, out_per_norm=False, c_per_neuron=False, slot_idle=False,
                                       slot_readout=False)
     before_e28 = config.Config(hyper=e24).to_dict()  # an E24 run saved before the read-out keys existed
     for key in ("out_per_norm", "c_per_neuron", "slot_idle", "slot_readout"):
@@ -802,7 +811,8 @@ def test_the_default_generator_is_e30s_and_a_stored_configuration_keeps_its_own(
     assert config.from_dict(before_e28, stored=True).hyper == e24
     old = config.Config(hyper=HyperConfig()).to_dict()
     for key in ("sign_split", "slot_sinkhorn", "slot_temperature", "slot_magnitude", "slot_signs", "slot_plain",
-                "slot_balance", "skip_until", "out_per_norm", "c_per_neuron", "slot_idle", "slot_readout"):
+                "slot_balance", "skip_until", "out_per_norm", "c_per_neuron", "slot_idle", "slot_readout",
+                "sign_share_by_beta", "idle_plain"):
         del old["hyper"][key]
     assert config.from_dict(old, stored=True).hyper == HyperConfig()
     assert config.from_dict(old).hyper == config.DEFAULT_HYPER  # a user's partial file: today's defaults

@@ -28,6 +28,16 @@ E29 = SHIPPED / "experiments" / "slot_idle"
 E30 = SHIPPED / "experiments" / "slot_readout"
 E37 = SHIPPED / "experiments" / "plain" / "pudding_band"
 E41 = SHIPPED / "experiments" / "nets8"
+E59 = SHIPPED / "experiments" / "sign_by_beta"
+
+
+def _e41_range_config(seed: int) -> Config:
+    """A range seed of E41's generator (configs/e41.toml, the default before E59) as the demo trains one."""
+    from hyperinterp import config, sweep
+    from hyperinterp.demo import DEMO_SPEC
+
+    base = config.load(SHIPPED.parent / "configs" / "e41.toml", ["optim.compile=true"])
+    return sweep.job_config(base, DEMO_SPEC, sweep.Job("range", seed))
 
 
 def _cell(run, beta: float, n: int | None = None) -> tuple[Counter, float, float, Config]:
@@ -136,18 +146,15 @@ def test_e30_slot_readout_makes_double_sided_networks_near_exact():
     assert rel < 5e-4
 
 
-def test_e30s_twelve_seeds_are_the_default_configuration_at_16_networks_a_step_and_seed_9_is_double_sided():
-    """The README's 12-seed table of E30 reads shipped/experiments/slot_readout: each seed is the default
-    configuration (as the demo trains it: compiled, one thread) with its own seed and 16 networks a step, the default
-    until E41; seed 9, the least accurate double-sided seed, is double-sided at beta = 1e-6 (measured, 16 draws:
-    ds 9 of 16, pairs 1.00, rel 0.017)."""
-    from hyperinterp import sweep
-    from hyperinterp.demo import DEMO_BASE, DEMO_SPEC
-
+def test_e30s_twelve_seeds_are_e41s_configuration_at_16_networks_a_step_and_seed_9_is_double_sided():
+    """The README's 12-seed table of E30 reads shipped/experiments/slot_readout: each seed is E41's configuration
+    (as the demo trains it: compiled, one thread) with its own seed and 16 networks a step, the default until E41;
+    seed 9, the least accurate double-sided seed, is double-sided at beta = 1e-6 (measured, 16 draws: ds 9 of 16,
+    pairs 1.00, rel 0.017)."""
     for seed in range(12):
         _, cfg, meta = sample.load_model(E30 / f"seed_{seed}")
         assert meta["step"] == cfg.optim.steps == 24000
-        default = sweep.job_config(DEMO_BASE, DEMO_SPEC, sweep.Job("range", seed))
+        default = _e41_range_config(seed)
         assert cfg.optim.nets_per_step == 16
         assert cfg == dataclasses.replace(default, optim=dataclasses.replace(default.optim, nets_per_step=16)), seed
     labels, pairs, rel, _ = _cell(E30 / "seed_9", 1e-6)
@@ -155,18 +162,15 @@ def test_e30s_twelve_seeds_are_the_default_configuration_at_16_networks_a_step_a
     assert pairs >= 0.97 and 5e-3 < rel < 5e-2
 
 
-def test_e41s_sixteen_seeds_are_the_default_configuration_and_seed_3_is_a_pair_hybrid():
-    """The README's 16-seed table of the default configuration (E41: E30 at 8 networks a step) reads
-    shipped/experiments/nets8: each seed is the default configuration as the demo trains it, with its own seed;
-    seed 0 is double-sided near exact and seed 3 a ± pair hybrid at beta = 1e-6 (measured, 16 draws: ds 14 of 16,
+def test_e41s_sixteen_seeds_are_its_configuration_and_seed_3_is_a_pair_hybrid():
+    """The README's 16-seed table of E41 (E30 at 8 networks a step, the default until E59) reads
+    shipped/experiments/nets8: each seed is configs/e41.toml as the demo trains it, with its own seed; seed 0 is
+    double-sided near exact and seed 3 a ± pair hybrid at beta = 1e-6 (measured, 16 draws: ds 14 of 16,
     pairs 1.00, rel 0.0002; other 12 of 16, pairs 0.88, rel 0.022)."""
-    from hyperinterp import sweep
-    from hyperinterp.demo import DEMO_BASE, DEMO_SPEC
-
     for seed in range(16):
         _, cfg, meta = sample.load_model(E41 / f"seed_{seed}")
         assert meta["step"] == cfg.optim.steps == 24000
-        assert cfg == sweep.job_config(DEMO_BASE, DEMO_SPEC, sweep.Job("range", seed)), seed
+        assert cfg == _e41_range_config(seed), seed
     labels, pairs, rel, _ = _cell(E41 / "seed_0", 1e-6)
     assert labels["double_sided"] >= 12 and pairs >= 0.97 and rel < 1e-3, (labels, rel)
     labels, pairs, rel, _ = _cell(E41 / "seed_3", 1e-6)
@@ -275,3 +279,24 @@ def test_e55_sign_ramp_in_one_training_keeps_pudding_in_the_band_with_both_signs
         arrays, meta = sample.sample(model, cfg, beta, 16, 48, 16, 0)
         labels = Counter(r["label"] for r in classify.classify_arrays(arrays, meta))
         assert labels[label] >= least, (run, beta, labels)
+
+
+def test_e59s_sixteen_seeds_are_the_default_configuration_double_sided_or_pudding_then_convexity():
+    """The README's 16-seed table of the default configuration (E59: configs/studies/sign_by_beta_edge.toml's
+    edge_mid) reads shipped/experiments/sign_by_beta: each seed is the default configuration as the demo trains it,
+    with its own seed, and samples with half of its neurons - (every schedule's end). Seed 0 is double-sided at
+    beta = 1e-6 (measured, 16 draws: ds 16 of 16, pairs 1.00, rel 0.0001), seed 1 pudding+ at 1e-4 (16 of 16, rel
+    0.001) and convexity at 2e-3 (15 of 16)."""
+    from hyperinterp import sweep
+    from hyperinterp.demo import DEMO_BASE, DEMO_SPEC
+
+    for seed in range(16):
+        model, cfg, meta = sample.load_model(E59 / f"seed_{seed}")
+        assert meta["step"] == cfg.optim.steps == 24000 and model.progress == 1
+        assert cfg == sweep.job_config(DEMO_BASE, DEMO_SPEC, sweep.Job("range", seed)), seed
+    labels, pairs, rel, _ = _cell(E59 / "seed_0", 1e-6)
+    assert labels["double_sided"] >= 13 and pairs >= 0.97 and rel < 1e-3, (labels, rel)
+    labels, pairs, rel, _ = _cell(E59 / "seed_1", 1e-4)
+    assert labels["pudding_pos"] >= 13 and pairs == 0 and rel < 5e-3, (labels, rel)
+    labels, _, _, _ = _cell(E59 / "seed_1", 2e-3)
+    assert labels["convexity"] >= 13, labels

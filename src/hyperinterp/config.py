@@ -85,16 +85,20 @@ class OptimConfig:
     init_from: str = ""              # a run or checkpoint whose hypernetwork weights start this run
 
 
-# The default generator (E30, docs/experiments.md): neurons hold a sign of their own and compete for the inputs,
-# each sign Sinkhorn-balanced with a floor of one whole neuron per input and an idle slot for the spare neurons, one
-# magnitude per input, the noise skip decayed to 0 over the first half of the training (E24), and a read-out that
-# reads the slots each neuron serves, scaled per neuron (E28-E30). Double-sided the majority at n = 16, m = 48 in
-# most seeds at rel ~1e-4, where the plain head (HyperConfig's field defaults) found it in none. The field defaults
-# stay the plain head: every key was introduced against it, so a stored configuration that lacks a key meant its
-# field default. E24, the default before, is configs/e24.toml.
-DEFAULT_HYPER = HyperConfig(sign_split=True, slot_sinkhorn=5, slot_temperature=0.25, slot_magnitude="input",
-                            slot_signs="split", slot_balance="floor", skip_until=12000, out_per_norm=True,
-                            c_per_neuron=True, slot_idle=True, slot_readout=True)
+# The default generator (E59, docs/experiments.md): E30's (neurons hold a sign of their own and compete for the
+# inputs, each sign Sinkhorn-balanced with a floor of one whole neuron per input and an idle slot for the spare neurons,
+# the noise skip decayed to 0 over the first half of the training (E24), a read-out that reads the slots each neuron
+# serves, scaled per neuron: E28-E30), with E50's free dense weights for the idle neurons, a magnitude per (input,
+# sign) (E45), and a curriculum over the signs that depends on beta: 47 of 48 neurons + at first, the - neurons
+# arriving at once at half-way for beta <= 1e-5 and one by one from 40% to 70% of the steps for beta >= 3e-4 (E59's
+# edge_mid). Over 16 seeds double-sided or pudding+ at low beta, then convexity. The field defaults stay the plain
+# head: every key was introduced against it, so a stored configuration that lacks a key meant its field default. E41,
+# the default before, is configs/e41.toml; E24 configs/e24.toml.
+SIGN_SHARE_BY_BETA = ((1e-5, ((0, 0.98), (0.5, 0.98), (0.5, 0.5))), (3e-4, ((0, 0.98), (0.4, 0.98), (0.7, 0.5))))
+DEFAULT_HYPER = HyperConfig(sign_split=True, sign_share_by_beta=SIGN_SHARE_BY_BETA, slot_sinkhorn=5,
+                            slot_temperature=0.25, slot_magnitude="input_sign", slot_signs="split",
+                            slot_balance="floor", skip_until=12000, out_per_norm=True, c_per_neuron=True,
+                            slot_idle=True, slot_readout=True, idle_plain=True)
 
 
 @dataclass(frozen=True)
@@ -264,7 +268,8 @@ def _check_share_by_beta(points: tuple, end: float, scheduled: bool) -> None:
     """hyper.sign_share_by_beta: [[beta, schedule], ...], betas > 0 rising, each a share schedule ending at `end`."""
     key = "hyper.sign_share_by_beta"
     if points and scheduled:
-        raise UserError(f"{key} and hyper.sign_share_schedule both set the share along training: set one")
+        raise UserError(f"{key} and hyper.sign_share_schedule both set the share along training: set one (the "
+                        f"default sets {key}; {key}=[] clears it)")
     for p in points:
         beta = p[0] if isinstance(p, (list, tuple)) and len(p) == 2 else None
         if not (isinstance(beta, (int, float)) and not isinstance(beta, bool) and math.isfinite(beta) and beta > 0
