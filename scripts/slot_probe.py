@@ -18,6 +18,7 @@ import math
 import torch
 
 from hyperinterp import sample
+from hyperinterp.hypernet import plus_share
 
 
 def main() -> None:
@@ -34,9 +35,10 @@ def main() -> None:
     seen: dict[str, torch.Tensor] = {}  # the last block's output, which the slot head reads
     model.slot_head.register_forward_hook(lambda mod, inp, out: seen.__setitem__("h", inp[0]))
     gen = torch.Generator().manual_seed(0)
-    z = model.noise(k, m, n, gen)
+    log_beta = torch.full((k,), math.log(args.beta))
+    z = model.noise(k, m, n, gen, share=plus_share(h, model.progress, log_beta))  # a checkpoint's share at its beta
     with torch.no_grad():
-        mu = model(z, torch.full((k,), math.log(args.beta))).mu
+        mu = model(z, log_beta).mu
         p, _ = model.slot_assignment(seen["h"], z[:, :, 0, -1])
         if p.dim() == 3:  # split: a neuron's sign is its own, nothing cancels
             held = surviving = p.sum() / k

@@ -47,7 +47,7 @@ from . import __version__
 from .config import Config, resolve_device
 from .config import load as load_config
 from .errors import UserError
-from .hypernet import HyperNetwork
+from .hypernet import HyperNetwork, plus_share
 from .target import forward, forward_loop
 from .tasks import Task, make_task
 from .train import build_model, keep_freed_memory, log_betas, network_bits, sizes
@@ -126,7 +126,7 @@ class Workload:
         n, m = sizes(cfg, gen)
         k = cfg.optim.nets_per_step
         log_beta = log_betas(cfg, k, gen)
-        z = model.noise(k, m, n, gen, device)
+        z = model.noise(k, m, n, gen, device, plus_share(cfg.hyper, self.step_count / cfg.optim.steps, log_beta))
         lb = log_beta.to(device)
         beta = torch.exp(lb)
         prior, scale, act = cfg.budget.prior, cfg.budget.prior_scale, cfg.task.activation
