@@ -246,10 +246,11 @@ E41_GENERATOR = {**DEFAULT_GENERATOR, "sign_share_by_beta": (), "slot_magnitude"
                                 {"attention_every": 1, "attention_heads": 2}, {"sign_split": True},
                                 E24_GENERATOR, {**E24_GENERATOR, "out_per_norm": True, "c_per_neuron": True},
                                 {**E24_GENERATOR, "slot_idle": True, "slot_readout": True},
-                                DEFAULT_GENERATOR, {**DEFAULT_GENERATOR, "floor_gate": True},  # E30, E43
-                                {**DEFAULT_GENERATOR, "slot_magnitude": "input_sign"},  # E45
-                                {**DEFAULT_GENERATOR, "slot_magnitude": "sign_balance"},  # E46
-                                {**DEFAULT_GENERATOR, "idle_plain": True, "slot_magnitude": "input_sign"}])  # E50
+                                E41_GENERATOR, {**E41_GENERATOR, "floor_gate": True},  # E30, E43
+                                {**E41_GENERATOR, "slot_magnitude": "input_sign"},  # E45
+                                {**E41_GENERATOR, "slot_magnitude": "sign_balance"},  # E46
+                                {**E41_GENERATOR, "idle_plain": True, "slot_magnitude": "input_sign"},  # E50
+                                DEFAULT_GENERATOR])  # E59: E50's with a sign share per beta
 def test_hypernetwork_is_equivariant_to_input_and_neuron_permutations(kw):
     model = _random_model(0, **kw)
     k, m, n = 3, 7, 5
