@@ -236,7 +236,7 @@ def _random_model(seed: int, **kw) -> HyperNetwork:
 E24_GENERATOR = {f: getattr(config.DEFAULT_HYPER, f)  # the slot keys E24 set (E30 kept them)
                  for f in ("sign_split", "slot_sinkhorn", "slot_temperature", "slot_magnitude", "slot_signs",
                            "slot_balance")}
-# the default generator (E30) at _random_model's small size
+# the default generator (E59) at _random_model's small size
 DEFAULT_GENERATOR = {k: v for k, v in dataclasses.asdict(config.DEFAULT_HYPER).items() if k not in ("layers", "width")}
 # E41's generator (the default before E59): one magnitude per input, no free weights for the idle neurons, one share
 E41_GENERATOR = {**DEFAULT_GENERATOR, "sign_share_by_beta": (), "slot_magnitude": "input", "idle_plain": False}
@@ -452,7 +452,6 @@ def test_sign_share_by_beta_gives_each_network_the_share_of_its_beta_along_train
     train.train(cfg, tmp_path / "run", progress=False)
     loaded, _, _ = sample.load_model(tmp_path / "run" / "checkpoints" / "step_00000005")
     assert loaded.progress == 0.5
-    torch.manual_seed(0)
     drawn = loaded.generate(log_beta, 3, 40, torch.Generator().manual_seed(2))
     same = loaded(loaded.noise(5, 40, 3, torch.Generator().manual_seed(2), share=[0.5, 0.5, 0.6, 0.7, 0.7]), log_beta)
     assert torch.equal(drawn.mu.W, same.mu.W)
@@ -466,6 +465,9 @@ def test_sign_share_by_beta_gives_each_network_the_share_of_its_beta_along_train
 def test_a_bad_sign_share_by_beta_is_a_one_line_error(value, match):
     with pytest.raises(UserError, match=match):
         config.load(None, [f"hyper.sign_share_by_beta={value}"])
+
+
+def test_a_share_schedule_on_the_default_says_to_clear_its_per_beta_one():
     with pytest.raises(UserError, match=r"set one \(the default sets hyper.sign_share_by_beta; .*=\[\] clears it\)"):
         config.load(None, ["hyper.sign_share_schedule=[[0, 0.9], [1, 0.5]]"])
 

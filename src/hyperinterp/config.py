@@ -243,11 +243,14 @@ def validate(cfg: Config) -> Config:
     return cfg
 
 
+def _finite(v: Any) -> bool:
+    """A finite int or float, not a bool (TOML reads true as a bool, Python counts it an int)."""
+    return isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v)
+
+
 def _check_schedule(key: str, points: tuple, value: str, value_ok: Callable[[float], bool], rule: str) -> None:
     """A schedule [[fraction of the steps, value], ...]: finite pairs, fractions rising in [0, 1], values value_ok."""
-    ok = all(isinstance(p, (list, tuple)) and len(p) == 2
-             and all(isinstance(v, (int, float)) and not isinstance(v, bool) and math.isfinite(v) for v in p)
-             for p in points)
+    ok = all(isinstance(p, (list, tuple)) and len(p) == 2 and all(_finite(v) for v in p) for p in points)
     if ok and points:
         fracs = [p[0] for p in points]
         ok = all(0 <= f <= 1 for f in fracs) and fracs == sorted(fracs) and all(value_ok(p[1]) for p in points)
@@ -272,8 +275,7 @@ def _check_share_by_beta(points: tuple, end: float, scheduled: bool) -> None:
                         f"default sets {key}; {key}=[] clears it)")
     for p in points:
         beta = p[0] if isinstance(p, (list, tuple)) and len(p) == 2 else None
-        if not (isinstance(beta, (int, float)) and not isinstance(beta, bool) and math.isfinite(beta) and beta > 0
-                and isinstance(p[1], (list, tuple)) and p[1]):
+        if not (_finite(beta) and beta > 0 and isinstance(p[1], (list, tuple)) and p[1]):
             raise UserError(f"{key} must be [[beta, [[fraction, share], ...]], ...] with betas > 0, got {p!r}")
         _check_share_schedule(f"{key} at beta {beta:g}", tuple(p[1]), end)
     betas = [p[0] for p in points]
