@@ -10,17 +10,16 @@ import sys
 from pathlib import Path
 
 from hyperinterp.report import aggregate
-from hyperinterp.sweep import beta_name
-
-SHORT = {"double_sided": "ds", "pudding_pos": "pud+", "pudding_neg": "pud−", "convexity": "conv", "other": "other"}
+from hyperinterp.report_stats import SHORT
+from hyperinterp.sweep import beta_name, with_every_label
 
 
 def main(sweep_dir: str) -> None:
-    rows = json.loads((Path(sweep_dir) / "table.json").read_text())
+    rows = with_every_label(json.loads((Path(sweep_dir) / "table.json").read_text()))
     final = aggregate([r for r in rows if r["kind"] == "sweep"], ("mode", "beta"))
-    print("| mode | β | seeds | double-sided | pudding+ | pudding− | convexity | other | rel MSE (draws) "
-          "| rel MSE (means) | bits |")
-    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    print("| mode | β | seeds | double-sided | pudding+ | pudding− | convexity | constant | other "
+          "| rel MSE (draws) | rel MSE (means) | bits |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
     for a in final:
         fr = " | ".join(f"{a[f'frac_{lab}']:.2f}" for lab in SHORT)
         print(f"| {a['mode']} | {beta_name(a['beta'])} | {a['seeds']} | {fr} | {a['rel_mse_median']:.3g} | "

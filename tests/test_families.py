@@ -11,6 +11,7 @@ import pytest
 from conftest import tiny_sets
 from sklearn.metrics import adjusted_rand_score
 
+from hyperinterp import classify as C
 from hyperinterp import cli
 from hyperinterp import families as FA
 from hyperinterp import fingerprint as F
@@ -82,7 +83,8 @@ def _hybrid(pairs: int, pos: int, neg: int, k: float = 5.0) -> dict:
 
 def reference_zoo(seed: int = 0) -> tuple[list[dict], list[str]]:
     """The hand-built constructions, varied: permuted, noisy, scale k, both pudding forms, dead neurons (zero and
-    silent), the linear term spread over several dense neurons, two sizes; plus hybrids labelled other."""
+    silent), the linear term spread over several dense neurons, two sizes; plus hybrids labelled other and
+    near-constants (a construction at 5% of its output) labelled constant, as the rules label them."""
     rng = np.random.default_rng(seed)
     nets, labels = [], []
     for n in (8, 16):
@@ -101,6 +103,11 @@ def reference_zoo(seed: int = 0) -> tuple[list[dict], list[str]]:
         for v in range(4):
             nets.append(R.add_noise(R.permute(_hybrid(n - 4 + v % 2, 2, 2 - v % 2), seed=rng), 0.01, rng))
             labels.append("other")
+        for v, name in enumerate(R.ALGORITHMS[:3]):
+            net = R.make_reference(name, n, None, 5.0, seed=v)
+            net["a"] = net["a"] * 0.05
+            nets.append(R.add_noise(R.permute(net, seed=rng), 0.01, rng))
+            labels.append("constant")
     return nets, labels
 
 
@@ -112,8 +119,11 @@ def test_families_agree_with_the_rules_on_references():
     print(f"\nARI families vs construction labels on {len(nets)} references: {ari:.3f}")
     assert ari >= 0.9
     hybrid = {ids[i] for i, lab in enumerate(labels) if lab == "other"}
-    pure = {ids[i] for i, lab in enumerate(labels) if lab != "other"}
+    pure = {ids[i] for i, lab in enumerate(labels) if lab in R.ALGORITHMS}
+    constant = {ids[i] for i, lab in enumerate(labels) if lab == "constant"}
     assert not hybrid & pure  # hybrids are a family of their own, never merged into a pure one
+    assert not constant & (hybrid | pure)
+    assert [C.classify(**net)["label"] for net in nets] == labels  # so these are also the rules' labels
 
 
 def test_cluster_is_deterministic_and_ordered_by_size():

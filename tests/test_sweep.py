@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 from hyperinterp import classify, config, executor, netfile, report, sweep
-from hyperinterp.classify import LABELS
+from hyperinterp.classify import ALGORITHMS, LABELS
 from hyperinterp.errors import UserError
 
 TINY = ["hyper.layers=1", "hyper.width=8", "optim.nets_per_step=4", "optim.inputs_per_step=32",
@@ -177,12 +177,12 @@ def test_pooled_interval_widens_when_seeds_disagree():
 
 def test_examples_follow_the_stated_rule(tiny_sweep: Path, tiny_report: Path):
     """Each example is in the cell where its label has the most draws, nearest that label's median error;
-    and every (mode, label) found among the final cells, `other` aside, has one."""
+    and every (mode, algorithm) found among the final cells has one."""
     from hyperinterp import netfile
 
     summary = json.loads((tiny_report.parent / "summary.json").read_text())
     counts = {(c["mode"], c["seed"], c["beta"]): c["counts"] for c in summary["cells"]}
-    found = {(mode, lab) for (mode, _, _), cs in counts.items() for lab in cs if lab != "other"}
+    found = {(mode, lab) for (mode, _, _), cs in counts.items() for lab in cs if lab in ALGORITHMS}
     assert found and {(e["mode"], e["label"]) for e in summary["examples"]} == found
     for e in summary["examples"]:
         best = max(cs.get(e["label"], 0) for (mode, _, _), cs in counts.items() if mode == e["mode"])

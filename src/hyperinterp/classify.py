@@ -1,6 +1,8 @@
 """Name the algorithm a one-hidden-layer L1 network uses, with the evidence (DESIGN.md §3, §6).
 
-Labels: ``double_sided``, ``pudding_pos``, ``pudding_neg``, ``convexity``, ``other``.
+Labels: ``double_sided``, ``pudding_pos``, ``pudding_neg``, ``convexity`` (the algorithms), ``constant`` (a
+network that barely computes the target: no algorithm to report, DESIGN §6) and ``other`` (anything else, with the
+reason: hybrids, dense networks that are not convexity, one mechanism on too few inputs).
 
 Everything is judged on data (x drawn from the task's input distribution, the target y = Σ|x_i|):
 each neuron's contribution ``h_j = a_j φ(w_j·x + b_j)``, never raw weight sizes alone, so the
@@ -20,7 +22,7 @@ neurons that do nothing. See docs/classifier.md for the rules in words. The step
    its summed output on x (R², the coefficients, their mean and coefficient of variation).
 5. Rules, in order:
    - relative error Var(f - y)/Var(y) ≥ CONSTANT_REL (the MSE once the best constant is added, so an
-     offset in c alone does not count): ``other`` (near-constant; no algorithm to report);
+     offset in c alone does not count): ``constant`` (near-constant; no algorithm to report);
    - no input served, the dense neurons carry most of the output, output weights of one sign
      (positive), the dense part not linear, and directions no better than random ones (the error
      is at least RANDOM_RIDGE_RATIO of the best that as many neurons reach along random dense
@@ -48,7 +50,8 @@ from . import netfile
 from .netmath import linear_fit, nnls, participation_ratio, phi, random_dense_directions
 from .tasks import make_task
 
-LABELS = ("double_sided", "pudding_pos", "pudding_neg", "convexity", "other")
+ALGORITHMS = ("double_sided", "pudding_pos", "pudding_neg", "convexity")
+LABELS = (*ALGORITHMS, "constant", "other")
 
 # --- thresholds (each with the reason it is where it is; none were tuned on test outcomes) ---------
 # A neuron below 2% of one input's share of the target (std |x_i|) changes the output by less than
@@ -265,7 +268,7 @@ def _random_ridge_error(W: np.ndarray, b: np.ndarray, width: int, x: np.ndarray,
 def _decide(rel: float, n: int, comp: dict, dp: dict, neg_share: float, dense_share: float,
             yardstick: Callable[[], float] | None = None) -> tuple[str, str]:
     if rel >= CONSTANT_REL:
-        return "other", f"near-constant: Var(f - y)/Var(y) = {rel:.3g} ≥ {CONSTANT_REL}"
+        return "constant", f"near-constant: Var(f - y)/Var(y) = {rel:.3g} ≥ {CONSTANT_REL}"
     served = comp["pair"] + comp["pos_only"] + comp["neg_only"]
     mix = f"{comp['pair']} pair, {comp['pos_only']} pos-only, {comp['neg_only']} neg-only, {comp['none']} none"
     if served == 0:

@@ -332,8 +332,8 @@ def decode(W, b, a, c, activation: str = "silu", result: dict[str, Any] | None =
         body = "−" + body[2:]
     formula = f"y ≈ {body} {_signed(const)}" if body else f"y ≈ {_num(const)}"
     uncovered = [i for i in range(n) if per_input[i] == "none"]
-    if label == "other":
-        formula = f"[other: {result['reason']}] " + formula
+    if label in ("constant", "other"):
+        formula = f"[{label}: {result['reason']}] " + formula
     if uncovered and not square:  # a separable quadratic serves every input
         formula += f"  (uncovered inputs: {_sum_over(uncovered, n)[2:] if len(uncovered) < n else 'all'})"
     params.update(constant=_r(const), served_sides=[{k: v for k, v in sd.items()} for sd in sides])

@@ -51,7 +51,7 @@ from .report_stats import (
     seed_grid,
     seed_sentences,
 )
-from .sweep import beta_name, load_spec
+from .sweep import beta_name, load_spec, with_every_label
 
 __all__ = ["aggregate", "write_report"]  # aggregate: also used by scripts/results_table.py
 
@@ -76,7 +76,7 @@ def _read_rows(sweep_dir: Path) -> list[dict[str, Any]]:
     rows = json.loads(table_file.read_text())
     if not rows:
         raise UserError(f"{table_file} holds no finished cells")
-    return rows
+    return with_every_label(rows)
 
 
 def _page_job(path: Path, out: Path, betas: tuple[float, ...], fams: list[str],

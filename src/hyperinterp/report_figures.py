@@ -30,7 +30,8 @@ from .report_stats import majority_count  # noqa: E402
 from .sweep import beta_name  # noqa: E402
 
 COLORS = {"double_sided": "#1b9e77", "pudding_pos": "#d95f02", "pudding_neg": "#e7298a",
-          "convexity": "#7570b3", "other": "#bbbbbb"}
+          "convexity": "#7570b3", "constant": "#e0d6b8",
+          "other": "#bbbbbb"}
 MODE_COLORS = {"range": "#1f77b4", "per_beta": "#8c564b", "multi_n": "#17becf", "wide": "#d62728",
                "direct": "#ff7f0e", "adam": "#555555"}
 MODE_NAMES = {"range": "hypernetwork, one model over the beta range", "per_beta": "hypernetwork, one model per beta",

@@ -17,10 +17,11 @@ from typing import Any
 import numpy as np
 
 from . import checkpoint, netfile, readout
-from .classify import LABELS
+from .classify import ALGORITHMS, LABELS
 from .sweep import beta_name
 
-SHORT = {"double_sided": "ds", "pudding_pos": "pud+", "pudding_neg": "pud−", "convexity": "conv", "other": "other"}
+SHORT = {"double_sided": "ds", "pudding_pos": "pud+", "pudding_neg": "pud−", "convexity": "conv", "constant": "const",
+         "other": "other"}
 # Expected order along beta (DESIGN §3): the costliest algorithm where bits are cheapest.
 EXPECTED_ORDER = ("double_sided", "pudding", "convexity")
 Z95 = NormalDist().inv_cdf(0.975)
@@ -33,8 +34,8 @@ RULES = {
     "agree": "A sentence about a whole mode is made only for the β where every seed of that mode has the "
              "same label; elsewhere the seeds are listed as disagreeing, each with its label.",
     "order": "A seed's order along β lists its algorithm families (pudding_pos and pudding_neg are one "
-             "family, `other` is left out) by the lowest β where each is the label; it matches the complexity "
-             "ranking (DESIGN §3) when it follows double_sided < pudding < convexity.",
+             "family, `constant` and `other` are left out) by the lowest β where each is the label; it matches the "
+             "complexity ranking (DESIGN §3) when it follows double_sided < pudding < convexity.",
     "pooled": "Pooled over seeds, a label's fraction is the mean of the seeds' fractions, with a 95% Wilson "
               "interval computed on the effective number of draws N_eff = p(1−p)/Var(p̄), Var(p̄) being the "
               "between-seed variance of the fractions over the number of seeds (N_eff ≤ seeds × K): seeds "
@@ -146,7 +147,7 @@ def order_of(cells: dict[float, dict[str, Any]]) -> dict[str, Any]:
     first: dict[str, float] = {}
     for beta in sorted(cells):
         fam = family(cells[beta]["majority"])
-        if fam != "other":
+        if cells[beta]["majority"] in ALGORITHMS:
             first.setdefault(fam, beta)
     order = sorted(first, key=first.__getitem__)
     expected = [f for f in EXPECTED_ORDER if f in first]
@@ -217,7 +218,7 @@ def choose_examples(cells) -> list[tuple[Any, str, int]]:
     best: dict[tuple[str, str], tuple[tuple, Any]] = {}
     for cell in cells:
         labels = [res["label"] for res in cell.results]
-        for lab in set(labels) - {"other"}:
+        for lab in set(labels) & set(ALGORITHMS):
             key = (-labels.count(lab), cell.beta, cell.seed)  # most draws, then lowest beta, then seed
             if (cell.mode, lab) not in best or key < best[(cell.mode, lab)][0]:
                 best[(cell.mode, lab)] = (key, cell)

@@ -482,6 +482,11 @@ def seed_grid(rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def with_every_label(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Rows written before a label existed (`constant`, 2026-12-05: such networks were `other` then) get 0 for it."""
+    return [{**{f"frac_{lab}": 0.0 for lab in LABELS}, **r} for r in rows]
+
+
 def collect(out_dir: str | Path, spec: SweepSpec) -> list[dict[str, Any]]:
     """Rows of every finished job, in plan order; writes table.csv and table.json."""
     out = Path(out_dir)
@@ -489,7 +494,7 @@ def collect(out_dir: str | Path, spec: SweepSpec) -> list[dict[str, Any]]:
     for job in plan(spec):
         f = out / "cells" / f"{job.name}.json"
         if f.exists():
-            rows += json.loads(f.read_text())
+            rows += with_every_label(json.loads(f.read_text()))
     buf = io.StringIO()
     writer = csv.DictWriter(buf, fieldnames=COLUMNS, lineterminator="\n")
     writer.writeheader()
