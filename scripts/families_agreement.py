@@ -1,18 +1,22 @@
 """How the families (fingerprint clustering, any task) agree with the L1 rule-based labels (`classify`).
 
-    python scripts/families_agreement.py FILE.npz [FILE.npz ...] [--json]
+    python scripts/families_agreement.py FILE.npz [FILE.npz ...] [--json] [--group REGEX]
 
 Prints the adjusted Rand index of the families against (1) the rule labels (the four algorithms,
 `constant`, `other`), (2) the same with `other` split by the rules' own reason (hybrid, dense, one-sided
 with a bad dense part), (3) only the networks the rules give an algorithm label; the homogeneity (every
-family one label); then the table family -> labels. Before 2026-12-05 the rules called near-constant networks
-`other`; (4) is the index against those five labels, for comparison with the figures measured then.
+family one label); (4) the index against the five labels of before 2026-12-05, when the rules called
+near-constant networks `other` (to compare with the figures measured then); then the table family -> labels.
+`--group 'seed_[0-9]+'` adds the index per group of files (the part of each path the pattern matches), within
+the one clustering of all of them.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import re
+from collections import defaultdict
 
 from sklearn.metrics import adjusted_rand_score, homogeneity_score
 
@@ -34,6 +38,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("files", nargs="+", help="L1 networks files")
     p.add_argument("--json", action="store_true", help="one JSON object instead of text")
+    p.add_argument("--group", help="a regular expression: the index per group of files whose paths it matches alike")
     args = p.parse_args()
     summary = families.summarise(args.files)
     results = [r for f in args.files for r in classify.classify_file(f)]
@@ -52,6 +57,13 @@ def main() -> None:
         "table": families.agreement(summary, [refined(r) for r in results])["table"],
         "names": {f["id"]: f["name"] for f in summary["families"]},
     }
+    if args.group:
+        groups: dict[str, list[int]] = defaultdict(list)
+        for i, net in enumerate(summary["networks"]):
+            found = re.search(args.group, net["file"])
+            groups[found.group(0) if found else "(no match)"].append(i)
+        out["ari_by_group"] = {g: adjusted_rand_score([labels[i] for i in idx], [fams[i] for i in idx])
+                               for g, idx in sorted(groups.items())}
     if args.json:
         print(json.dumps(out, indent=1))
         return
@@ -62,6 +74,8 @@ def main() -> None:
     if pure:
         print(f"ARI on the {len(pure)} networks with an algorithm label: {out['ari_labelled_only']:.3f}")
     print(f"ARI vs the five labels of before 2026-12-05 (constant inside other): {out['ari_five_labels']:.3f}")
+    for g, ari in out.get("ari_by_group", {}).items():
+        print(f"  {g}: ARI {ari:.3f}")
     for fid, row in out["table"].items():
         print(f"  {fid} ({out['names'][fid]}): {row}")
 
