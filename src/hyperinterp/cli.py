@@ -22,7 +22,7 @@ START_HERE = """start here (from the repository root):
   make demo                                  the main job: sweep from the shipped hypernetworks and the report
   hyperinterp sample shipped/train/range/seed_0 --beta 1e-6 --out ds.npz
                                              16 networks from a shipped hypernetwork (a few seconds)
-  hyperinterp classify ds.npz                their algorithms (double_sided, pudding_pos/neg, convexity, other)
+  hyperinterp classify ds.npz                their algorithms (double_sided, pudding_pos/neg, convexity, constant, ...)
 """
 
 
