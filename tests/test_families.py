@@ -322,3 +322,37 @@ def test_soft_threshold_pairs_read_from_the_fingerprint_slots(tmp_path):
                      dec["formula"])
     assert pair and dec["reencoding_error"] < 1e-3, dec
     assert abs(float(pair.group(3)) / float(pair.group(2)) - tau) < 1e-3  # the kinks at |x_i| = τ
+
+
+def test_families_agreement_script_with_constant_and_groups(tmp_path):
+    """scripts/families_agreement.py: the index against the rule labels (with `constant`), against the five labels
+    of before (near-constants inside `other`, where the families' separation of them counts as disagreement), and per
+    group of files within one clustering."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    root = Path(__file__).resolve().parents[1]
+    n, m = 8, 24
+
+    def padded(net):
+        return R.add_dead_neurons(net, m - len(net["a"]), 0)
+
+    for seed in (0, 1):
+        nets = [padded(R.make_reference("double_sided", n, 16, 5.0)) for _ in range(3)]
+        nets += [padded(_hybrid(5, 2, 1)) for _ in range(3)]
+        for _ in range(3):
+            net = padded(R.make_reference("double_sided", n, 16, 5.0))
+            net["a"] = net["a"] * 0.05
+            nets.append(net)
+        R.save_references(tmp_path / f"seed_{seed}_beta_1e-6.npz", [R.add_noise(x, 0.01, seed) for x in nets],
+                          "mixed")
+    files = sorted(str(p) for p in tmp_path.glob("*.npz"))
+    done = subprocess.run([sys.executable, "scripts/families_agreement.py", *files, "--json", "--group",
+                           "seed_[0-9]+_"], cwd=root, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr[-2000:]
+    out = json.loads(done.stdout)
+    assert out["networks"] == 18 and out["labelled"] == 6
+    assert out["ari_labels"] == 1.0 and out["ari_labelled_only"] == 1.0
+    assert out["ari_five_labels"] < 0.9  # constant and hybrid networks: one label then, two families
+    assert out["ari_by_group"] == {"seed_0_": 1.0, "seed_1_": 1.0}
