@@ -182,10 +182,7 @@ def test_benchmark_step_is_the_training_step():
     assert torch.equal(work.loss(), res.loss)
     for formulation in ("reference", "loop"):
         other = bench.Workload(cfg, torch.device("cpu"), formulation)
-        loss = other.loss()
-        assert torch.isfinite(loss)
-        if formulation == "reference":
-            _close(loss.detach(), res.loss.detach(), torch.float32)
+        _close(other.loss().detach(), res.loss.detach(), torch.float32)  # the same draws (train.draw_step)
 
 
 def test_traffic_mode_counts_bytes():

@@ -47,10 +47,10 @@ from . import __version__
 from .config import Config, resolve_device
 from .config import load as load_config
 from .errors import UserError
-from .hypernet import HyperNetwork, plus_share
-from .target import forward, forward_loop
+from .hypernet import HyperNetwork, skip_scale
+from .target import Nets, forward, forward_loop
 from .tasks import Task, make_task
-from .train import build_model, keep_freed_memory, log_betas, network_bits, sizes
+from .train import anneal_factor, build_model, draw_step, keep_freed_memory, network_bits, step_loss
 
 PAPER_BETAS, PAPER_SEEDS = 9, 33
 BATCHED_SEEDS = 8
@@ -122,31 +122,23 @@ class Workload:
         self.step_count = 0
 
     def loss(self) -> torch.Tensor:
-        cfg, model, gen, device = self.cfg, self.model, self.gen, self.device
-        n, m = sizes(cfg, gen)
-        k = cfg.optim.nets_per_step
-        log_beta = log_betas(cfg, k, gen)
-        z = model.noise(k, m, n, gen, device, plus_share(cfg.hyper, self.step_count / cfg.optim.steps, log_beta))
-        lb = log_beta.to(device)
-        beta = torch.exp(lb)
-        prior, scale, act = cfg.budget.prior, cfg.budget.prior_scale, cfg.task.activation
+        """The loss of `train.objective` from the same draws (`train.draw_step`), in this formulation."""
+        cfg, model, device, step = self.cfg, self.model, self.device, self.step_count
+        d = draw_step(model, cfg, self.task, step, self.gen, device)
+        lb = d.log_beta.to(device)
         if self.formulation == "loop":
-            x = self.task.sample_x(cfg.optim.inputs_per_step, n, gen).to(device)
-            y = self.task.target(x)
+            y = self.task.target(d.x)
+            beta = anneal_factor(cfg, step) * torch.exp(lb)
             losses = []
-            for j in range(k):
-                dist = model(z[j:j + 1], lb[j:j + 1])
-                out = forward_loop(dist.draw(gen), x, act)
+            for j in range(len(lb)):
+                dist = model(d.z[j:j + 1], lb[j:j + 1], skip_scale=skip_scale(cfg.hyper, step))
+                out = forward_loop(dist.shift(Nets(*(e[j:j + 1] for e in d.eps))), d.x, cfg.task.activation)
                 mse = ((out - y) ** 2).mean(1)
-                losses.append(torch.log(mse) + beta[j:j + 1] * network_bits(dist, prior, scale))
+                losses.append(torch.log(mse) + beta[j:j + 1] * network_bits(dist, cfg.budget.prior,
+                                                                            cfg.budget.prior_scale))
             return torch.cat(losses).mean()
-        # the order of random draws of train.objective (noise, weights, inputs): the same numbers
-        dist = model(z, lb, reference=self.formulation == "reference")
-        nets = dist.draw(gen)
-        x = self.task.sample_x(cfg.optim.inputs_per_step, n, gen).to(device)
-        y = self.task.target(x)
-        mse = ((forward(nets, x, act) - y) ** 2).mean(1)
-        return (torch.log(mse) + beta * network_bits(dist, prior, scale)).mean()
+        dist = model(d.z, lb, reference=self.formulation == "reference", skip_scale=skip_scale(cfg.hyper, step))
+        return step_loss(dist, d, cfg, self.task, anneal_factor(cfg, step))[0]
 
     def step(self) -> None:
         loss = self.loss()
