@@ -216,7 +216,7 @@ def validate(cfg: Config) -> Config:
     if not 0 < h.sign_plus_share < 1:
         raise UserError(f"hyper.sign_plus_share (the share of + neurons) must be in (0, 1), got {h.sign_plus_share}")
     _check_share_schedule("hyper.sign_share_schedule", h.sign_share_schedule, h.sign_plus_share)
-    _check_share_by_beta(h.sign_share_by_beta, h.sign_plus_share, bool(h.sign_share_schedule))
+    _check_share_by_beta(h.sign_share_by_beta, bool(h.sign_share_schedule))
     if h.slot_balance not in ("equal", "floor"):
         raise UserError(f"hyper.slot_balance must be 'equal' or 'floor', got {h.slot_balance!r}")
     if h.slot_plain and not h.slot_sinkhorn:
@@ -259,16 +259,17 @@ def _check_schedule(key: str, points: tuple, value: str, value_ok: Callable[[flo
                         f"{[list(p) if isinstance(p, (list, tuple)) else p for p in points]}")
 
 
-def _check_share_schedule(key: str, points: tuple, end: float) -> None:
-    """A schedule of the share of + neurons, ending at `end` (hyper.sign_plus_share)."""
+def _check_share_schedule(key: str, points: tuple, end: float | None) -> None:
+    """A schedule of the share of + neurons, ending at `end` (hyper.sign_plus_share) unless `end` is None."""
     _check_schedule(key, points, "share of + neurons", lambda s: 0 < s < 1, "shares in (0, 1)")
-    if points and abs(points[-1][1] - end) > 1e-9:
+    if points and end is not None and abs(points[-1][1] - end) > 1e-9:
         raise UserError(f"{key} must end at hyper.sign_plus_share ({end:g}, the share a finished run samples with), "
                         f"got {points[-1][1]:g}")
 
 
-def _check_share_by_beta(points: tuple, end: float, scheduled: bool) -> None:
-    """hyper.sign_share_by_beta: [[beta, schedule], ...], betas > 0 rising, each a share schedule ending at `end`."""
+def _check_share_by_beta(points: tuple, scheduled: bool) -> None:
+    """hyper.sign_share_by_beta: [[beta, schedule], ...], betas > 0 rising, each a share schedule (its last share is
+    the one a finished run samples that beta with)."""
     key = "hyper.sign_share_by_beta"
     if points and scheduled:
         raise UserError(f"{key} and hyper.sign_share_schedule both set the share along training: set one (the "
@@ -277,7 +278,7 @@ def _check_share_by_beta(points: tuple, end: float, scheduled: bool) -> None:
         beta = p[0] if isinstance(p, (list, tuple)) and len(p) == 2 else None
         if not (_finite(beta) and beta > 0 and isinstance(p[1], (list, tuple)) and p[1]):
             raise UserError(f"{key} must be [[beta, [[fraction, share], ...]], ...] with betas > 0, got {p!r}")
-        _check_share_schedule(f"{key} at beta {beta:g}", tuple(p[1]), end)
+        _check_share_schedule(f"{key} at beta {beta:g}", tuple(p[1]), None)
     betas = [p[0] for p in points]
     if any(b >= c for b, c in itertools.pairwise(betas)):
         raise UserError(f"{key}: the betas must rise, got {betas}")

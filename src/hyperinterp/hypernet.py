@@ -51,11 +51,11 @@ class HyperConfig:
     # (5 of 7 seeds) but diverged at the jump in seed 3 (a share the generator never saw; before LOG_SIGMA_MAX);
     # a ramp [[0, 0.98], [0.4, 0.98], [0.7, 0.5]] keeps the one-sign phase's pudding+ in 13 of 16 seeds.
     sign_share_schedule: tuple[tuple[float, float], ...] = ()
-    # A share schedule per beta (E57): [[beta, [[fraction, share], ...]], ...], betas rising, each schedule ending at
-    # sign_plus_share; a network's share is interpolated linearly in log beta between its neighbours (the nearest
-    # schedule outside them). The - neurons can then arrive at once where double-sided should win (low beta: E55's
-    # jump) and one by one where pudding should (the band: E55's ramp), while every beta samples with the same share.
-    # Not with sign_share_schedule.
+    # A share schedule per beta (E57): [[beta, [[fraction, share], ...]], ...], betas rising; a network's share is
+    # interpolated linearly in log beta between its neighbours (the nearest schedule outside them). The - neurons can
+    # then arrive at once where double-sided should win (low beta: E55's jump) and one by one where pudding should
+    # (the band: E55's ramp). A finished run samples each beta with its schedule's last share (the default's all end
+    # at sign_plus_share; E61 holds the band at one sign). Not with sign_share_schedule.
     sign_share_by_beta: tuple[tuple[float, tuple[tuple[float, float], ...]], ...] = ()
     # Neurons compete for the 2n (input, sign) slots (E13): the mean input weights are
     # mu_W[j, i] = exp(l[j, i]) * (P[j, i, +] - P[j, i, -]) + skip * z, where P is a soft assignment of neurons
@@ -134,10 +134,11 @@ def plus_share(cfg: HyperConfig, progress: float, log_beta: torch.Tensor | None 
     network of `log_beta` (K,). At a repeated fraction np.interp takes the later share (a jump)."""
     if cfg.sign_share_by_beta:
         schedules = [schedule for _, schedule in cfg.sign_share_by_beta]
-        if log_beta is None:  # without betas only the end is known, where every schedule is sign_plus_share
-            if progress < max(s[-1][0] for s in schedules):
-                raise ValueError("hyper.sign_share_by_beta: the share before the schedules end depends on beta")
-            return cfg.sign_plus_share
+        if log_beta is None:  # without betas only a share common to every beta is known: after the ends, if equal
+            ends = {s[-1][1] for s in schedules}
+            if progress < max(s[-1][0] for s in schedules) or len(ends) > 1:
+                raise ValueError("hyper.sign_share_by_beta: the share depends on beta here")
+            return ends.pop()
         at = [np.interp(progress, *zip(*s, strict=True)) for s in schedules]
         log_betas = np.log([b for b, _ in cfg.sign_share_by_beta])
         return np.interp(log_beta.detach().cpu().double().numpy(), log_betas, at)
