@@ -250,7 +250,8 @@ E41_GENERATOR = {**DEFAULT_GENERATOR, "sign_share_by_beta": (), "slot_magnitude"
                                 {**E41_GENERATOR, "slot_magnitude": "input_sign"},  # E45
                                 {**E41_GENERATOR, "slot_magnitude": "sign_balance"},  # E46
                                 {**E41_GENERATOR, "idle_plain": True, "slot_magnitude": "input_sign"},  # E50
-                                DEFAULT_GENERATOR])  # E59: E50's with a sign share per beta
+                                DEFAULT_GENERATOR,  # E59: E50's with a sign share per beta
+                                {**DEFAULT_GENERATOR, "marked_neurons": 2}])  # E62
 def test_hypernetwork_is_equivariant_to_input_and_neuron_permutations(kw):
     model = _random_model(0, **kw)
     k, m, n = 3, 7, 5
@@ -269,6 +270,25 @@ def test_hypernetwork_is_equivariant_to_input_and_neuron_permutations(kw):
     # not vacuous: neurons and inputs really get different weights, and the permutations move them
     assert out.mu.W.std(1).min() > 1e-3 and out.mu.W.std(2).min() > 1e-3
     assert not torch.allclose(out_p.mu.W, out.mu.W)
+
+
+def test_marked_neurons_get_a_channel_of_their_own_before_the_sign(tmp_path):
+    """hyper.marked_neurons (E62): that many random neurons of each network +1 in one more neuron channel, the
+    others -1; the sign stays the last channel; a run with it trains, reloads and generates."""
+    from hyperinterp import train
+
+    model = _random_model(0, **{**DEFAULT_GENERATOR, "marked_neurons": 2})
+    z = model.noise(5, 9, 4, torch.Generator().manual_seed(3))
+    assert z.shape[-1] == 4 + 2 + 2
+    assert ((z[:, :, 0, -2] == 1).sum(1) == 2).all() and (z[..., -2] == z[:, :, :1, -2]).all()  # one per neuron
+    assert ((z[:, :, 0, -1] == 1).sum(1) == 4).all()  # the sign: floor(0.5 * 9) of 9 neurons +
+    with pytest.raises(UserError, match="hyper.marked_neurons"):
+        config.load(None, ["hyper.marked_neurons=-1"])
+    cfg = config.load(None, [*TINY, "optim.steps=4", "hyper.marked_neurons=2"])
+    train.train(cfg, tmp_path / "run", progress=False)
+    loaded, _, _ = sample.load_model(tmp_path / "run")
+    dist = loaded.generate(torch.tensor([-9.0, -5.0]), 4, 8, torch.Generator().manual_seed(0))
+    assert dist.mu.W.shape == (2, 8, 4) and torch.isfinite(dist.mu.W).all()
 
 
 def test_output_weight_per_norm_and_per_neuron_offsets_equal_their_plain_formulation():

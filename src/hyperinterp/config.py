@@ -233,6 +233,9 @@ def validate(cfg: Config) -> Config:
     if h.slot_readout and not h.slot_sinkhorn:
         raise UserError("hyper.slot_readout reads the features of the slots a neuron serves: it needs "
                         "hyper.slot_sinkhorn > 0")
+    if h.marked_neurons < 0:
+        raise UserError(f"hyper.marked_neurons (neurons marked in a channel of their own) must be >= 0, got "
+                        f"{h.marked_neurons}")
     if h.skip_until < 0:
         raise UserError(f"hyper.skip_until (steps for the noise skip to decay to 0) must be >= 0, got {h.skip_until}")
     if h.slot_sinkhorn < 0:
