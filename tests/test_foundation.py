@@ -291,6 +291,41 @@ def test_marked_neurons_get_a_channel_of_their_own_before_the_sign(tmp_path):
     assert dist.mu.W.shape == (2, 8, 4) and torch.isfinite(dist.mu.W).all()
 
 
+def test_linear_pair_is_the_last_two_neurons_exactly_linear_and_keeps_equivariance(tmp_path):
+    """hyper.linear_pair (E63): the last two of the m neurons are c*[phi(v.x) - phi(-v.x)] = c*v.x (SiLU and ReLU
+    alike), v per input; the other m - 2 come from the noise, equivariant in their neurons, and all in the inputs."""
+    from hyperinterp import train
+
+    model = _random_model(0, **{**DEFAULT_GENERATOR, "linear_pair": True})
+    k, m, n = 3, 9, 5
+    gen = torch.Generator().manual_seed(1)
+    z = model.noise(k, m, n, gen)
+    assert z.shape[:3] == (k, m - 2, n)
+    log_beta = torch.tensor([-9.0, -5.0, -2.0])
+    rows, cols = torch.randperm(m - 2, generator=gen), torch.randperm(n, generator=gen)
+    with torch.no_grad():
+        out, out_p = model(z, log_beta), model(z[:, rows][:, :, cols], log_beta)
+    both = torch.cat([rows, torch.tensor([m - 2, m - 1])])
+    for dist, dist_p in ((out.mu, out_p.mu), (out.log_sigma, out_p.log_sigma)):
+        torch.testing.assert_close(dist_p.W, dist.W[:, both][:, :, cols], rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(dist_p.a, dist.a[:, both], rtol=1e-5, atol=1e-5)
+    mu = out.mu
+    assert mu.W.shape == (k, m, n) and torch.equal(mu.W[:, -1], -mu.W[:, -2]) and torch.equal(mu.a[:, -1], -mu.a[:, -2])
+    assert (mu.b[:, -2:] == 0).all() and (mu.W[:, -1].abs() > 0).all()
+    x = torch.randn(64, n, generator=gen)
+    pair = Nets(mu.W[:, -2:], mu.b[:, -2:], mu.a[:, -2:], torch.zeros(k))
+    for act in ("silu", "relu"):
+        linear = (x @ mu.W[:, -2].T).T * mu.a[:, -2, None]
+        torch.testing.assert_close(forward(pair, x, act), linear, rtol=1e-5, atol=1e-6)
+    with pytest.raises(UserError, match="hyper.linear_pair"):
+        config.load(None, ["hyper.linear_pair=true", "task.m=2"])
+    cfg = config.load(None, [*TINY, "optim.steps=4", "hyper.linear_pair=true"])
+    train.train(cfg, tmp_path / "run", progress=False)
+    loaded, _, _ = sample.load_model(tmp_path / "run")
+    dist = loaded.generate(torch.tensor([-9.0, -5.0]), 4, 8, torch.Generator().manual_seed(0))
+    assert dist.mu.W.shape == (2, 8, 4) and torch.isfinite(dist.mu.W).all()
+
+
 def test_output_weight_per_norm_and_per_neuron_offsets_equal_their_plain_formulation():
     """hyper.out_per_norm and hyper.c_per_neuron (E28): the same network as without them, except that mu_a is the
     head's value divided by the neuron's input-weight norm (log sigma_a minus its log) and mu_c gains the sum of

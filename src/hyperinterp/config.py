@@ -233,6 +233,9 @@ def validate(cfg: Config) -> Config:
     if h.slot_readout and not h.slot_sinkhorn:
         raise UserError("hyper.slot_readout reads the features of the slots a neuron serves: it needs "
                         "hyper.slot_sinkhorn > 0")
+    if h.linear_pair and cfg.task.m < 3:
+        raise UserError(f"hyper.linear_pair makes the last two of the m neurons a linear pair: it needs task.m >= 3, "
+                        f"got {cfg.task.m}")
     if h.marked_neurons < 0:
         raise UserError(f"hyper.marked_neurons (neurons marked in a channel of their own) must be >= 0, got "
                         f"{h.marked_neurons}")

@@ -44,6 +44,11 @@ class HyperConfig:
     # linear part) is spread evenly over every spare neuron, each weight of each one precise: E61 measured 2,500 of a
     # generated pudding's 4,700 bits in 28 such neurons, where one neuron carries the same term. 0: no channel.
     marked_neurons: int = 0
+    # The last two of the m neurons are an exact linear pair, c*[silu(v.x) - silu(-v.x)] = c*v.x (SiLU), v read per
+    # input from the generator's features pooled over the neurons, c and the pair's sigmas from the pooled features
+    # and beta: a dense linear term in two neurons by construction (E63: a generated pudding spreads it over every
+    # spare neuron, 2,500 bits where this pair costs ~100), while the other m - 2 keep every role, convexity's too.
+    linear_pair: bool = False
     # The share of + neurons in that split (E35). 1/2 keeps the two signs mirror images, so a generator trained on
     # a target symmetric under x -> -x has no reason to treat them differently: double-sided and convexity are
     # symmetric, pudding (n sharp neurons of one sign and a dense linear part) breaks the symmetry. Another share
@@ -471,13 +476,19 @@ class HyperNetwork(nn.Module):
                                          nn.Linear(d, 4 + cfg.c_per_neuron))  # b, a
         self.c_head = nn.Linear(p + cond_dim, 2)                             # mu_c, log sigma_c
         self.floor_head = nn.Linear(cond_dim, 2) if cfg.floor_gate else None  # the + and - floors' gates
-        for head in (self.w_head, self.neuron_head[-1], self.c_head, *([self.slot_head] if self.slot_head else [])):
+        # the linear pair: per input mu_v, log sigma_v; per network mu_c, log sigma_c, log sigma_b
+        self.pair_heads = nn.ModuleList([nn.Linear(d, 2), nn.Linear(d + cond_dim, 3)]) if cfg.linear_pair else None
+        for head in (self.w_head, self.neuron_head[-1], self.c_head, *([self.slot_head] if self.slot_head else []),
+                     *(self.pair_heads or [])):
             nn.init.normal_(head.weight, std=0.01)
             nn.init.zeros_(head.bias)
         with torch.no_grad():
             self.w_head.bias[1] = cfg.init_log_sigma
             self.neuron_head[-1].bias[2:4] = cfg.init_log_sigma
             self.c_head.bias[0] = c_init
+            if self.pair_heads is not None:
+                self.pair_heads[0].bias[1] = cfg.init_log_sigma
+                self.pair_heads[1].bias[1:] = cfg.init_log_sigma
             self.c_head.bias[1] = cfg.init_log_sigma
         if self.floor_head is not None:  # the floors start whole (sigmoid(4) = 0.98), a gradient's reach from it
             nn.init.normal_(self.floor_head.weight, std=0.01)
@@ -496,6 +507,7 @@ class HyperNetwork(nn.Module):
         `self.progress`)."""
         cfg = self.cfg
         share = plus_share(cfg, self.progress) if share is None else share
+        m = m - 2 if cfg.linear_pair else m  # the linear pair is not generated from noise
         z = randn((k, m, n, cfg.noise_channels), generator, device)
         zn = randn((k, m, 1, cfg.neuron_noise_channels), generator, device)
         if cfg.marked_neurons:  # before the sign, which stays the last channel
@@ -550,8 +562,25 @@ class HyperNetwork(nn.Module):
             mu_a, log_sigma_a = mu_a / norm, log_sigma_a - norm.log()
         mu_c = c[:, 0] + neuron[..., 4].sum(1) if self.cfg.c_per_neuron else c[:, 0]
         mu = Nets(mu_w, neuron[..., 0], mu_a, mu_c)
-        log_sigma = Nets(*(t.clamp(max=LOG_SIGMA_MAX) for t in (w[..., 1], neuron[..., 2], log_sigma_a, c[:, 1])))
-        return NetDistribution(mu, log_sigma)
+        log_sigma = Nets(w[..., 1], neuron[..., 2], log_sigma_a, c[:, 1])
+        if self.pair_heads is not None:
+            mu, log_sigma = self.with_linear_pair(h, cond, mu, log_sigma)
+        return NetDistribution(mu, Nets(*(t.clamp(max=LOG_SIGMA_MAX) for t in log_sigma)))
+
+    def with_linear_pair(self, h: torch.Tensor, cond: torch.Tensor, mu: Nets, log_sigma: Nets) -> tuple[Nets, Nets]:
+        """mu and log sigma with the linear pair appended as the last two neurons (`HyperConfig.linear_pair`)."""
+        per_input = self.pair_heads[0](h.mean(1))                                   # (K,n,2): mu_v, log sigma_v
+        mu_c, ls_c, ls_b = self.pair_heads[1](torch.cat([h.mean((1, 2)), cond], -1)).unbind(-1)   # (K,) each
+        v, ls_v = per_input[..., 0], per_input[..., 1]
+
+        def append(main: torch.Tensor, first: torch.Tensor, second: torch.Tensor) -> torch.Tensor:
+            return torch.cat([main, torch.stack([first, second], 1)], 1)
+
+        mu = Nets(append(mu.W, v, -v), append(mu.b, torch.zeros_like(mu_c), torch.zeros_like(mu_c)),
+                  append(mu.a, mu_c, -mu_c), mu.c)
+        log_sigma = Nets(append(log_sigma.W, ls_v, ls_v), append(log_sigma.b, ls_b, ls_b),
+                         append(log_sigma.a, ls_c, ls_c), log_sigma.c)
+        return mu, log_sigma
 
     def slot_assignment(self, h: torch.Tensor, sign: torch.Tensor, log_floor_scale: torch.Tensor | None = None
                         ) -> tuple[torch.Tensor, torch.Tensor]:
