@@ -48,9 +48,9 @@ import torch
 
 from . import netfile
 from .netmath import linear_fit, nnls, participation_ratio, phi, random_dense_directions
+from .references import ALGORITHMS
 from .tasks import make_task
 
-ALGORITHMS = ("double_sided", "pudding_pos", "pudding_neg", "convexity")
 LABELS = (*ALGORITHMS, "constant", "other")
 
 # --- thresholds (each with the reason it is where it is; none were tuned on test outcomes) ---------

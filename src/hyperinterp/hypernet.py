@@ -177,6 +177,14 @@ class NetDistribution(NamedTuple):
         return Nets(*(m + torch.exp(s) * e for m, s, e in zip(self.mu, self.log_sigma, eps, strict=True)))
 
 
+def _random_split(k: int, m: int, count: int | np.ndarray, generator: torch.Generator | None,
+                  device: torch.device | str) -> torch.Tensor:
+    """(K, m): +1 on `count` neurons of each network drawn at random (one count, or one per network), -1 on the rest."""
+    rank = torch.rand((k, m), generator=generator, device=generator.device if generator else "cpu").argsort(1)
+    count = torch.as_tensor(count, dtype=torch.long, device=rank.device).reshape(-1, 1)  # (1 or K, 1)
+    return torch.where(rank.argsort(1) < count, 1.0, -1.0).to(device)
+
+
 def randn(shape: tuple[int, ...], generator: torch.Generator | None, device: torch.device | str,
           dtype: torch.dtype | None = None) -> torch.Tensor:
     """Standard normal noise drawn by `generator` on the generator's own device, then moved to `device`.
@@ -511,16 +519,12 @@ class HyperNetwork(nn.Module):
         z = randn((k, m, n, cfg.noise_channels), generator, device)
         zn = randn((k, m, 1, cfg.neuron_noise_channels), generator, device)
         if cfg.marked_neurons:  # before the sign, which stays the last channel
-            rank = torch.rand((k, m), generator=generator, device=generator.device if generator else "cpu").argsort(1)
-            marked = torch.where(rank.argsort(1) < min(cfg.marked_neurons, m), 1.0, -1.0).to(device)
-            zn = torch.cat([zn, marked[:, :, None, None]], -1)
+            marked = _random_split(k, m, min(cfg.marked_neurons, m), generator, device)
+            zn = torch.cat([zn, marked[..., None, None]], -1)
         if cfg.sign_split:  # the last channel: +1 on a random share of the neurons, -1 on the rest
-            rank = torch.rand((k, m), generator=generator, device=generator.device if generator else "cpu").argsort(1)
             # share * m rounded to 6 decimals first: a share interpolated from a float32 log beta lands a hair short
             plus = np.clip(np.floor(np.round(np.asarray(share, dtype=np.float64) * m, 6)), 1, m - 1)  # both signs
-            plus = torch.as_tensor(plus, dtype=torch.long, device=rank.device).reshape(-1, 1)  # (1 or K, 1)
-            sign = torch.where(rank.argsort(1) < plus, 1.0, -1.0).to(device)
-            zn = torch.cat([zn, sign[:, :, None, None]], -1)
+            zn = torch.cat([zn, _random_split(k, m, plus, generator, device)[..., None, None]], -1)
         return torch.cat([z, zn.expand(k, m, n, -1)], -1)
 
     def forward(self, z: torch.Tensor, log_beta: torch.Tensor, reference: bool = False,
