@@ -26,8 +26,7 @@ def roles(run: str, beta: float, count: int, n: int | None, m: int | None) -> li
     model, cfg, _ = sample.load_model(run)
     n, m = n or cfg.task.n, m or cfg.task.width(n or cfg.task.n)
     arrays, meta = sample.sample(model, cfg, beta, n, m, count, 0)
-    with torch.no_grad():  # the same generator call as sample's: the same distributions
-        dist = model.generate(torch.full((count,), math.log(beta)), n, m, torch.Generator().manual_seed(0))
+    dist, _ = sample.generated(model, beta, n, m, count, 0)
 
     def bits(name: str) -> torch.Tensor:
         mu, ls = getattr(dist.mu, name), getattr(dist.log_sigma, name)

@@ -62,8 +62,7 @@ def main() -> None:
     model, cfg, _ = sample.load_model(args.run)
     n, m = cfg.task.n, cfg.task.width(cfg.task.n)
     arrays, meta = sample.sample(model, cfg, args.beta, n, m, args.count, 0)
-    with torch.no_grad():  # the same generator call as sample's: the same distributions
-        dist = model.generate(torch.full((args.count,), math.log(args.beta)), n, m, torch.Generator().manual_seed(0))
+    dist, _ = sample.generated(model, args.beta, n, m, args.count, 0)
     task = make_task(cfg.task.name, cfg.task.input_dist)
     x = task.sample_x(INPUTS, n, torch.Generator().manual_seed(1))
     y = task.target(x)

@@ -42,8 +42,7 @@ def generated_start(run: str, family: str, beta: float, n: int, m: int) -> tuple
     among its 16 at this β, or None if it makes none."""
     model, cfg, _ = sample.load_model(run)
     arrays, meta = sample.sample(model, cfg, beta, n, m, 16, 0)
-    with torch.no_grad():  # the same generator call as sample's: the same distributions
-        dist = model.generate(torch.full((16,), math.log(beta)), n, m, torch.Generator().manual_seed(0))
+    dist, _ = sample.generated(model, beta, n, m, 16, 0)
     labels = [r["label"] for r in classify.classify_arrays(arrays, meta)]
     scores = objectives(arrays, beta)
     mine = [i for i, label in enumerate(labels) if label == family]

@@ -14,7 +14,7 @@ import torch
 from . import checkpoint
 from .config import Config, check_positive, from_dict, resolve_device
 from .errors import UserError
-from .hypernet import HyperNetwork, skip_scale
+from .hypernet import HyperNetwork, NetDistribution, skip_scale
 from .target import Nets, forward
 from .tasks import make_task
 from .train import build_model, mean_network, network_bits
@@ -108,6 +108,14 @@ def extrapolation(cfg: Config, beta: float, n: int, m: int) -> list[str]:
 
 
 @torch.no_grad()
+def generated(model: HyperNetwork, beta: float, n: int, m: int, count: int, seed: int
+              ) -> tuple[NetDistribution, torch.Generator]:
+    """The K weight distributions `sample` draws its networks from, and the seeded generator, which draws next."""
+    gen = torch.Generator().manual_seed(seed)
+    return model.generate(torch.full((count,), math.log(beta)), n, m, gen), gen
+
+
+@torch.no_grad()
 def sample(model: HyperNetwork, cfg: Config, beta: float, n: int, m: int, count: int, seed: int,
            weights: str = "draw", mean_error: bool = False) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """K networks at budget beta: their weights (a draw, or the mean), bits and fresh-data MSE.
@@ -127,9 +135,7 @@ def sample(model: HyperNetwork, cfg: Config, beta: float, n: int, m: int, count:
         raise UserError(f"{count} networks of n={n}, m={m} need about {_gib(need)} of memory, more than the "
                         f"{_gib(limit)} allowed here (half this machine's memory): sample fewer (--count) into "
                         f"several files (--seed)")
-    gen = torch.Generator().manual_seed(seed)
-    log_beta = torch.full((count,), math.log(beta))
-    dist = model.generate(log_beta, n, m, gen)
+    dist, gen = generated(model, beta, n, m, count, seed)
     nets = dist.draw(gen) if weights == "draw" else mean_network(dist, cfg.budget.prior)
     mse, rel = evaluate(nets, cfg, n, seed)
     bits = network_bits(dist, cfg.budget.prior, cfg.budget.prior_scale)
