@@ -69,7 +69,7 @@ class _Lazy:
 @dataclasses.dataclass
 class Staged:
     """One step's draws: per seed on the CPU (None: not training), and per group of equal (n, m) its members and
-    their stacked z, log beta, eps and x on the device."""
+    their stacked z, log beta, eps, x and y on the device."""
 
     draws: list[Draws | None]
     groups: list[tuple]
@@ -100,7 +100,7 @@ class SeedStack:
         self.betas, self.eps = opts[0].defaults["betas"], opts[0].defaults["eps"]
         for i, (model, opt) in enumerate(zip(models, opts, strict=True)):
             self.load(i, model, opt)
-        vmapped = torch.vmap(self._one, in_dims=(0, 0, 0, 0, 0, 0, 0, None, None))
+        vmapped = torch.vmap(self._one, in_dims=(0, 0, 0, 0, 0, 0, 0, 0, None, None))
         self.losses = torch.compile(vmapped, dynamic=False) if compile else vmapped
 
     def views(self, flat: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -110,9 +110,9 @@ class SeedStack:
                 for name, part, shape in zip(self.names, parts, self.shapes, strict=True)}
 
     def _one(self, flat: torch.Tensor, z: torch.Tensor, log_beta: torch.Tensor, eps: Nets, x: torch.Tensor,
-             anneal: torch.Tensor, skip: torch.Tensor, n: int, m: int) -> tuple:
+             y: torch.Tensor, anneal: torch.Tensor, skip: torch.Tensor, n: int, m: int) -> tuple:
         dist = functional_call(self.base, self.views(flat), (z, log_beta), {"skip_scale": skip})
-        return *step_loss(dist, Draws(n, m, log_beta, z, eps, x), self.cfg, self.task, anneal), dist
+        return *step_loss(dist, Draws(n, m, log_beta, z, eps, x, y), self.cfg, anneal), dist
 
     @torch.no_grad()
     def load(self, i: int, model: HyperNetwork, opt: torch.optim.Adam) -> None:
@@ -157,7 +157,7 @@ class SeedStack:
             stack = [draws[i] for i in members]
             eps = Nets(*(put(ts) for ts in zip(*(d.eps for d in stack), strict=True)))
             staged.append((n, m, members, put([d.z for d in stack]), put([d.log_beta for d in stack]), eps,
-                           put([d.x for d in stack])))
+                           put([d.x for d in stack]), put([d.y for d in stack])))
         return Staged(list(draws), staged)
 
     def step(self, staged: Staged, anneal: Sequence[float], lrs: Sequence[float],
@@ -168,11 +168,11 @@ class SeedStack:
         device, flat, count = self.flat.device, self.flat, len(staged.draws)
         total, results = 0.0, {}
         losses = torch.full((count,), float("nan"), device=device)
-        for n, m, members, z, log_beta, eps, x in staged.groups:
+        for n, m, members, z, log_beta, eps, x, y in staged.groups:
             rows = flat if members == list(range(count)) else flat[members]
             a = torch.tensor([anneal[i] for i in members], device=device)
             skip = torch.tensor([skips[i] if skips else 1.0 for i in members], device=device)
-            loss, mse, bits, y, dist = self.losses(rows, z, log_beta, eps, x, a, skip, n, m)
+            loss, mse, bits, y, dist = self.losses(rows, z, log_beta, eps, x, y, a, skip, n, m)
             total = total + loss.sum()
             losses[members] = loss.detach()
             for j, i in enumerate(members):

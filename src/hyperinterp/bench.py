@@ -43,7 +43,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves
 from torch.utils.flop_counter import FlopCounterMode
 
-from . import __version__
+from . import __version__, threads
 from .config import Config, resolve_device
 from .config import load as load_config
 from .errors import UserError
@@ -138,7 +138,7 @@ class Workload:
                                                                             cfg.budget.prior_scale))
             return torch.cat(losses).mean()
         dist = model(d.z, lb, reference=self.formulation == "reference", skip_scale=skip_scale(cfg.hyper, step))
-        return step_loss(dist, d, cfg, self.task, anneal_factor(cfg, step))[0]
+        return step_loss(dist, d, cfg, anneal_factor(cfg, step))[0]
 
     def step(self) -> None:
         loss = self.loss()
@@ -313,7 +313,7 @@ def _parallel_worker(cfg_dict: dict[str, Any], seconds: float, barrier: Any, que
     from .config import from_dict
     from .train import compile_blocks, keep_freed_memory
 
-    torch.set_num_threads(1)
+    threads.limit(1)  # one thread in every pool, as a sweep's workers run
     keep_freed_memory()  # as train and train-batch do
     cfg = from_dict(cfg_dict)
     if batch:  # `batch` seeds a call, stacked (train-batch)
@@ -342,8 +342,9 @@ def parallel_steps_per_second(cfg: Config, processes: int, seconds: float, compi
     barrier, queue = ctx.Barrier(processes), ctx.Queue()
     procs = [ctx.Process(target=_parallel_worker, args=(cfg.to_dict(), seconds, barrier, queue, compiled, batch),
                          daemon=True) for _ in range(processes)]
-    for p in procs:
-        p.start()
+    with threads.children_limited(1):
+        for p in procs:
+            p.start()
     try:
         rates = [queue.get(timeout=seconds + (300 if compiled else 120)) for _ in procs]
     except Exception:  # noqa: BLE001 - a benchmark extra: report None rather than fail

@@ -8,14 +8,17 @@ still fails after `retries` extra attempts is reported, not dropped.
 from __future__ import annotations
 
 import concurrent.futures as cf
+import contextlib
 import multiprocessing as mp
 import os
 import sys
 import traceback
+from collections.abc import Iterator
 from pathlib import Path
 
 from tqdm import tqdm
 
+from . import threads
 from .config import Config
 from .errors import UserError
 from .sweep import Job, Pack, SweepSpec, collect, done, packs, plan, prepare, run_task, waves
@@ -33,18 +36,33 @@ def _describe(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {exc}".splitlines()[0]
 
 
-def _label(jobs: list[Job | Pack], where: str) -> str:
-    """What a progress bar counts: "sweep jobs (range x2, per_beta x10) in 2 processes"."""
+def per_mode(jobs: list[Job] | list[Pack]) -> str:
+    """"range x2, per_beta x10": how many jobs of each mode, in the plan's order."""
     modes: dict[str, int] = {}
     for job in jobs:
         modes[job.mode] = modes.get(job.mode, 0) + 1
+    return ", ".join(f"{m} x{c}" for m, c in modes.items())
+
+
+def _label(jobs: list[Job | Pack], where: str) -> str:
+    """What a progress bar counts: "sweep jobs (range x2, per_beta x10) in 2 processes"."""
     what = "trainings packed" if isinstance(jobs[0], Pack) else "sweep jobs"
-    return f"{what} ({', '.join(f'{m} x{c}' for m, c in modes.items())}) {where}"
+    return f"{what} ({per_mode(jobs)}) {where}"
+
+
+@contextlib.contextmanager
+def worker_pool(workers: int) -> Iterator[cf.ProcessPoolExecutor]:
+    """`workers` spawned processes, each with one thread in every pool (torch, BLAS, OpenMP: threads.py): started
+    with the pools' variables at 1 and limited again once running."""
+    with threads.children_limited(1), cf.ProcessPoolExecutor(
+            max_workers=max(1, workers), mp_context=mp.get_context("spawn"), initializer=threads.limit,
+            initargs=(1,)) as pool:
+        yield pool
 
 
 def run_local(out: Path, spec: SweepSpec, base: Config, jobs: list[Job | Pack], workers: int, retries: int,
               progress: bool = True) -> dict[str, str]:
-    """Jobs (or packs) in a pool of `workers` processes (one torch thread each). Returns {job: error} of
+    """Jobs (or packs) in a pool of `workers` processes (one thread in every pool each). Returns {job: error} of
     failures."""
     todo = _pending(out, spec, base, jobs)
     failures: dict[str, str] = {}
@@ -53,7 +71,7 @@ def run_local(out: Path, spec: SweepSpec, base: Config, jobs: list[Job | Pack], 
     attempts = dict.fromkeys((j.name for j in todo), 0)
     while todo:
         retry: list[Job] = []
-        with cf.ProcessPoolExecutor(max_workers=max(1, workers), mp_context=mp.get_context("spawn")) as pool:
+        with worker_pool(workers) as pool:
             futures = {pool.submit(run_task, out, spec, base, job): job for job in todo}
             for fut in cf.as_completed(futures):
                 job = futures[fut]
@@ -90,6 +108,9 @@ def run_sweep(out_dir: str | Path, spec: SweepSpec, base: Config, workers: int |
     its seeds to their own jobs, which resume them."""
     out = prepare(out_dir, spec, base)
     jobs = plan(spec)
+    if progress:  # before anything starts: a newcomer sees what the command will cost
+        finished = sum(done(out, spec, base, j) for j in jobs)
+        print(f"{out}: {len(jobs)} jobs ({per_mode(jobs)}), {finished} finished already", file=sys.stderr)
     failures: dict[str, str] = {}
 
     def execute(tasks: list) -> dict[str, str]:
@@ -128,7 +149,7 @@ def run_ray(out: Path, spec: SweepSpec, base: Config, jobs: list[Job | Pack], ad
     out = Path(out).resolve()  # a worker's working directory is its node's, not ours
     owned = not ray.is_initialized()
     try:
-        # Ray gives a task of one CPU OMP_NUM_THREADS=1, and run_job sets torch to one thread.
+        # Ray gives a task of one CPU OMP_NUM_THREADS=1; run_task limits every other pool (threads.py).
         ray.init(address=address, ignore_reinit_error=True, log_to_driver=False)
     except Exception as exc:  # noqa: BLE001 - Ray raises many types for an unreachable cluster
         raise UserError(f"cannot connect to the Ray cluster at {address}: {_describe(exc)}") from None

@@ -7,6 +7,8 @@ number of named trainings (a generator variant, a continuation, an ablation), ru
 
     [sweep]                               # SweepSpec fields (sweep.py); every key optional
     modes = []                            # built-in modes: range, per_beta, multi_n, wide, direct, adam
+                                          # (all of them when [sweep] says nothing; NONE without a [sweep]
+                                          # table: a study of trainings only runs just its trainings)
     betas = [1e-6, 1e-4, 1e-3, 3e-3]
     seeds = [0, 1]                        # seeds of the built-in modes
     count = 16
@@ -74,7 +76,10 @@ def load(path: str | Path) -> tuple[SweepSpec, config.Config, str]:
     raw = data.get("sweep", {})
     if not isinstance(raw, dict):
         raise UserError(f"{p}: [sweep] must be a table")
-    kwargs: dict[str, Any] = {}
+    if "sweep" not in data and not data.get("training"):
+        raise UserError(f"{p}: nothing to run: add a [sweep] table or a [[training]]")
+    # Without a [sweep] table a study runs only its named trainings, never the whole default sweep beside them.
+    kwargs: dict[str, Any] = {} if "sweep" in data else {"modes": ()}
     for key, value in raw.items():
         if key not in sweep_keys:
             raise UserError(f"{p}: unknown sweep key {key!r} (known: {', '.join(sweep_keys)})")

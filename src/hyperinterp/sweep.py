@@ -41,9 +41,8 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
-from . import checkpoint, netfile, readout
+from . import checkpoint, netfile, readout, threads
 from .classify import LABELS, classify_arrays
 from .config import Config, from_dict
 from .errors import UserError
@@ -327,7 +326,7 @@ def train_pack(out_dir: str | Path, spec: SweepSpec, base: Config, pack: Pack) -
     from .train import Run
 
     out = Path(out_dir)
-    torch.set_num_threads(1)
+    threads.limit(1)  # a worker beside others: one thread in every pool (torch, BLAS, OpenMP)
     runs = []
     with contextlib.ExitStack() as locks:
         for job in pack.jobs:
@@ -366,7 +365,7 @@ def run_job(out_dir: str | Path, spec: SweepSpec, base: Config, job: Job) -> lis
     cell_file = out / "cells" / f"{job.name}.json"
     if cell_file.exists():
         return json.loads(cell_file.read_text())
-    torch.set_num_threads(1)
+    pools = threads.limit(1)  # a worker beside others: one thread in every pool (torch, BLAS, OpenMP)
     cfg = job_config(base, spec, job)
     rows: list[dict[str, Any]] = []
     net_dir = out / "networks" / job.name
@@ -377,7 +376,8 @@ def run_job(out_dir: str | Path, spec: SweepSpec, base: Config, job: Job) -> lis
         if not save:
             results = classify_arrays(arrays, meta)
         else:  # read out from the saved file, and kept beside it: the report reuses it instead of redoing it
-            saved = netfile.save(net_dir / f"beta_{beta_name(beta)}.npz", arrays, {**meta, "mode": job.mode})
+            saved = netfile.save(net_dir / f"beta_{beta_name(beta)}.npz", arrays,
+                                  {**meta, "mode": job.mode, "thread_pools": pools})
             file_arrays, file_meta = netfile.load(saved)
             results = classify_arrays(file_arrays, file_meta)
             readout.write(saved, labels=results, fingerprints=readout.fingerprint_arrays(file_arrays, file_meta))
@@ -431,6 +431,8 @@ def prepare(out_dir: str | Path, spec: SweepSpec, base: Config) -> Path:
     out = Path(out_dir)
     if not out.parent.is_dir():
         raise UserError(f"parent folder {out.parent} does not exist")
+    if out.exists() and not out.is_dir():
+        raise UserError(f"{out} is a file, not a sweep folder: name a new or an existing sweep folder")
     record = {"spec": _spec_dict(spec), "config": base.to_dict()}
     saved = out / "sweep.json"
     if saved.exists():

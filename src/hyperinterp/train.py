@@ -27,6 +27,7 @@ from .errors import UserError
 from .hypernet import HyperNetwork, NetDistribution, plus_share, randn, skip_scale
 from .target import Nets, forward
 from .tasks import Task, make_task
+from .threads import limit as limit_threads
 
 MAX_DIVERGENCE_RETRIES = 3
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameters (malloc.h)
@@ -103,6 +104,7 @@ class Draws:
     z: torch.Tensor         # (K,m,n,C) generator noise
     eps: Nets               # standard normal noise of the weight draw
     x: torch.Tensor         # (B,n) inputs
+    y: torch.Tensor         # (B,) targets, computed where drawn: outside any vmap, so a user's target may branch
 
 
 def draw_step(model: HyperNetwork, cfg: Config, task: Task, step: int, gen: torch.Generator,
@@ -113,23 +115,22 @@ def draw_step(model: HyperNetwork, cfg: Config, task: Task, step: int, gen: torc
     z = model.noise(k, m, n, gen, device, plus_share(cfg.hyper, step / cfg.optim.steps, log_beta))
     eps = Nets(*(randn(shape, gen, device) for shape in ((k, m, n), (k, m), (k, m), (k,))))
     x = task.sample_x(cfg.optim.inputs_per_step, n, gen, gen.device).to(device)
-    return Draws(n, m, log_beta, z, eps, x)
+    return Draws(n, m, log_beta, z, eps, x, task.target(x))
 
 
 def anneal_factor(cfg: Config, step: int) -> float:
     return min(1.0, step / cfg.budget.anneal_steps) if cfg.budget.anneal_steps > 0 else 1.0
 
 
-def step_loss(dist: NetDistribution, d: Draws, cfg: Config, task: Task, anneal: float | torch.Tensor,
+def step_loss(dist: NetDistribution, d: Draws, cfg: Config, anneal: float | torch.Tensor,
               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """(loss, mse (K,), bits (K,), targets y (B,)) of generated distributions on a step's draws; pure tensor code, so
     the batched trainer runs it under torch.vmap."""
     nets = dist.shift(d.eps)
-    y = task.target(d.x)
-    mse = ((forward(nets, d.x, cfg.task.activation) - y) ** 2).mean(1)
+    mse = ((forward(nets, d.x, cfg.task.activation) - d.y) ** 2).mean(1)
     bits = network_bits(dist, cfg.budget.prior, cfg.budget.prior_scale)
     beta = anneal * torch.exp(d.log_beta.to(mse.device))
-    return (torch.log(mse) + beta * bits).mean(), mse, bits, y
+    return (torch.log(mse) + beta * bits).mean(), mse, bits, d.y
 
 
 def objective(model: HyperNetwork, cfg: Config, task: Task, step: int, gen: torch.Generator) -> StepResult:
@@ -137,7 +138,7 @@ def objective(model: HyperNetwork, cfg: Config, task: Task, step: int, gen: torc
     device = next(model.parameters()).device
     d = draw_step(model, cfg, task, step, gen, device)
     dist = model(d.z, d.log_beta.to(device), skip_scale=skip_scale(cfg.hyper, step))
-    loss, mse, bits, y = step_loss(dist, d, cfg, task, anneal_factor(cfg, step))
+    loss, mse, bits, y = step_loss(dist, d, cfg, anneal_factor(cfg, step))
     return StepResult(loss, mse, bits, y.var(), d.log_beta, dist, d.x, y)
 
 
@@ -187,9 +188,9 @@ def set_arithmetic(cfg: Config, recorded: dict[str, Any] | None = None) -> dict[
         if recorded.get("torch", torch.__version__) != torch.__version__:
             tqdm.write(f"hyperinterp: warning: this run trained with torch {recorded['torch']}, resuming with "
                        f"{torch.__version__}: the result may not be bitwise that of an uninterrupted run")
-    torch.set_num_threads(threads)
+    pools = limit_threads(threads)  # torch's pools and BLAS/OpenMP alike: the threads this run was given
     return {"threads": threads, "device": device, "compile": cfg.optim.compile, "dtype": "float32",
-            "torch": torch.__version__}
+            "torch": torch.__version__, "thread_pools": pools}
 
 
 def _state(opt: torch.optim.Adam, model: HyperNetwork, gen: torch.Generator) -> dict[str, torch.Tensor]:
