@@ -39,17 +39,15 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Callable
-from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
-from . import netfile
-from .netmath import linear_fit, nnls, participation_ratio, phi, random_dense_directions
+from . import measure, netfile
+from .measure import sample_inputs  # noqa: F401 - where decode, families and the tests read it
+from .netmath import Design, nnls, phi, random_dense_directions
 from .references import ALGORITHMS
-from .tasks import make_task
 
 LABELS = (*ALGORITHMS, "constant", "other")
 
@@ -107,23 +105,9 @@ THRESHOLDS = {
 }
 
 
-@lru_cache(maxsize=32)
-def sample_inputs(n: int, n_samples: int, seed: int, task: str = "l1",
-                  input_dist: str = "normal") -> tuple[np.ndarray, np.ndarray]:
-    """Inputs (B,n) and targets (B,) in float64, from the task's input distribution. Cached (every network
-    of a file is read on the same data), so read-only."""
-    t = make_task(task, input_dist)
-    gen = torch.Generator().manual_seed(int(seed))
-    x = t.sample_x(n_samples, n, generator=gen).double()
-    x_np, y_np = x.numpy(), t.target(x).numpy()
-    x_np.flags.writeable = False
-    y_np.flags.writeable = False
-    return x_np, y_np
-
-
-def _linear_fit(R: np.ndarray, x: np.ndarray) -> dict[str, Any]:
-    """Least-squares R ≈ g·x + d on the data, with R², the mean coefficient and its CV."""
-    r2, g, d = linear_fit(R, x)
+def _linear_fit(R: np.ndarray, x: np.ndarray | Design) -> dict[str, Any]:
+    """Least-squares R ≈ g·x + d on the data (x, or its `Design`), with R², the mean coefficient and its CV."""
+    r2, g, d = (x if isinstance(x, Design) else Design(x)).fit(R)
     mean = float(g.mean())
     cv = float(g.std() / abs(mean)) if mean != 0 else None  # None: no linear term to be uniform
     return {"r2": r2, "coef": [float(v) for v in g], "intercept": d, "coef_mean": mean,
@@ -143,29 +127,33 @@ def classify(W, b, a, c, activation: str = "silu", n_samples: int = 4096, seed: 
     Returns a JSON-serialisable dict: ``label``, ``reason`` and the evidence (see the module docstring).
     """
     W, b, a, c = as_network(W, b, a, c)
+    return classify_many(W[None], b[None], a[None], np.array([c]), activation, n_samples, seed, task, input_dist)[0]
+
+
+def classify_many(W, b, a, c, activation: str = "silu", n_samples: int = 4096, seed: int = 0, task: str = "l1",
+                  input_dist: str = "normal", block: int = measure.BLOCK_NEURONS) -> list[dict[str, Any]]:
+    """`classify` for K networks (W (K,m,n), b (K,m), a (K,m), c (K,)), measured together (measure.py)."""
+    d = measure.data(np.shape(W)[2], n_samples, seed, task, input_dist)
+    return [of_measured(M, activation, task, input_dist, n_samples, seed)
+            for M in measure.measure(W, b, a, c, activation, d, block)]
+
+
+def of_measured(M: measure.Measured, activation: str, task: str, input_dist: str, n_samples: int,
+                seed: int) -> dict[str, Any]:
+    """The label and evidence of one measured network."""
+    W, b, a, H, f = M.W, M.b, M.a, M.H, M.f
     m, n = W.shape
-    x, y = sample_inputs(n, n_samples, seed, task, input_dist)
-    H = phi(x @ W.T + b, activation) * a  # (B,m) contributions
-    f = H.sum(1) + c
+    y = M.data.y
     var_y = float(y.var())
     sd_y = var_y ** 0.5
     rel = float(np.mean((f - y) ** 2) / var_y)
     rel_centered = float(np.var(f - y) / var_y)  # the same after the best constant: judges shape, not c
-    unit = float(np.abs(x).std(0).mean())  # one input's share of the target
-    relu_unit = float(np.maximum(x, 0.0).std(0).mean())
+    unit = M.data.abs_unit  # one input's share of the target
+    relu_unit = M.data.relu_unit
 
-    s = H.std(0)
+    s, pr, main, sign, r2_neuron = M.s, M.pr, M.main, M.sign, M.r2_main  # per neuron (measure.py)
     active = s >= ACTIVE_FRACTION * unit
-    pr = participation_ratio(W)
-    main = np.abs(W).argmax(1)
     wmain = W[np.arange(m), main]
-    sign = np.sign(wmain).astype(int)
-    xm = x[:, main]  # (B,m): each neuron's main input
-    Hc = H - H.mean(0)
-    xc = xm - xm.mean(0)
-    cov = (Hc * xc).mean(0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        r2_neuron = np.where(s > 0, cov ** 2 / (s ** 2 * xc.var(0)), 1.0)
     sparse = active & (pr < SPARSE_PR)
     linear_sparse = sparse & (r2_neuron >= LINEAR_NEURON_R2)
     kink = sparse & ~linear_sparse
@@ -179,8 +167,9 @@ def classify(W, b, a, c, activation: str = "silu", n_samples: int = 4096, seed: 
     sides = []
     served = {}
     in_side = np.zeros(m, bool)
-    for (i, sg), js in sorted(groups.items()):
-        gstd = float(H[:, js].sum(1).std())
+    ordered = sorted(groups.items())
+    group_std = measure.group_sums(H, [js for _, js in ordered]).std(0)
+    for ((i, sg), js), gstd in zip(ordered, map(float, group_std), strict=True):
         ok = gstd >= SIDE_FRACTION * relu_unit
         sides.append({"input": i, "sign": sg, "neurons": js, "std_rel": gstd / relu_unit, "served": bool(ok)})
         if ok:
@@ -195,10 +184,10 @@ def classify(W, b, a, c, activation: str = "silu", n_samples: int = 4096, seed: 
             "per_input": per_input}
 
     rest = active & ~in_side
-    R = H[:, rest].sum(1)
+    R = H @ rest.astype(float)
     rest_std = float(R.std())
-    fit = _linear_fit(R, x) if rest_std > 0 else {"r2": 0.0, "coef": [0.0] * n, "intercept": float(R.mean()),
-                                                   "coef_mean": 0.0, "coef_cv": None, "sign": 0}
+    fit = _linear_fit(R, M.data.linear) if rest_std > 0 else {
+        "r2": 0.0, "coef": [0.0] * n, "intercept": float(R.mean()), "coef_mean": 0.0, "coef_cv": None, "sign": 0}
     kink_slope = [float(sum(a[j] * abs(wmain[j]) for j in g["neurons"])) for g in sides if g["served"]]
     dense_part = {"neurons": [int(j) for j in np.flatnonzero(rest)], "n_dense": int(dense.sum()),
                   "n_linear_sparse": int(linear_sparse.sum()), "n_concave_kinks": int((kink & (a < 0)).sum()),
@@ -226,7 +215,7 @@ def classify(W, b, a, c, activation: str = "silu", n_samples: int = 4096, seed: 
     random_rel: list[float] = []  # computed only when the convexity rule gets that far
 
     def yardstick() -> float:
-        random_rel.append(_random_ridge_error(W[active], b[active], m, x, y, activation, seed))
+        random_rel.append(_random_ridge_error(W[active], b[active], m, M.data.x_one, y, activation, seed))
         return random_rel[-1]
 
     label, reason = _decide(rel_centered, n, comp, dense_part, neg_share, dense_share, yardstick)
@@ -245,10 +234,10 @@ def classify(W, b, a, c, activation: str = "silu", n_samples: int = 4096, seed: 
     }
 
 
-def _random_ridge_error(W: np.ndarray, b: np.ndarray, width: int, x: np.ndarray, y: np.ndarray,
+def _random_ridge_error(W: np.ndarray, b: np.ndarray, width: int, x_one: np.ndarray, y: np.ndarray,
                         activation: str, seed: int, draws: int = 8) -> float:
-    """What positive random ridges reach with this network's width: `width` neurons along random
-    dense directions, norms and biases drawn from the active neurons' (W, b), output weights refitted
+    """What positive random ridges reach with this network's width on the data (x_one = [x, 1]): `width` neurons
+    along random dense directions, norms and biases drawn from the active neurons' (W, b), output weights refitted
     ≥ 0 with the best constant; the smallest Var(f' - y)/Var(y) of `draws` draws (with few neurons
     in few dimensions single draws differ by a factor 4, so the best draw is the fair yardstick)."""
     rng = np.random.default_rng([int(seed), 7919])
@@ -257,11 +246,13 @@ def _random_ridge_error(W: np.ndarray, b: np.ndarray, width: int, x: np.ndarray,
     errs = []
     for _ in range(draws):
         pick = rng.integers(0, len(W), width)
-        Wr = norms[pick, None] * random_dense_directions(rng, width, W.shape[1])
-        H = phi(x @ Wr.T + b[pick], activation)
-        H = H - H.mean(0)
-        a = nnls(H, yc)
-        errs.append(float(np.mean((H @ a - yc) ** 2) / y.var()))
+        directions = norms[pick, None] * random_dense_directions(rng, width, W.shape[1])
+        # neurons as rows (width, B): one draw's arrays stay in cache through the activation, the centring and
+        # nnls's Gram matrix
+        Ht = phi(np.hstack([directions, b[pick][:, None]]) @ x_one.T, activation)
+        Ht -= Ht.mean(1, keepdims=True)
+        a = nnls(Ht.T, yc)
+        errs.append(float(np.mean((Ht.T @ a - yc) ** 2) / y.var()))
     return float(np.min(errs))
 
 
@@ -322,15 +313,17 @@ def file_options(meta: dict[str, Any], **kwargs: Any) -> dict[str, Any]:
 def classify_arrays(arrays: dict[str, np.ndarray], meta: dict[str, Any], **kwargs: Any) -> list[dict[str, Any]]:
     """Classify every network of a loaded networks file (arrays with a leading K axis)."""
     opts = file_options(meta, **kwargs)
-    out = []
-    for k in range(arrays["W"].shape[0]):
-        res = classify(arrays["W"][k], arrays["b"][k], arrays["a"][k], arrays["c"][k], **opts)
+    return annotated(classify_many(arrays["W"], arrays["b"], arrays["a"], arrays["c"], **opts), arrays)
+
+
+def annotated(results: list[dict[str, Any]], arrays: dict[str, np.ndarray]) -> list[dict[str, Any]]:
+    """Each network's result with its index in the file and its beta and bits where the file records them."""
+    for k, res in enumerate(results):
         res["index"] = k
         for key in ("beta", "bits"):
             if key in arrays:
                 res[key] = float(arrays[key][k])
-        out.append(res)
-    return out
+    return results
 
 
 def classify_file(path: str | Path, **kwargs: Any) -> list[dict[str, Any]]:

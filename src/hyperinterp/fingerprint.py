@@ -46,9 +46,9 @@ from .classify import (
     SPARSE_PR,
     UNIFORM_CV,
     as_network,
-    sample_inputs,
 )
-from .netmath import dense_min_pr, linear_fit, participation_ratio, phi
+from .measure import BLOCK_NEURONS, Measured, data, group_sums, measure
+from .netmath import dense_min_pr
 
 # Within std z < 0.5 (|z| < 1.5 for 99.7% of the data when centred) SiLU's quartic term is under 10%
 # of its quadratic one: the neuron is the polynomial z/2 + z²/4, whatever its output weight.
@@ -59,14 +59,10 @@ NEURON_TYPES = ("dead", "one_kink", "one_tiny", "one_linear", "few_kink", "few_t
                 "dense_kink", "dense_tiny", "dense_linear")
 
 
-def _regime(z: np.ndarray, h: np.ndarray, activation: str) -> np.ndarray:
-    """'tiny', 'linear' or 'kink' per neuron from its pre-activations z (B,m) and contributions h."""
-    sz, mz = z.std(0), z.mean(0)
-    zc, hc = z - mz, h - h.mean(0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        r2 = np.where((sz > 0) & (h.std(0) > 0), (zc * hc).mean(0) ** 2 / (sz ** 2 * h.var(0)), 1.0)
-    tiny = (sz < TINY_Z) & (np.abs(mz) < TINY_CENTRE) & (activation == "silu")
-    return np.where(tiny, "tiny", np.where(r2 >= LINEAR_NEURON_R2, "linear", "kink"))
+def _regime(M: Measured, activation: str) -> np.ndarray:
+    """'tiny', 'linear' or 'kink' per neuron, from its pre-activations' spread and centre and h_j's R² on z_j."""
+    tiny = (M.z_std < TINY_Z) & (np.abs(M.z_mean) < TINY_CENTRE) & (activation == "silu")
+    return np.where(tiny, "tiny", np.where(M.r2_z >= LINEAR_NEURON_R2, "linear", "kink"))
 
 
 def slot_token(sign: int, a_sign: int, regime: str) -> str:
@@ -79,24 +75,32 @@ def fingerprint(W, b, a, c, activation: str = "silu", task: str = "l1", input_di
 
     The data are `classify`'s (same size and seed), so "near-constant" means the same for both."""
     W, b, a, c = as_network(W, b, a, c)
+    return fingerprint_many(W[None], b[None], a[None], np.array([c]), activation, task, input_dist, n_samples,
+                            seed)[0]
+
+
+def fingerprint_many(W, b, a, c, activation: str = "silu", task: str = "l1", input_dist: str = "normal",
+                     n_samples: int = 4096, seed: int = 0, block: int = BLOCK_NEURONS) -> list[dict[str, Any]]:
+    """`fingerprint` for K networks (W (K,m,n), b (K,m), a (K,m), c (K,)), measured together (measure.py)."""
+    d = data(np.shape(W)[2], n_samples, seed, task, input_dist)
+    return [of_measured(M, activation, task) for M in measure(W, b, a, c, activation, d, block)]
+
+
+def of_measured(M: Measured, activation: str, task: str) -> dict[str, Any]:
+    """The fingerprint of one measured network."""
+    W, a, H, f = M.W, M.a, M.H, M.f
     m, n = W.shape
-    x, y = sample_inputs(n, n_samples, seed, task, input_dist)
-    Z = x @ W.T + b
-    H = phi(Z, activation) * a
-    f = H.sum(1) + c
+    y = M.data.y
     var_y = float(y.var()) or 1.0  # a constant target: errors in the target's own units
     sd_y = var_y ** 0.5
     unit = sd_y / n ** 0.5
     rel = float(np.mean((f - y) ** 2) / var_y)
     rel_centered = float(np.var(f - y) / var_y)
 
-    s = H.std(0)
+    s, pr, main, sign = M.s, M.pr, M.main, M.sign  # per neuron (measure.py)
     active = s >= ACTIVE_FRACTION * unit
-    pr = participation_ratio(W)
     reach = np.where(pr < SPARSE_PR, "one", np.where(pr < dense_min_pr(n), "few", "dense"))
-    regime = _regime(Z, H, activation)
-    main = np.abs(W).argmax(1)
-    sign = np.sign(W[np.arange(m), main]).astype(int)
+    regime = _regime(M, activation)
     kinds = np.where(active, np.char.add(np.char.add(reach, "_"), regime), "dead")
 
     # slots: nonlinear one-input neurons pooled by (input, weight sign, output sign, regime)
@@ -106,18 +110,20 @@ def fingerprint(W, b, a, c, activation: str = "silu", task: str = "l1", input_di
     served: dict[int, list[str]] = {}
     in_slot = np.zeros(m, bool)
     per_slot = []
-    for (i, token), js in sorted(groups.items()):
-        if H[:, js].sum(1).std() >= SIDE_FRACTION * unit:
+    ordered = sorted(groups.items())
+    group_std = group_sums(H, [js for _, js in ordered]).std(0)
+    for ((i, token), js), gstd in zip(ordered, group_std, strict=True):
+        if gstd >= SIDE_FRACTION * unit:
             served.setdefault(i, []).append(token)
             in_slot[js] = True
             per_slot.append(len(js))
     per_input = [",".join(sorted(served.get(i, []))) or "none" for i in range(n)]
 
     rest = active & ~in_slot
-    R = H[:, rest].sum(1)
+    R = H @ rest.astype(float)
     share = float(R.std() / sd_y)
-    lin_r2, g, _ = linear_fit(R, x) if share > 0 else (0.0, np.zeros(n), 0.0)
-    quad_r2 = linear_fit(R, np.hstack([x, x * x]))[0] if share > 0 else 0.0
+    lin_r2, g, _ = M.data.linear.fit(R) if share > 0 else (0.0, np.zeros(n), 0.0)
+    quad_r2 = M.data.quadratic.fit(R)[0] if share > 0 else 0.0
     g_mean = float(g.mean())
     cv = float(g.std() / abs(g_mean)) if g_mean != 0 else None
     energy = s ** 2

@@ -15,14 +15,15 @@ from typing import Any
 
 import numpy as np
 
-from . import classify, fingerprint, netfile, netmath
+from . import classify, fingerprint, measure, netfile, netmath
 
 
 def _source_id(*modules: Any) -> str:
     return hashlib.sha256(b"".join(Path(m.__file__).read_bytes() for m in modules)).hexdigest()[:16]
 
 
-CODE_ID = {"labels": _source_id(classify, netmath), "fingerprints": _source_id(fingerprint, classify, netmath)}
+CODE_ID = {"labels": _source_id(classify, measure, netmath),
+           "fingerprints": _source_id(fingerprint, classify, measure, netmath)}
 
 
 def path(npz: str | Path) -> Path:
@@ -56,15 +57,30 @@ def saved(npz: str | Path, part: str) -> list[dict[str, Any]] | None:
 def fingerprint_arrays(arrays: dict[str, np.ndarray], meta: dict[str, Any], **kwargs: Any) -> list[dict[str, Any]]:
     """The fingerprint of every network of a loaded networks file, with its beta, bits and rel_mse if recorded."""
     opts = classify.file_options(meta, **kwargs)
-    out = []
-    for k in range(arrays["W"].shape[0]):
-        fp = fingerprint.fingerprint(arrays["W"][k], arrays["b"][k], arrays["a"][k], arrays["c"][k], **opts)
+    return _annotated(fingerprint.fingerprint_many(arrays["W"], arrays["b"], arrays["a"], arrays["c"], **opts), arrays)
+
+
+def _annotated(fps: list[dict[str, Any]], arrays: dict[str, np.ndarray]) -> list[dict[str, Any]]:
+    for k, fp in enumerate(fps):
         fp["index"] = k
         for key in ("beta", "bits", "rel_mse"):
             if key in arrays:  # NaN (plain-Adam networks have no bits) is None: valid JSON
                 fp[key] = float(arrays[key][k]) if np.isfinite(arrays[key][k]) else None
-        out.append(fp)
-    return out
+    return fps
+
+
+def read(arrays: dict[str, np.ndarray], meta: dict[str, Any], n_samples: int = 4096,
+         seed: int = 0) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """(labels, fingerprints) of every network of a loaded networks file, from ONE measurement of its networks:
+    what `classify_arrays` and `fingerprint_arrays` give, at the cost of one read-out pass instead of two."""
+    opts = classify.file_options(meta)
+    act, task = opts["activation"], opts["task"]
+    d = measure.data(arrays["W"].shape[2], n_samples, seed, task, opts["input_dist"])
+    labels, fps = [], []
+    for M in measure.measure(arrays["W"], arrays["b"], arrays["a"], arrays["c"], act, d):
+        labels.append(classify.of_measured(M, act, task, opts["input_dist"], n_samples, seed))
+        fps.append(fingerprint.of_measured(M, act, task))
+    return classify.annotated(labels, arrays), _annotated(fps, arrays)
 
 
 def labels(npz: str | Path, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> list[dict[str, Any]]:

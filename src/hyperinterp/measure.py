@@ -1,0 +1,133 @@
+"""Networks on data, a whole file at once: what the read-out (classify, fingerprint) measures of every neuron.
+
+Every network of a file is read on the same inputs x (the task's input distribution, a fixed seed) and targets y.
+The networks are evaluated in blocks of neurons: one product x·Wᵀ and one activation call for the whole block, and
+each per-neuron statistic is a column reduction over the block. numpy reduces along axis 0 row by row, so a column's
+statistic does not depend on the block it sits in: a network measured in a block of many reads as it does alone.
+What is left per network (grouping neurons, a few fits of summed outputs) is small.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+import torch
+
+from .netmath import Design, participation_ratio, phi
+from .tasks import make_task
+
+# Neurons evaluated at once: with 4,096 inputs one (inputs, neurons) float64 array of the block is 64 MiB.
+BLOCK_NEURONS = 2048
+
+
+@dataclass(frozen=True)
+class Data:
+    """The inputs x (B,n) and targets y (B,) every network of a file is read on (float64, read-only), the
+    moments of x that every neuron's statistics need, and the designs of the fits on the data: linear in x, and
+    separable quadratic in (x, x²)."""
+
+    x: np.ndarray
+    y: np.ndarray
+    x_one: np.ndarray      # (B,n+1): x and a column of ones, so that x·wᵀ + b is one matrix product
+    x_centred: np.ndarray  # x - mean x
+    x_mean: np.ndarray     # (n,)
+    x_cov: np.ndarray      # (n,n) covariance of the inputs (divided by B)
+    abs_unit: float        # one input's share of an L1-like target: the mean std of |x_i|
+    relu_unit: float       # the mean std of relu(x_i)
+    linear: Design
+    quadratic: Design
+
+
+@lru_cache(maxsize=32)
+def data(n: int, n_samples: int, seed: int, task: str = "l1", input_dist: str = "normal") -> Data:
+    """The read-out's data for networks with n inputs (cached: every network of a file shares it)."""
+    t = make_task(task, input_dist)
+    x = t.sample_x(n_samples, n, generator=torch.Generator().manual_seed(int(seed))).double()
+    x_np, y_np = x.numpy(), t.target(x).numpy()
+    linear = Design(x_np)
+    for arr in (x_np, y_np):
+        arr.flags.writeable = False
+    x_one = np.hstack([x_np, np.ones((len(x_np), 1))])
+    return Data(x_np, y_np, x_one, linear.centred, linear.mean, linear.gram / len(x_np),
+                float(np.abs(x_np).std(0).mean()), float(np.maximum(x_np, 0.0).std(0).mean()), linear,
+                Design(np.hstack([x_np, x_np * x_np])))
+
+
+def group_sums(H: np.ndarray, groups: list[list[int]]) -> np.ndarray:
+    """(B, G): the summed contributions of each group of neurons (columns of H), as one matrix product."""
+    onehot = np.zeros((H.shape[1], len(groups)))
+    for g, js in enumerate(groups):
+        onehot[js, g] = 1.0
+    return H @ onehot
+
+
+def sample_inputs(n: int, n_samples: int, seed: int, task: str = "l1",
+                  input_dist: str = "normal") -> tuple[np.ndarray, np.ndarray]:
+    """Inputs (B,n) and targets (B,) in float64, from the task's input distribution (read-only, cached)."""
+    d = data(n, n_samples, seed, task, input_dist)
+    return d.x, d.y
+
+
+@dataclass
+class Measured:
+    """One network f(x) = Σ_j a_j φ(z_j) + c, z_j = w_j·x + b_j, on the data, with per-neuron statistics."""
+
+    W: np.ndarray        # (m,n) float64
+    b: np.ndarray        # (m,)
+    a: np.ndarray        # (m,)
+    c: float
+    data: Data
+    H: np.ndarray        # (B,m) contributions a_j φ(z_j)
+    f: np.ndarray        # (B,) outputs
+    s: np.ndarray        # (m,) std of each contribution on the data
+    var_h: np.ndarray    # (m,) its variance
+    pr: np.ndarray       # (m,) participation ratio of each weight row
+    main: np.ndarray     # (m,) the input of each row's largest |weight|
+    sign: np.ndarray     # (m,) that weight's sign
+    r2_main: np.ndarray  # (m,) R² of h_j on its main input (1 where h_j is constant)
+    r2_z: np.ndarray     # (m,) R² of h_j on z_j (1 where h_j or z_j is constant)
+    z_std: np.ndarray    # (m,)
+    z_mean: np.ndarray   # (m,)
+
+
+def measure(W: np.ndarray, b: np.ndarray, a: np.ndarray, c: np.ndarray, activation: str, data: Data,
+            block: int = BLOCK_NEURONS) -> Iterator[Measured]:
+    """Each of K networks (W (K,m,n), b (K,m), a (K,m), c (K,)) measured on `data`, in order; `block` neurons are
+    evaluated at once (a network never splits: at least one network a block)."""
+    W, b, a = (np.asarray(v, float) for v in (W, b, a))
+    c = np.asarray(c, float).reshape(-1)
+    K, m, n = W.shape
+    per_block = max(1, block // max(m, 1))
+    for start in range(0, K, per_block):
+        ks = slice(start, min(K, start + per_block))
+        k = ks.stop - ks.start
+        Wb, bb, ab = W[ks].reshape(k * m, n), b[ks].reshape(-1), a[ks].reshape(-1)
+        Z = data.x_one @ np.hstack([Wb, bb[:, None]]).T  # pre-activations x·wᵀ + b
+        H = phi(Z, activation)
+        H *= ab
+        Hc = np.subtract(H, H.mean(0), out=Z)  # Z is not needed any more: its memory holds H centred
+        var_h = np.einsum("bj,bj->j", Hc, Hc) / len(H)  # one pass, no temporary
+        s = np.sqrt(var_h)
+        del Z, Hc
+        # Covariances of every contribution with every input, one matrix product: z_j is linear in x, so its
+        # moments and cov(h_j, z_j) = w_j·cov(h_j, x) follow without another pass over the data.
+        cov_hx = H.T @ data.x_centred / len(H)  # (k·m, n)
+        z_mean = data.x_mean @ Wb.T + bb
+        z_std = np.sqrt(np.maximum(np.einsum("ji,ik,jk->j", Wb, data.x_cov, Wb), 0.0))
+        cov_hz = np.einsum("ji,ji->j", cov_hx, Wb)
+        main = np.abs(Wb).argmax(1)
+        rows = np.arange(k * m)
+        sign = np.sign(Wb[rows, main]).astype(int)
+        with np.errstate(invalid="ignore", divide="ignore"):
+            r2_main = np.where(s > 0, cov_hx[rows, main] ** 2 / (var_h * np.diag(data.x_cov)[main]), 1.0)
+            r2_z = np.where((z_std > 0) & (s > 0), cov_hz ** 2 / (z_std ** 2 * var_h), 1.0)
+        pr = participation_ratio(Wb)
+        f = H.reshape(len(H), k, m).sum(2) + c[ks]
+        for i in range(k):
+            cols = slice(i * m, (i + 1) * m)
+            yield Measured(W[ks][i], b[ks][i], a[ks][i], float(c[ks][i]), data, H[:, cols], f[:, i],
+                           s[cols], var_h[cols], pr[cols], main[cols], sign[cols], r2_main[cols], r2_z[cols],
+                           z_std[cols], z_mean[cols])
