@@ -198,7 +198,8 @@ def test_bench_quick_reports_finite_positive_figures():
     numbers = ["train_steps_per_second", "train_steps_per_second_reference", "train_steps_per_second_loop",
                "generated_networks_per_second", "flops_per_step", "step_flops_per_second",
                "matmul_flops_per_second", "flop_ratio", "peak_memory_bytes_train_step", "bytes_moved_per_step",
-               "bench_wall_time_s"]
+               "bench_wall_time_s", "readout_cells_per_second", "readout_cells_per_second_per_network",
+               "readout_speedup"]
     for key in numbers:
         assert math.isfinite(result[key]) and result[key] > 0, key
     for key in ("train_step", "generation", "target_forward", "target_forward_many"):

@@ -14,6 +14,9 @@ What it measures, all in the same run on the same machine (docs/performance.md e
 * the FLOP/s of one training step (FLOPs counted with torch.utils.flop_counter.FlopCounterMode) divided
   by the FLOP/s of a large square matmul, with the step's memory traffic and the roofline bound it implies;
 * the peak tensor memory of one training step;
+* the read-out's cells per second (a cell: 16 draws of a shipped generator, labels and fingerprints, one thread
+  as in a sweep worker): batched (`readout.read`, one measurement of a file) against the per-network
+  formulation of before (each network measured alone, once for its label and once for its fingerprint);
 * the projected wall time of the paper-scale sweep (9 betas x 33 seeds) on this machine;
 * 8 seeds' training steps as one stacked computation (`batched.SeedStack`, what `train-batch` runs)
   against the same 8 steps one after another, side by side at one thread, and the study's 33 range trainings
@@ -39,6 +42,7 @@ from pathlib import Path
 from typing import Any
 
 import torch
+from threadpoolctl import threadpool_limits
 from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves
 from torch.utils.flop_counter import FlopCounterMode
@@ -467,6 +471,7 @@ def run(quick: bool = False, device: str = "cpu", demo_seconds: float | None = N
         result.update(train_steps_per_second_compiled=sps_compiled, compile_seconds=compile_seconds)
 
         _generation_and_evaluation(result, work.model, cfg, dev, budget, quick, sps, sps_loop)
+        _readout(result, work.model, cfg, budget)
         _flops_and_memory(result, work, dev, budget, quick, sps, sps_compiled)
     finally:
         torch.set_num_threads(default_threads)
@@ -573,6 +578,46 @@ def _generation_and_evaluation(result: dict[str, Any], model: HyperNetwork, cfg:
                        "target_forward": f"K={o.nets_per_step} networks, B={o.inputs_per_step} inputs",
                        "target_forward_many": f"K={count} networks, B={o.inputs_per_step} inputs"},
         })
+
+
+def readout_cells(model: HyperNetwork, cfg: Config, cells: int = 4) -> list[tuple[dict, dict]]:
+    """`cells` networks files of 16 draws each, at betas across the default grid: of the demo's shipped range
+    generator when the checkout has it (the read-out's real mix: double-sided, pudding, convexity, constant),
+    else of `model`."""
+    from .sample import load_model, sample
+    from .sweep import DEFAULT_BETAS
+
+    shipped = Path(__file__).resolve().parents[2] / "shipped" / "train" / "range" / "seed_0"
+    if shipped.is_dir():
+        model, cfg, _ = load_model(shipped)
+    betas = [DEFAULT_BETAS[round(i * (len(DEFAULT_BETAS) - 1) / max(cells - 1, 1))] for i in range(cells)]
+    return [sample(model, cfg, beta, cfg.task.n, cfg.task.width(cfg.task.n), 16, 0) for beta in betas]
+
+
+def _readout(result: dict[str, Any], model: HyperNetwork, cfg: Config, budget: float) -> None:
+    """Read-out cells per second at one thread, batched and per network, side by side."""
+    from . import classify, fingerprint, readout
+
+    _log("read-out: batched and per network")
+    files = readout_cells(model, cfg)
+
+    def batched() -> None:
+        for arrays, meta in files:
+            readout.read(arrays, meta)
+
+    def per_network() -> None:  # before: every network measured alone, for its label and again for its fingerprint
+        for arrays, meta in files:
+            opts = classify.file_options(meta)
+            for k in range(len(arrays["W"])):
+                net = (arrays["W"][k], arrays["b"][k], arrays["a"][k], arrays["c"][k])
+                classify.classify(*net, **opts)
+                fingerprint.fingerprint(*net, **opts)
+
+    with _Threads(1), threadpool_limits(1):
+        fast = rate(batched, budget, torch.device("cpu"), blocks=1) * len(files)
+        slow = rate(per_network, budget, torch.device("cpu"), blocks=1) * len(files)
+    result.update(readout_cells_per_second=fast, readout_cells_per_second_per_network=slow,
+                  readout_speedup=fast / slow)
 
 
 def _flops_and_memory(result: dict[str, Any], work: Workload, dev: torch.device, budget: float, quick: bool,
