@@ -43,8 +43,10 @@ def test_labels_and_evidence_equal_the_per_network_readout(block):
             assert res["label"] == want["label"] and res["reason"] == want["reason"], g["source"]
             assert res["composition"] == want["composition"] and res["n_active"] == want["n_active"]
             np.testing.assert_allclose(res["rel_error"], want["rel_error"], rtol=1e-9)
-            if want["random_ridge_rel_error"] is not None:
-                np.testing.assert_allclose(res["random_ridge_rel_error"], want["random_ridge_rel_error"], rtol=1e-9)
+            if want["random_ridge_rel_error"] is not None:  # the best of the draws that decided the rule
+                assert res["random_ridge_draws"] == 8 or res["label"] == "convexity"
+                got, full = res["random_ridge_rel_error"], want["random_ridge_rel_error"]
+                assert got >= full * (1 - 1e-9) and (res["random_ridge_draws"] < 8 or got == pytest.approx(full))
             np.testing.assert_allclose(res["dense_part"]["coef"], want["dense_part"]["coef"], rtol=1e-7, atol=1e-12)
 
 
