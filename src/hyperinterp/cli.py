@@ -122,6 +122,13 @@ def cmd_classify(args: argparse.Namespace) -> None:
     print(json.dumps(results, indent=1) if args.json else classify.format_table(results))
 
 
+def cmd_symmetries(args: argparse.Namespace) -> None:
+    from . import symmetry
+
+    result = symmetry.detect(args.task, args.input_dist, args.n)
+    print(json.dumps(result, indent=1) if args.json else symmetry.words(result))
+
+
 def cmd_families(args: argparse.Namespace) -> None:
     from . import families
 
@@ -307,6 +314,14 @@ def parser() -> argparse.ArgumentParser:
     c.add_argument("file", help="a networks .npz (from sample, or any file in the documented format)")
     c.add_argument("--json", action="store_true", help="a JSON list, one object per network")
     c.set_defaults(func=cmd_classify)
+
+    y = sub.add_parser("symmetries", help="the symmetries of a task, tested on its target function (sign flips, "
+                       "permutations, separability)")
+    y.add_argument("task", help="a built-in task or module:function")
+    y.add_argument("--input-dist", default="normal", help="the task's input distribution (normal or uniform)")
+    y.add_argument("--n", type=_positive_int, default=8, help="input size to test at (default 8)")
+    y.add_argument("--json", action="store_true", help="one JSON object with the worst gap of every symmetry")
+    y.set_defaults(func=cmd_symmetries)
 
     f = sub.add_parser("families", help="cluster the networks of .npz files into algorithm families by fingerprint "
                        "(any task)")
