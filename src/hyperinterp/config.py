@@ -138,6 +138,30 @@ def _tuples(value: Any) -> Any:
     return tuple(_tuples(v) for v in value) if isinstance(value, (list, tuple)) else value
 
 
+# Generator keys retired after E64 (dead ends, each recorded in the notebook): the key, the value that left it inert
+# and the entries it served. A stored run or sweep that names one at that value loads as before; one that used it, or
+# a configuration that sets it, is a one-line error naming the git tag where the code still runs it.
+RETIRED_TAG = "residue-e64"
+RETIRED = {
+    "hyper.attention_every": (0, "E6"), "hyper.attention_heads": (None, "E6"), "hyper.slot_plain": (False, "E20, E22"),
+    "hyper.floor_gate": (False, "E43"), "hyper.sign_share_schedule": ((), "E55-E56"),
+    "hyper.marked_neurons": (0, "E62"), "hyper.linear_pair": (False, "E63-E64"),
+}
+
+
+def _retired_message(key: str, value: Any, entries: str) -> str:
+    return (f"{key} = {value!r} was retired after E64 (a dead end of {entries}, docs/experiments.md): it runs at git "
+            f"tag {RETIRED_TAG} (git checkout {RETIRED_TAG})")
+
+
+def _retired(key: str, value: Any, stored: bool) -> None:
+    """A retired key is dropped where it changes nothing (a stored record at its inert value); else an error."""
+    inert, entries = RETIRED[key]
+    if stored and (inert is None or _tuples(value) == inert):  # None: inert whatever its value
+        return
+    raise UserError(_retired_message(key, value, entries))
+
+
 def from_dict(data: dict[str, Any], stored: bool = False) -> Config:
     """A configuration from nested dicts; what they leave out is the default. `stored`: a configuration saved
     with a run or sweep, which names every key of its day, so a key it lacks was added later and meant the
@@ -153,6 +177,9 @@ def from_dict(data: dict[str, Any], stored: bool = False) -> Config:
         fields = {f.name: f for f in dataclasses.fields(getattr(start, sec))}
         kwargs = {}
         for key, value in values.items():
+            if f"{sec}.{key}" in RETIRED:
+                _retired(f"{sec}.{key}", value, stored)
+                continue
             if key not in fields:
                 raise UserError(f"unknown config key {sec}.{key} (known: {', '.join(fields)})")
             kwargs[key] = _coerce(sec, fields[key], value)
@@ -204,10 +231,11 @@ def validate(cfg: Config) -> Config:
         raise UserError(f"hyper.pools must be a non-empty list of 'mean' and 'max', got {list(h.pools)}")
     if not h.slot_temperature > 0:
         raise UserError(f"hyper.slot_temperature must be > 0, got {h.slot_temperature}")
-    if h.slot_magnitude not in ("entry", "input", "input_sign", "sign_balance"):
-        raise UserError(f"hyper.slot_magnitude must be 'entry', 'input', 'input_sign' or 'sign_balance', got "
-                        f"{h.slot_magnitude!r}")
-    if h.slot_magnitude in ("input_sign", "sign_balance") and h.slot_signs != "split":
+    if h.slot_magnitude == "sign_balance":
+        raise UserError(_retired_message("hyper.slot_magnitude", "sign_balance", "E46"))
+    if h.slot_magnitude not in ("entry", "input", "input_sign"):
+        raise UserError(f"hyper.slot_magnitude must be 'entry', 'input' or 'input_sign', got {h.slot_magnitude!r}")
+    if h.slot_magnitude == "input_sign" and h.slot_signs != "split":
         raise UserError(f"hyper.slot_magnitude = {h.slot_magnitude!r} needs hyper.slot_signs = 'split' (a neuron's "
                         f"sign of its own)")
     if h.slot_signs not in ("free", "split") or (h.slot_signs == "split" and not (h.sign_split and h.slot_sinkhorn)):
@@ -215,37 +243,22 @@ def validate(cfg: Config) -> Config:
                         f"hyper.slot_sinkhorn > 0), got {h.slot_signs!r}")
     if not 0 < h.sign_plus_share < 1:
         raise UserError(f"hyper.sign_plus_share (the share of + neurons) must be in (0, 1), got {h.sign_plus_share}")
-    _check_share_schedule("hyper.sign_share_schedule", h.sign_share_schedule, h.sign_plus_share)
-    _check_share_by_beta(h.sign_share_by_beta, bool(h.sign_share_schedule))
+    _check_share_by_beta(h.sign_share_by_beta)
     if h.slot_balance not in ("equal", "floor"):
         raise UserError(f"hyper.slot_balance must be 'equal' or 'floor', got {h.slot_balance!r}")
-    if h.slot_plain and not h.slot_sinkhorn:
-        raise UserError("hyper.slot_plain adds the plain head to the slot weights: it needs hyper.slot_sinkhorn > 0")
     if h.slot_idle and not (h.slot_signs == "split" and h.slot_balance == "floor"):
         raise UserError("hyper.slot_idle (an idle slot beside the inputs) needs hyper.slot_signs = 'split' and "
                         "hyper.slot_balance = 'floor'")
     if h.idle_plain and not h.slot_idle:
         raise UserError("hyper.idle_plain gives idle neurons free weights: it needs hyper.slot_idle (split signs, a "
                         "floor and an idle slot)")
-    if h.floor_gate and not h.slot_idle:
-        raise UserError("hyper.floor_gate lowers the floor of each sign: it needs hyper.slot_idle (split signs, a "
-                        "floor and an idle slot for the neurons it frees)")
     if h.slot_readout and not h.slot_sinkhorn:
         raise UserError("hyper.slot_readout reads the features of the slots a neuron serves: it needs "
                         "hyper.slot_sinkhorn > 0")
-    if h.linear_pair and cfg.task.m < 3:
-        raise UserError(f"hyper.linear_pair makes the last two of the m neurons a linear pair: it needs task.m >= 3, "
-                        f"got {cfg.task.m}")
-    if h.marked_neurons < 0:
-        raise UserError(f"hyper.marked_neurons (neurons marked in a channel of their own) must be >= 0, got "
-                        f"{h.marked_neurons}")
     if h.skip_until < 0:
         raise UserError(f"hyper.skip_until (steps for the noise skip to decay to 0) must be >= 0, got {h.skip_until}")
     if h.slot_sinkhorn < 0:
         raise UserError(f"hyper.slot_sinkhorn (Sinkhorn iterations) must be >= 0, got {h.slot_sinkhorn}")
-    if h.attention_every < 0 or h.attention_heads < 1 or (h.attention_every and h.width % h.attention_heads):
-        raise UserError(f"hyper.attention_every must be >= 0 and hyper.attention_heads >= 1 dividing "
-                        f"hyper.width ({h.width}), got {h.attention_every} and {h.attention_heads}")
     return cfg
 
 
@@ -265,26 +278,16 @@ def _check_schedule(key: str, points: tuple, value: str, value_ok: Callable[[flo
                         f"{[list(p) if isinstance(p, (list, tuple)) else p for p in points]}")
 
 
-def _check_share_schedule(key: str, points: tuple, end: float | None) -> None:
-    """A schedule of the share of + neurons, ending at `end` (hyper.sign_plus_share) unless `end` is None."""
-    _check_schedule(key, points, "share of + neurons", lambda s: 0 < s < 1, "shares in (0, 1)")
-    if points and end is not None and abs(points[-1][1] - end) > 1e-9:
-        raise UserError(f"{key} must end at hyper.sign_plus_share ({end:g}, the share a finished run samples with), "
-                        f"got {points[-1][1]:g}")
-
-
-def _check_share_by_beta(points: tuple, scheduled: bool) -> None:
-    """hyper.sign_share_by_beta: [[beta, schedule], ...], betas > 0 rising, each a share schedule (its last share is
-    the one a finished run samples that beta with)."""
+def _check_share_by_beta(points: tuple) -> None:
+    """hyper.sign_share_by_beta: [[beta, schedule], ...], betas > 0 rising, each a schedule [[fraction, share of +
+    neurons], ...] (its last share is the one a finished run samples that beta with)."""
     key = "hyper.sign_share_by_beta"
-    if points and scheduled:
-        raise UserError(f"{key} and hyper.sign_share_schedule both set the share along training: set one (the "
-                        f"default sets {key}; {key}=[] clears it)")
     for p in points:
         beta = p[0] if isinstance(p, (list, tuple)) and len(p) == 2 else None
         if not (_finite(beta) and beta > 0 and isinstance(p[1], (list, tuple)) and p[1]):
             raise UserError(f"{key} must be [[beta, [[fraction, share], ...]], ...] with betas > 0, got {p!r}")
-        _check_share_schedule(f"{key} at beta {beta:g}", tuple(p[1]), None)
+        _check_schedule(f"{key} at beta {beta:g}", tuple(p[1]), "share of + neurons", lambda s: 0 < s < 1,
+                        "shares in (0, 1)")
     betas = [p[0] for p in points]
     if any(b >= c for b, c in itertools.pairwise(betas)):
         raise UserError(f"{key}: the betas must rise, got {betas}")

@@ -33,39 +33,20 @@ class HyperConfig:
     skip: float = 0.5
     pools: tuple[str, ...] = ("mean", "max")
     init_log_sigma: float = -3.0
-    attention_every: int = 0         # every k-th block also attends along the neuron axis (0: none)
-    attention_heads: int = 2
     # Half the neurons of every network get sign +1, half -1 (a random balanced split, fed to the layers as
     # one more neuron channel), and mu_W = sign * head: mixed signs become the easy output of a shared
     # generator, one sign for every sparse neuron (pudding) the one it must learn (DESIGN §9, E10).
     sign_split: bool = False
-    # This many neurons of every network, drawn at random, get +1 in one more neuron channel, the others -1: a
-    # symmetry breaker. Without it the equivariant generator treats spare neurons alike, so a dense term (pudding's
-    # linear part) is spread evenly over every spare neuron, each weight of each one precise: E61 measured 2,500 of a
-    # generated pudding's 4,700 bits in 28 such neurons, where one neuron carries the same term. 0: no channel.
-    marked_neurons: int = 0
-    # The last two of the m neurons are an exact linear pair, c*[silu(v.x) - silu(-v.x)] = c*v.x (SiLU), v read per
-    # input from the generator's features pooled over the neurons, c and the pair's sigmas from the pooled features
-    # and beta: a dense linear term in two neurons by construction (E63: a generated pudding spreads it over every
-    # spare neuron, 2,500 bits where this pair costs ~100), while the other m - 2 keep every role, convexity's too.
-    linear_pair: bool = False
     # The share of + neurons in that split (E35). 1/2 keeps the two signs mirror images, so a generator trained on
     # a target symmetric under x -> -x has no reason to treat them differently: double-sided and convexity are
     # symmetric, pudding (n sharp neurons of one sign and a dense linear part) breaks the symmetry. Another share
     # gives one sign more neurons than its floor needs, and a form of pudding a side to fall to (E35, E38: it did not).
     sign_plus_share: float = 0.5
-    # The share of + neurons along training (a sign curriculum in one training): [[fraction of the steps, share],
-    # ...], linear in between, a repeated fraction a jump, the last share held; it must end at sign_plus_share,
-    # the share a finished run samples with (a checkpoint samples with its step's). Empty: sign_plus_share
-    # throughout. E55: E51's jump [[0, 0.98], [0.5, 0.98], [0.5, 0.5]] in one training gives E41's double-sided
-    # (5 of 7 seeds) but diverged at the jump in seed 3 (a share the generator never saw; before LOG_SIGMA_MAX);
-    # a ramp [[0, 0.98], [0.4, 0.98], [0.7, 0.5]] keeps the one-sign phase's pudding+ in 13 of 16 seeds.
-    sign_share_schedule: tuple[tuple[float, float], ...] = ()
     # A share schedule per beta (E57): [[beta, [[fraction, share], ...]], ...], betas rising; a network's share is
     # interpolated linearly in log beta between its neighbours (the nearest schedule outside them). The - neurons can
     # then arrive at once where double-sided should win (low beta: E55's jump) and one by one where pudding should
     # (the band: E55's ramp). A finished run samples each beta with its schedule's last share (the default's all end
-    # at sign_plus_share; E61 holds the band at one sign). Not with sign_share_schedule.
+    # at sign_plus_share; E61 holds the band at one sign).
     sign_share_by_beta: tuple[tuple[float, tuple[tuple[float, float], ...]], ...] = ()
     # Neurons compete for the 2n (input, sign) slots (E13): the mean input weights are
     # mu_W[j, i] = exp(l[j, i]) * (P[j, i, +] - P[j, i, -]) + skip * z, where P is a soft assignment of neurons
@@ -83,18 +64,12 @@ class HyperConfig:
     # a neuron in an input's + slot weighs what one in its - slot does, and pudding must pay for the idle sign.
     # "input_sign" (split slots only, E45): one per (input, sign), the mean of l over that sign's neurons, so
     # an input's - neurons can fade while its + neurons stay (pudding's one-signed inputs, at no tax).
-    # "sign_balance" (E46): one per input times exp(+-d), d one number per network (the mean over the inputs of
-    # half the + and - means' difference): a sign can fade only on every input at once, as pudding's does.
     slot_magnitude: str = "entry"
     # What a slot is (E18). "free": an (input, sign) pair, so a neuron holding equal mass on both signs of an
     # input has no weight on it and the balance can be kept on paper (E17's pudding seed). "split": the sign is
     # the neuron's own (sign_split), the slots are the inputs, and the + neurons and the - neurons are each
     # balanced over the inputs: every input receives as much + mass as - mass, and nothing cancels.
     slot_signs: str = "free"
-    # The plain weight head's mean added to the slot weights (E20): a neuron may leave its slot (cancel it, or
-    # spread a dense part), which the split slots alone forbid. E18's split slots made pudding too dear to appear
-    # at any beta, so no seed showed three families along beta; with this the generator can make both.
-    slot_plain: bool = False
     # How much mass a slot receives (E21). "equal": exactly its share, m / 2n, which at m = 48, n = 16 is 1.5:
     # a sharp assignment cannot meet it, so some neurons stay split between inputs and an input can be left
     # without a sharp neuron of one sign (E18's hybrids, one to three inputs short). "floor": at least
@@ -125,17 +100,12 @@ class HyperConfig:
     # slot_sinkhorn): E29's hidden layers admit a read-out 10-30x more accurate than the generated one, which sees
     # only the mean and max over all n inputs, where the one entry that sets the neuron's slope is diluted.
     slot_readout: bool = False
-    # A floor per sign that the generator may lower as a function of beta (E43; needs slot_idle): each sign's floor
-    # is multiplied by sigmoid(g(beta, n, m)), g a linear map of the condition initialised at sigmoid ~ 0.98. With the
-    # floor whole, every input holds a whole neuron of each sign, so pudding (one sign's sharp neurons and a dense
-    # linear part) must still pay for the other sign's; a lowered floor lets them go idle or dense where beta makes
-    # pudding pay (E36: 1.3e-3..2e-3).
-    floor_gate: bool = False
     # The plain weight head times each neuron's idle mass added to its slot weights (E50; needs slot_idle): a spare
     # neuron the balance sends to no input gets free weights of either sign on every input, a dense part that the
     # slots cannot give (a slot weight has its neuron's sign, and its magnitude is the input's). Pudding's linear
     # term, and the mixed-sign one E45's one-sided hybrids lacked, are then representable; a neuron in a slot keeps
-    # its clean weights (idle mass ~0), unlike slot_plain, whose free weights cancelled the slots (E22).
+    # its clean weights (idle mass ~0), unlike E20's plain head on every neuron, whose free weights cancelled the
+    # slots (E22).
     idle_plain: bool = False
 
 
@@ -152,10 +122,7 @@ def plus_share(cfg: HyperConfig, progress: float, log_beta: torch.Tensor | None 
         at = [np.interp(progress, *zip(*s, strict=True)) for s in schedules]
         log_betas = np.log([b for b, _ in cfg.sign_share_by_beta])
         return np.interp(log_beta.detach().cpu().double().numpy(), log_betas, at)
-    if not cfg.sign_share_schedule:
-        return cfg.sign_plus_share
-    fracs, shares = zip(*cfg.sign_share_schedule, strict=True)
-    return float(np.interp(progress, fracs, shares))
+    return cfg.sign_plus_share
 
 
 def skip_scale(cfg: HyperConfig, step: int) -> float:
@@ -356,58 +323,25 @@ class Exchangeable(nn.Module):
         return _EntryMap.apply(base, h.reshape(-1, d), self.entry.weight.t()).view(k, m, n, d)
 
 
-class NeuronAttention(nn.Module):
-    """Self-attention along the neuron axis, separately for every input column (no positions, so it is
-    equivariant to both axes).
-
-    Pools give every neuron the same summary of the others; attention lets neuron i compare itself with
-    each neuron i' on the same input, the pairwise coordination double-sided needs (every input covered
-    by a + and a - neuron; DESIGN section 5). The output projection starts at zero, so a fresh model is
-    the pooling-only network plus a no-op."""
-
-    def __init__(self, d: int, heads: int):
-        super().__init__()
-        if d % heads:
-            raise ValueError(f"hyper.width ({d}) must be a multiple of hyper.attention_heads ({heads})")
-        self.heads = heads
-        self.norm = nn.LayerNorm(d, elementwise_affine=False)
-        self.qkv = nn.Linear(d, 3 * d)
-        self.out = nn.Linear(d, d)
-        nn.init.zeros_(self.out.weight)
-        nn.init.zeros_(self.out.bias)
-
-    def forward(self, h: torch.Tensor) -> torch.Tensor:
-        k, m, n, d = h.shape
-        cols = self.norm(h).transpose(1, 2).reshape(k * n, m, d)           # one sequence of m neurons per input
-        q, key, v = (t.view(k * n, m, self.heads, -1).transpose(1, 2) for t in self.qkv(cols).chunk(3, -1))
-        mixed = nn.functional.scaled_dot_product_attention(q, key, v)       # (k*n, heads, m, d/heads)
-        mixed = mixed.transpose(1, 2).reshape(k, n, m, d).transpose(1, 2)
-        return h + self.out(mixed)
-
-
 class Block(nn.Module):
-    """Residual exchangeable layer with LayerNorm and FiLM from the conditions, optionally followed by
-    attention along the neuron axis."""
+    """Residual exchangeable layer with LayerNorm and FiLM from the conditions."""
 
-    def __init__(self, d: int, pools: tuple[str, ...], cond_dim: int, attention_heads: int = 0):
+    def __init__(self, d: int, pools: tuple[str, ...], cond_dim: int):
         super().__init__()
         self.layer = Exchangeable(d, pools)
         self.norm = nn.LayerNorm(d, elementwise_affine=False)
         self.film = nn.Linear(cond_dim, 2 * d)
         nn.init.zeros_(self.film.weight)
         nn.init.zeros_(self.film.bias)
-        self.attention = NeuronAttention(d, attention_heads) if attention_heads else None
 
     def reference(self, h: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
         """The straightforward formulation (tests check `forward` against it)."""
         gamma, shift = self.film(cond)[:, None, None].chunk(2, -1)
-        h = h + nn.functional.silu(self.norm(self.layer.reference(h)) * (1 + gamma) + shift)
-        return self.attention(h) if self.attention is not None else h
+        return h + nn.functional.silu(self.norm(self.layer.reference(h)) * (1 + gamma) + shift)
 
     def forward(self, h: torch.Tensor, cond: torch.Tensor) -> torch.Tensor:
         gamma, shift = self.film(cond)[:, None, None].chunk(2, -1)
-        h = h + nn.functional.silu(self.norm(self.layer(h)) * (1 + gamma) + shift)
-        return self.attention(h) if self.attention is not None else h
+        return h + nn.functional.silu(self.norm(self.layer(h)) * (1 + gamma) + shift)
 
 
 def sinkhorn(logits: torch.Tensor, iters: int, slot_log_mass: float, floor: bool = False) -> torch.Tensor:
@@ -425,12 +359,11 @@ def sinkhorn(logits: torch.Tensor, iters: int, slot_log_mass: float, floor: bool
 
 
 def sinkhorn_split(logits: torch.Tensor, plus: torch.Tensor, iters: int, floor: bool = False,
-                   idle: torch.Tensor | None = None, log_floor_scale: torch.Tensor | None = None) -> torch.Tensor:
+                   idle: torch.Tensor | None = None) -> torch.Tensor:
     """Log of a soft assignment (K, m, n) of neurons to inputs whose rows sum to 1 and whose columns receive, from
     the neurons of each sign (`plus`: (K, m, 1)), that sign's share: (its neuron count) / n; with `floor`, at
     least min(1, share). `idle` (K, m, 1): the logits of one more column, no input, that takes no constraint (the
-    rows then sum to 1 over the inputs and it; only its input columns are returned). `log_floor_scale` (K, 2): the
-    log of a factor <= 1 on the floor of the + and the - neurons."""
+    rows then sum to 1 over the inputs and it; only its input columns are returned)."""
     n = logits.shape[2]
     if idle is not None:
         logits = torch.cat([logits, idle], 2)
@@ -438,8 +371,6 @@ def sinkhorn_split(logits: torch.Tensor, plus: torch.Tensor, iters: int, floor: 
     log_share = torch.where(plus, count_plus.log(), (plus.shape[1] - count_plus).log()) - math.log(n)
     if floor:
         log_share = log_share.clamp(max=0)
-        if log_floor_scale is not None:
-            log_share = log_share + torch.where(plus, log_floor_scale[:, None, :1], log_floor_scale[:, None, 1:])
     for _ in range(iters):
         logits = logits - logits.logsumexp(2, keepdim=True)
         col_plus = logits.masked_fill(~plus, -math.inf).logsumexp(1, keepdim=True)
@@ -468,14 +399,11 @@ class HyperNetwork(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.skip_scale = 1.0  # the skip's share when none is passed: the loader sets its checkpoint step's
-        self.progress = 1.0  # likewise its progress, which sets the share of + neurons (hyper.sign_share_*)
+        self.progress = 1.0  # likewise its progress, which sets the share of + neurons (hyper.sign_share_by_beta)
         d, cond_dim = cfg.width, 16
         self.cond = nn.Sequential(nn.Linear(3, cond_dim), nn.SiLU(), nn.Linear(cond_dim, cond_dim))
-        self.embed = nn.Linear(cfg.noise_channels + cfg.neuron_noise_channels + (cfg.marked_neurons > 0)
-                               + cfg.sign_split, d)
-        every = cfg.attention_every
-        attends = [every > 0 and (i + 1) % every == 0 for i in range(cfg.layers)]
-        self.blocks = nn.ModuleList(Block(d, cfg.pools, cond_dim, cfg.attention_heads if a else 0) for a in attends)
+        self.embed = nn.Linear(cfg.noise_channels + cfg.neuron_noise_channels + cfg.sign_split, d)
+        self.blocks = nn.ModuleList(Block(d, cfg.pools, cond_dim) for _ in range(cfg.layers))
         p = len(cfg.pools) * d
         self.w_head = nn.Linear(d, 2)                                        # mu_W, log sigma_W
         # score +, score -, log magnitude (, idle score: its mean over the inputs is the neuron's)
@@ -483,24 +411,14 @@ class HyperNetwork(nn.Module):
         self.neuron_head = nn.Sequential(nn.Linear(p + d * cfg.slot_readout, d), nn.SiLU(),
                                          nn.Linear(d, 4 + cfg.c_per_neuron))  # b, a
         self.c_head = nn.Linear(p + cond_dim, 2)                             # mu_c, log sigma_c
-        self.floor_head = nn.Linear(cond_dim, 2) if cfg.floor_gate else None  # the + and - floors' gates
-        # the linear pair: per input mu_v, log sigma_v; per network mu_c, log sigma_c, log sigma_b
-        self.pair_heads = nn.ModuleList([nn.Linear(d, 2), nn.Linear(d + cond_dim, 3)]) if cfg.linear_pair else None
-        for head in (self.w_head, self.neuron_head[-1], self.c_head, *([self.slot_head] if self.slot_head else []),
-                     *(self.pair_heads or [])):
+        for head in (self.w_head, self.neuron_head[-1], self.c_head, *([self.slot_head] if self.slot_head else [])):
             nn.init.normal_(head.weight, std=0.01)
             nn.init.zeros_(head.bias)
         with torch.no_grad():
             self.w_head.bias[1] = cfg.init_log_sigma
             self.neuron_head[-1].bias[2:4] = cfg.init_log_sigma
             self.c_head.bias[0] = c_init
-            if self.pair_heads is not None:
-                self.pair_heads[0].bias[1] = cfg.init_log_sigma
-                self.pair_heads[1].bias[1:] = cfg.init_log_sigma
             self.c_head.bias[1] = cfg.init_log_sigma
-        if self.floor_head is not None:  # the floors start whole (sigmoid(4) = 0.98), a gradient's reach from it
-            nn.init.normal_(self.floor_head.weight, std=0.01)
-            nn.init.constant_(self.floor_head.bias, 4.0)
 
     @staticmethod
     def conditions(log_beta: torch.Tensor, n: int, m: int) -> torch.Tensor:
@@ -515,12 +433,8 @@ class HyperNetwork(nn.Module):
         `self.progress`)."""
         cfg = self.cfg
         share = plus_share(cfg, self.progress) if share is None else share
-        m = m - 2 if cfg.linear_pair else m  # the linear pair is not generated from noise
         z = randn((k, m, n, cfg.noise_channels), generator, device)
         zn = randn((k, m, 1, cfg.neuron_noise_channels), generator, device)
-        if cfg.marked_neurons:  # before the sign, which stays the last channel
-            marked = _random_split(k, m, min(cfg.marked_neurons, m), generator, device)
-            zn = torch.cat([zn, marked[..., None, None]], -1)
         if cfg.sign_split:  # the last channel: +1 on a random share of the neurons, -1 on the rest
             # share * m rounded to 6 decimals first: a share interpolated from a float32 log beta lands a hair short
             plus = np.clip(np.floor(np.round(np.asarray(share, dtype=np.float64) * m, 6)), 1, m - 1)  # both signs
@@ -544,11 +458,8 @@ class HyperNetwork(nn.Module):
         if self.slot_head is None:
             head = w[..., 0]
         else:
-            gate = None if self.floor_head is None else nn.functional.logsigmoid(self.floor_head(cond))
-            p, log_magnitude = self.slot_assignment(h, z[:, :, 0, -1], gate)
+            p, log_magnitude = self.slot_assignment(h, z[:, :, 0, -1])
             head = self.slot_weights_from(p, log_magnitude)
-            if self.cfg.slot_plain:
-                head = head + w[..., 0]
             if self.cfg.idle_plain:  # the mass of a (split) assignment's row left for the idle column
                 head = head + (1 - p.sum(2, keepdim=True)).clamp_min(0) * w[..., 0]
             if self.cfg.slot_readout:  # the features of the entries each neuron serves
@@ -567,45 +478,23 @@ class HyperNetwork(nn.Module):
         mu_c = c[:, 0] + neuron[..., 4].sum(1) if self.cfg.c_per_neuron else c[:, 0]
         mu = Nets(mu_w, neuron[..., 0], mu_a, mu_c)
         log_sigma = Nets(w[..., 1], neuron[..., 2], log_sigma_a, c[:, 1])
-        if self.pair_heads is not None:
-            mu, log_sigma = self.with_linear_pair(h, cond, mu, log_sigma)
         return NetDistribution(mu, Nets(*(t.clamp(max=LOG_SIGMA_MAX) for t in log_sigma)))
 
-    def with_linear_pair(self, h: torch.Tensor, cond: torch.Tensor, mu: Nets, log_sigma: Nets) -> tuple[Nets, Nets]:
-        """mu and log sigma with the linear pair appended as the last two neurons (`HyperConfig.linear_pair`)."""
-        per_input = self.pair_heads[0](h.mean(1))                                   # (K,n,2): mu_v, log sigma_v
-        mu_c, ls_c, ls_b = self.pair_heads[1](torch.cat([h.mean((1, 2)), cond], -1)).unbind(-1)   # (K,) each
-        v, ls_v = per_input[..., 0], per_input[..., 1]
-
-        def append(main: torch.Tensor, first: torch.Tensor, second: torch.Tensor) -> torch.Tensor:
-            return torch.cat([main, torch.stack([first, second], 1)], 1)
-
-        mu = Nets(append(mu.W, v, -v), append(mu.b, torch.zeros_like(mu_c), torch.zeros_like(mu_c)),
-                  append(mu.a, mu_c, -mu_c), mu.c)
-        log_sigma = Nets(append(log_sigma.W, ls_v, ls_v), append(log_sigma.b, ls_b, ls_b),
-                         append(log_sigma.a, ls_c, ls_c), log_sigma.c)
-        return mu, log_sigma
-
-    def slot_assignment(self, h: torch.Tensor, sign: torch.Tensor, log_floor_scale: torch.Tensor | None = None
-                        ) -> tuple[torch.Tensor, torch.Tensor]:
+    def slot_assignment(self, h: torch.Tensor, sign: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The balanced assignment P and the log magnitude l of the slot weights: P is (K, m, n, 2) over
         (input, sign) slots, or with slot_signs = "split" (K, m, n) over the inputs, each sign of neurons
-        (`sign`: (K, m)) balanced on its own (`log_floor_scale`: see `sinkhorn_split`)."""
+        (`sign`: (K, m)) balanced on its own."""
         k, m, n, _ = h.shape
         s = self.slot_head(h)
         log_magnitude = s[..., 2] if self.cfg.slot_magnitude == "entry" else s[..., 2].mean(1, keepdim=True)
         floor = self.cfg.slot_balance == "floor"
         if self.cfg.slot_signs == "split":
             plus = (sign > 0)[:, :, None]
-            if self.cfg.slot_magnitude in ("input_sign", "sign_balance"):
-                by_plus, by_minus = sign_mean(s[..., 2], plus), sign_mean(s[..., 2], ~plus)
-                if self.cfg.slot_magnitude == "sign_balance":
-                    shared, d = (by_plus + by_minus) / 2, ((by_plus - by_minus) / 2).mean(2, keepdim=True)
-                    by_plus, by_minus = shared + d, shared - d
-                log_magnitude = torch.where(plus, by_plus, by_minus)
+            if self.cfg.slot_magnitude == "input_sign":
+                log_magnitude = torch.where(plus, sign_mean(s[..., 2], plus), sign_mean(s[..., 2], ~plus))
             idle = s[..., 3].mean(2, keepdim=True) / self.cfg.slot_temperature if self.cfg.slot_idle else None
             return sinkhorn_split(s[..., 0] / self.cfg.slot_temperature, plus, self.cfg.slot_sinkhorn, floor,
-                                  idle, log_floor_scale).exp(), log_magnitude
+                                  idle).exp(), log_magnitude
         scores = s[..., :2].reshape(k, m, 2 * n) / self.cfg.slot_temperature
         log_p = sinkhorn(scores, self.cfg.slot_sinkhorn, math.log(m / (2 * n)), floor)
         return log_p.exp().view(k, m, n, 2), log_magnitude

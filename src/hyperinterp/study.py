@@ -2,6 +2,7 @@
 number of named trainings (a generator variant, a continuation, an ablation), run by `hyperinterp study`.
 
     description = "what the study asks"
+    tag = "residue-e64"                   # only for a study of retired code: it runs at that git tag, not here
     config = "../default.toml"            # optional base config, relative to this file
     set = ["optim.steps=16000"]           # optional overrides of the base config
 
@@ -36,7 +37,7 @@ from .errors import UserError
 from .sweep import SweepSpec, training_overrides
 
 TRAINING_KEYS = {"name": str, "seeds": list, "set": dict, "init_from": str, "phases": bool, "generalization": bool}
-TOP_KEYS = ("description", "config", "set", "sweep", "training")
+TOP_KEYS = ("description", "config", "set", "sweep", "training", "tag")
 
 
 def _training(raw: Any, where: str) -> dict[str, Any]:
@@ -66,6 +67,8 @@ def load(path: str | Path) -> tuple[SweepSpec, config.Config, str]:
     unknown = set(data) - set(TOP_KEYS)
     if unknown:
         raise UserError(f"{p}: unknown key {sorted(unknown)[0]!r} (known: {', '.join(TOP_KEYS)})")
+    if data.get("tag"):  # a study of retired code: reproducible at its git tag only
+        raise UserError(f"{p} runs at git tag {data['tag']} (it uses keys retired since): git checkout {data['tag']}")
     base_path = (p.parent / data["config"]) if data.get("config") else None
     overrides = data.get("set", [])
     if not (isinstance(overrides, list) and all(isinstance(o, str) for o in overrides)):
