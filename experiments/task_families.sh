@@ -10,7 +10,7 @@
 #   OUT/<task>/families_beta.png, families_representatives.png
 # Usage: experiments/task_families.sh OUT [--set SECTION.KEY=VALUE ...]   (extra --set go to every training)
 # Environment: TASKS (default "sum_squares linf count_positive"; a user's module:function works too),
-#   SEEDS (3), JOBS (trainings at once, one thread each: 2), CONFIG (configs/plain.toml).
+#   SEEDS (3), JOBS (trainings at once, one thread each: 2), CONFIG (configs/plain.toml), BETAS (the sweep's 10).
 # Smoke test, about a minute: experiments/task_families.sh /tmp/tf --set optim.steps=200 --set hyper.layers=1
 # At the defaults: 9 trainings of about 40 min each on one thread, 2 at a time: about 3 hours on 2 cores.
 set -euo pipefail
@@ -19,7 +19,7 @@ tasks=${TASKS:-"sum_squares linf count_positive"}
 seeds=${SEEDS:-3}
 jobs=${JOBS:-2}
 config=${CONFIG:-configs/plain.toml}
-betas="1e-6 1e-5 3e-5 1e-4 3e-4 1e-3 2e-3 3e-3 5e-3 1e-2"
+betas=${BETAS:-"1e-6 1e-5 3e-5 1e-4 3e-4 1e-3 2e-3 3e-3 5e-3 1e-2"}
 hi=.venv/bin/hyperinterp
 mkdir -p "$out"
 

@@ -67,7 +67,7 @@ def main() -> None:
         if args.labels_only:
             classify.classify_arrays(arrays, meta)
         elif hasattr(readout, "read"):  # one measurement for both (since issue 35)
-            readout.read(arrays, meta)
+            readout.read(arrays, meta, with_directions=False)  # what the commit before measured
         else:
             classify.classify_arrays(arrays, meta)
             readout.fingerprint_arrays(arrays, meta)

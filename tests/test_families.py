@@ -266,7 +266,7 @@ def test_json_is_strict_with_nan_bits(tmp_path):
 
 def test_task_families_script_end_to_end(tmp_path):
     """experiments/task_families.sh (issue 16's other-task sweep) trains, samples at every β and writes each task's
-    families, with what each family computes: at a tiny size, one task and one seed."""
+    families, with what each family computes: at a tiny size, one task, one seed and three betas."""
     import os
     import subprocess
     from pathlib import Path
@@ -274,15 +274,16 @@ def test_task_families_script_end_to_end(tmp_path):
     root = Path(__file__).resolve().parents[1]
     if not (root / ".venv/bin/hyperinterp").exists():
         pytest.skip("the script runs the project's .venv (make setup)")
-    env = {**os.environ, "TASKS": "sum_squares", "SEEDS": "1", "CONFIG": "configs/plain.toml"}
+    env = {**os.environ, "TASKS": "sum_squares", "SEEDS": "1", "CONFIG": "configs/plain.toml",
+           "BETAS": "1e-6 1e-3 1e-2"}
     done = subprocess.run(["bash", "experiments/task_families.sh", str(tmp_path), "--set", "optim.steps=30",
                            "--set", "hyper.layers=1"], cwd=root, env=env, capture_output=True, text=True)
     assert done.returncode == 0, done.stderr[-2000:]
     out = json.loads((tmp_path / "sum_squares/families.json").read_text())
-    assert len(out["networks"]) == 10 * 16 and {n["task"] for n in out["networks"]} == {"sum_squares"}
+    assert len(out["networks"]) == 3 * 16 and {n["task"] for n in out["networks"]} == {"sum_squares"}
     assert all("formula" in f["decoded"] for f in out["families"])
     assert (tmp_path / "sum_squares/families_beta.png").stat().st_size > 0
-    assert "families among 160 networks" in (tmp_path / "sum_squares/families.txt").read_text()
+    assert "families among 48 networks" in (tmp_path / "sum_squares/families.txt").read_text()
 
 
 def test_small_weight_networks_read_as_a_quadratic_form(tmp_path):

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hyperinterp import classify, fingerprint, readout
+from hyperinterp import classify, directions, fingerprint, readout
 
 GOLDEN = Path(__file__).parent / "data" / "readout_golden"
 
@@ -68,11 +68,13 @@ def test_one_network_reads_as_in_its_file():
 
 
 def test_one_measurement_gives_both_labels_and_fingerprints():
-    """readout.read (what the sweep keeps beside each file) equals classify_arrays and fingerprint_arrays apart."""
+    """readout.read (what the sweep keeps beside each file) equals classify_arrays, fingerprint_arrays and
+    directions.read_many apart."""
     g, arrays = GROUPS[3]
     meta = _opts(g)
     arrays = {**arrays, "beta": np.full(len(arrays["W"]), 1e-3), "bits": np.arange(len(arrays["W"]), dtype=float)}
-    labels, fps = readout.read(arrays, meta)
+    labels, fps, dirs = readout.read(arrays, meta)
+    assert json.dumps(dirs) == json.dumps(directions.read_many(*(arrays[k] for k in "Wbac"), **meta))
     assert json.dumps(labels) == json.dumps(classify.classify_arrays(arrays, meta))
     assert json.dumps(fps) == json.dumps(readout.fingerprint_arrays(arrays, meta))
     assert [r["index"] for r in labels] == list(range(len(arrays["W"]))) and labels[2]["bits"] == 2.0

@@ -62,26 +62,22 @@ def test_limit_in_this_process_leaves_the_environment_of_children_only(monkeypat
 
 def test_a_user_task_with_branches_trains_packed(tmp_path: Path, monkeypatch):
     """--pack with a user task: its targets are computed outside torch.vmap, so even a target that branches on the
-    data trains as one stacked computation (no fallback to one job per seed), equal to the unpacked runs."""
-    from test_batched import TOLERANCE, _final, _max_relative_difference
-
+    data trains as one stacked computation (no fallback to one job per seed). That a pack equals its seeds' solo runs
+    is test_sweep's packed test."""
     name = f"branchy_{tmp_path.name.replace('-', '_')}"
     (tmp_path / f"{name}.py").write_text(BRANCHY)
     monkeypatch.syspath_prepend(str(tmp_path))
     training = {"name": "mine", "seeds": (0, 1), "set": {"task.name": f"{name}:branchy"}, "init_from": "",
                 "phases": False, "generalization": False}
     spec = sweep.SweepSpec(betas=(1e-3,), seeds=(0,), count=2, modes=(), trainings=(training,))
-    base = config.load(None, TINY)
-    packed, alone = tmp_path / "packed", tmp_path / "alone"
-    executor.run_sweep(packed, spec, base, workers=1, retries=0, progress=False, pack=2)
-    executor.run_sweep(alone, spec, base, workers=1, retries=0, progress=False)
+    packed = tmp_path / "packed"
+    executor.run_sweep(packed, spec, config.load(None, TINY), workers=1, retries=0, progress=False, pack=2)
     for seed in (0, 1):
-        run = Path("train") / "mine" / f"seed_{seed}"
-        meta = json.loads((sorted((packed / run).glob("checkpoints/step_*"))[-1] / "meta.json").read_text())
+        run = packed / "train" / "mine" / f"seed_{seed}"
+        meta = json.loads((sorted(run.glob("checkpoints/step_*"))[-1] / "meta.json").read_text())
         assert meta["command"] == "hyperinterp sweep --pack", seed
-        assert _max_relative_difference(_final(alone / run)[0], _final(packed / run)[0]) < TOLERANCE
     rows = json.loads((packed / "table.json").read_text())
-    assert np.isfinite([r["rel_mse_median"] for r in rows]).all()
+    assert len(rows) == 2 and np.isfinite([r["rel_mse_median"] for r in rows]).all()
 
 
 def test_sweep_into_a_file_is_one_line_and_exit_2(tmp_path: Path):
@@ -103,7 +99,8 @@ seeds = [0]
 
 
 def test_a_study_without_sweep_runs_only_its_trainings(tmp_path: Path):
-    """The rule in study.py's format: no [sweep] table, no built-in modes; the study prints its plan first."""
+    """The rule in study.py's format: no [sweep] table, no built-in modes; a study (a sweep alike: the same
+    executor.run_sweep) prints its jobs per mode before it starts."""
     path = tmp_path / "only.toml"
     path.write_text(TRAININGS_ONLY)
     spec, _, _ = study.load(path)
@@ -119,10 +116,3 @@ def test_a_study_with_nothing_to_run_is_one_line(tmp_path: Path):
     path.write_text('description = "nothing"\n')
     res = run_cli("study", str(path), str(tmp_path / "out"))
     assert res.returncode == 2 and "nothing to run" in res.stderr and not (tmp_path / "out").exists()
-
-
-def test_a_sweep_prints_its_jobs_per_mode_before_it_starts(tmp_path: Path):
-    res = run_cli("sweep", str(tmp_path / "s"), "--seeds", "2", "--modes", "adam,direct", "--betas", "1e-3",
-                  "--direct-steps", "2", *[a for s in TINY for a in ("--set", s)], "--workers", "2", timeout=300)
-    assert res.returncode == 0, res.stderr
-    assert "4 jobs (adam x2, direct x2), 0 finished already" in res.stderr.splitlines()[0]

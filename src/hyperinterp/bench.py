@@ -603,7 +603,7 @@ def _readout(result: dict[str, Any], model: HyperNetwork, cfg: Config, budget: f
 
     def batched() -> None:
         for arrays, meta in files:
-            readout.read(arrays, meta)
+            readout.read(arrays, meta, with_directions=False)
 
     def per_network() -> None:  # before: every network measured alone, for its label and again for its fingerprint
         for arrays, meta in files:

@@ -17,6 +17,16 @@ shared numbers, e.g. one neuron per input in SiLU's quadratic regime plus a line
 re-encoding — the formula's own network against the representative (`reencoding_error`, the share of the
 representative's variance the formula misses) — and scored on the task (`formula_error`: MSE/Var(y)).
 
+Beside the fingerprint every network is read by direction (`directions.py`, docs/directions.md): its neurons grouped
+by shared direction, the 1-D function along each, its effective neurons. Its features (`directions.vector`: the share
+of each mechanism, e.g. "dir:all:abs" for |Σx|, a hybrid flag, the copies per direction on a log scale) are added to
+the fingerprint's, which tells apart what the per-input fingerprint lumps (|Σx| by two neurons or by 46, Σ relu(x_i),
+Σ|x_i + x_j|, random ridges), and a family is named by its representative's mechanism ("double-sided along Σx, 2
+neurons"; the fingerprint's name stays as `fingerprint_name`). A network the rules would call near-constant because
+it computes another function than the task's (its output still varies by ≥ 20% of Var y) is read like any other and
+flagged `off_target` (named "off the target: ..."); one that barely varies stays the one near-constant point.
+`read_networks` and `cluster_networks` do the same for networks in memory (hand-built references).
+
 `summarise(files)` returns all of it as one JSON-serialisable dict (what `hyperinterp families --json`
 prints and the report can call); `figure_fractions` and `figure_representatives` draw it.
 """
@@ -31,7 +41,7 @@ import numpy as np
 from sklearn.cluster import AgglomerativeClustering
 from sklearn.metrics import adjusted_rand_score, homogeneity_score, pairwise_distances
 
-from . import netfile, readout
+from . import directions, netfile, readout
 from .classify import _linear_fit, classify, file_options, sample_inputs
 from .decode import decode, quadratic_form
 from .fingerprint import fingerprint, vector
@@ -50,9 +60,25 @@ def compact(fp: dict[str, Any]) -> dict[str, Any]:
     return {**{k: fp[k] for k in keep}, "features": vector(fp)}
 
 
-def matrix(fps: list[dict[str, Any]]) -> tuple[np.ndarray, list[str]]:
-    """The feature matrix (N, F) over the union of feature names (sorted: a deterministic column order)."""
-    vecs = [vector(fp) for fp in fps]
+def features(fp: dict[str, Any], rd: dict[str, Any] | None = None) -> dict[str, float]:
+    """A network's features: `fingerprint.vector`, and with its directions reading `rd` (`directions.read`) also
+    `directions.vector` (what tells mechanisms along shared directions apart). A near-constant network stays one
+    point whatever its directions."""
+    if rd is None:
+        return vector(fp)
+    if not fp["near_constant"]:
+        return {**vector(fp), **directions.vector(rd)}
+    if not directions.moves(rd):
+        return vector(fp)  # nothing computed: the one near-constant point
+    # far from the target but not constant: another function (|Σx| read as L1), read like any network, and flagged
+    return {**vector({**fp, "near_constant": False}), **directions.vector(rd), "off_target": 1.0}
+
+
+def matrix(fps: list[dict[str, Any]], dirs: list[dict[str, Any] | None] | None = None) -> tuple[np.ndarray, list[str]]:
+    """The feature matrix (N, F) over the union of feature names (sorted: a deterministic column order); `dirs`: the
+    networks' directions readings, in the same order (None: the fingerprints' own "directions" where they have one)."""
+    dirs = [fp.get("directions") for fp in fps] if dirs is None else dirs
+    vecs = [features(fp, rd) for fp, rd in zip(fps, dirs, strict=True)]
     names = sorted({name for v in vecs for name in v})
     return np.array([[v.get(name, 0.0) for name in names] for v in vecs]).reshape(len(vecs), len(names)), names
 
@@ -68,6 +94,19 @@ def cluster(X: np.ndarray, distance: float = DISTANCE) -> np.ndarray:
     order = sorted(sizes, key=lambda lab: (-sizes[lab], first[lab]))
     rank = {lab: r for r, lab in enumerate(order)}
     return np.array([rank[lab] for lab in raw])
+
+
+def read_networks(nets: list[dict[str, np.ndarray]], **opts: Any) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
+    """Fingerprints and directions readings of single networks (dicts W, b, a, c), e.g. hand-built references;
+    `opts`: activation, task, input_dist, n_samples, seed."""
+    return ([fingerprint(**net, **opts) for net in nets],
+            [directions.read(**net, **opts) for net in nets])
+
+
+def cluster_networks(nets: list[dict[str, np.ndarray]], distance: float = DISTANCE, **opts: Any) -> np.ndarray:
+    """Family ids (0 the largest) of single networks, from fingerprints and directions (what `summarise` does)."""
+    fps, dirs = read_networks(nets, **opts)
+    return cluster(matrix(fps, dirs)[0], distance)
 
 
 def _median(values: list[float | None]) -> float | None:
@@ -166,32 +205,41 @@ def decoded(file: str | Path, index: int, fp: dict[str, Any] | None = None) -> d
 def summarise(files: list[str | Path], distance: float = DISTANCE, **kwargs: Any) -> dict[str, Any]:
     """Fingerprint every network of `files`, cluster them, describe each family.
 
-    Returns {"networks": [{file, index, family, fingerprint, beta?, bits?, rel_mse?, seed}, ...] (files in the
-    order given, networks in file order), "families": [{id, name, size, fraction, words, representative,
-    features, by_beta, by_seed, bits_median, rel_mse_median, decoded}, ...], "features": [names], "distance": ...}.
+    Returns {"networks": [{file, index, family, fingerprint, directions, beta?, bits?, rel_mse?, seed}, ...] (files in
+    the order given, networks in file order), "families": [{id, name, fingerprint_name, size, fraction, words,
+    representative, features, by_beta, by_seed, bits_median, rel_mse_median, decoded, directions}, ...],
+    "features": [names], "distance": ...}; `directions` as in docs/directions.md.
     """
     nets: list[dict[str, Any]] = []
     fps: list[dict[str, Any]] = []
+    dirs: list[dict[str, Any]] = []
     for path in files:
         arrays, meta = netfile.load(path)
         fps_file = fingerprint_arrays(arrays, meta, **kwargs) if kwargs else readout.fingerprints(path, arrays, meta)
+        dirs += (directions.read_many(*(arrays[k] for k in "Wbac"), **file_options(meta, **kwargs)) if kwargs
+                 else readout.directions_of(path, arrays, meta))
         for fp in fps_file:
             fps.append(fp)
             nets.append({"file": str(path), "index": fp["index"], "seed": meta.get("seed"),
                          "mode": meta.get("mode"), "task": fp["task"],
                          **{k: fp[k] for k in ("beta", "bits", "rel_mse") if k in fp}})
-    X, names = matrix(fps)
+    X, names = matrix(fps, dirs)
     ids = cluster(X, distance)
-    for net, fp, fam in zip(nets, fps, ids, strict=True):
+    for net, fp, rd, fam in zip(nets, fps, dirs, ids, strict=True):
         net["family"] = f"F{fam + 1}"
         net["fingerprint"] = compact(fp)
+        net["fingerprint"]["features"] = features(fp, rd)
+        net["directions"] = rd
     families = []
     for fam in range(int(ids.max()) + 1 if len(ids) else 0):
         members = np.flatnonzero(ids == fam)
         rep = int(members[np.argmin(pairwise_distances(X[members]).mean(1))])  # the medoid
         mean = {name: float(X[members, c].mean()) for c, name in enumerate(names)}
+        rd = dirs[rep]
         families.append({
-            "id": f"F{fam + 1}", "name": _name(mean),
+            "id": f"F{fam + 1}", "name": rd["words"] if not fps[rep]["near_constant"] else
+            f"off the target: {rd['words']}" if directions.moves(rd) else "near-constant",
+            "fingerprint_name": _name(mean),
             "size": int(len(members)), "fraction": float(len(members) / len(nets)),
             "words": fps[rep]["words"], "representative": {"file": nets[rep]["file"], "index": nets[rep]["index"]},
             "features": {k: v for k, v in mean.items() if v != 0.0},
@@ -199,6 +247,11 @@ def summarise(files: list[str | Path], distance: float = DISTANCE, **kwargs: Any
             "bits_median": _median([nets[i].get("bits") for i in members]),
             "rel_mse_median": _median([nets[i].get("rel_mse") for i in members]),
             "decoded": decoded(nets[rep]["file"], nets[rep]["index"], fps[rep]),
+            "directions": {"words": rd["words"], **rd["decoded"],
+                           "per_direction_error": rd["reencoding"]["network_error"],
+                           "effective_neurons": rd["effective_neurons"], "carrying_neurons": rd["carrying_neurons"],
+                           "active_neurons": rd["active_neurons"], "rank": rd["rank"]["rank"],
+                           "effective_neurons_median": _median([dirs[i]["effective_neurons"] for i in members])},
         })
     return {"networks": nets, "families": families, "features": names, "distance": distance}
 
@@ -255,6 +308,11 @@ def format_text(summary: dict[str, Any]) -> str:
                  f"{summary['distance']:g}):")
     for fam in summary["families"]:
         lines.append(f"{fam['id']}: {fam['size']} networks ({fam['fraction']:.0%}): {fam['name']}")
+        dd = fam["directions"]
+        lines.append(f"    by direction: {dd['formula']}  (misses {_g(dd['reencoding_error'])} of the representative's "
+                     f"variance, {_g(dd['per_direction_error'])} with each direction's own numbers; error on the task "
+                     f"{dd['formula_error']:.3g}); effective neurons {dd['effective_neurons']} of "
+                     f"{dd['active_neurons']} active, rank {dd['rank']}; fingerprint: {fam['fingerprint_name']}")
         lines.append(f"    representative ({fam['representative']['file']} #{fam['representative']['index']}): "
                      f"{fam['words']}")
         dec = fam["decoded"]
@@ -275,6 +333,10 @@ def format_text(summary: dict[str, Any]) -> str:
         if extra:
             lines.append("    " + "; ".join(extra))
     return "\n".join(lines)
+
+
+def _g(v: float | None) -> str:
+    return "n/a" if v is None else f"{v:.2g}"
 
 
 # ---- pictures (for the report) ---------------------------------------------------------------------

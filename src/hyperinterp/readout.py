@@ -1,4 +1,4 @@
-"""The read-out of a saved networks file, kept beside it: labels (classify) and fingerprints (families).
+"""The read-out of a saved networks file, kept beside it: labels (classify), fingerprints and directions (families).
 
 The sweep computes both while its workers run in parallel and writes ``beta_X.readout.json`` next to
 ``beta_X.npz``; the report and `hyperinterp families` reuse them instead of recomputing (most of the
@@ -15,7 +15,7 @@ from typing import Any
 
 import numpy as np
 
-from . import classify, fingerprint, measure, netfile, netmath
+from . import classify, decode, directions, fingerprint, measure, netfile, netmath
 
 
 def _source_id(*modules: Any) -> str:
@@ -23,7 +23,8 @@ def _source_id(*modules: Any) -> str:
 
 
 CODE_ID = {"labels": _source_id(classify, measure, netmath),
-           "fingerprints": _source_id(fingerprint, classify, measure, netmath)}
+           "fingerprints": _source_id(fingerprint, classify, measure, netmath),
+           "directions": _source_id(directions, decode, fingerprint, classify, measure, netmath)}
 
 
 def path(npz: str | Path) -> Path:
@@ -35,7 +36,7 @@ def _sha(npz: Path) -> str:
 
 
 def write(npz: str | Path, **parts: list[dict[str, Any]]) -> Path:
-    """Save `labels=` and/or `fingerprints=` of the networks file `npz` beside it."""
+    """Save `labels=`, `fingerprints=` and/or `directions=` of the networks file `npz` beside it."""
     out = path(npz)
     record = {"npz_sha256": _sha(Path(npz)), **{k: {"code": CODE_ID[k], "items": v} for k, v in parts.items()}}
     netfile.atomic_write(out, lambda fh: fh.write(json.dumps(record).encode()))
@@ -43,7 +44,7 @@ def write(npz: str | Path, **parts: list[dict[str, Any]]) -> Path:
 
 
 def saved(npz: str | Path, part: str) -> list[dict[str, Any]] | None:
-    """The saved `part` ("labels" or "fingerprints") of `npz` if it belongs to this file and this code."""
+    """The saved `part` ("labels", "fingerprints" or "directions") of `npz` if it belongs to this file and this code."""
     try:
         record = json.loads(path(npz).read_text())
         entry = record[part]
@@ -69,18 +70,21 @@ def _annotated(fps: list[dict[str, Any]], arrays: dict[str, np.ndarray]) -> list
     return fps
 
 
-def read(arrays: dict[str, np.ndarray], meta: dict[str, Any], n_samples: int = 4096,
-         seed: int = 0) -> tuple[list[dict[str, Any]], list[dict[str, Any]]]:
-    """(labels, fingerprints) of every network of a loaded networks file, from ONE measurement of its networks:
-    what `classify_arrays` and `fingerprint_arrays` give, at the cost of one read-out pass instead of two."""
+def read(arrays: dict[str, np.ndarray], meta: dict[str, Any], n_samples: int = 4096, seed: int = 0,
+         with_directions: bool = True) -> tuple[list[dict[str, Any]], list[dict[str, Any]], list[dict[str, Any]]]:
+    """(labels, fingerprints, directions) of every network of a loaded networks file, from ONE measurement of its
+    networks: what `classify_arrays`, `fingerprint_arrays` and `directions.read_many` give apart (directions [] when
+    not `with_directions`)."""
     opts = classify.file_options(meta)
     act, task = opts["activation"], opts["task"]
     d = measure.data(arrays["W"].shape[2], n_samples, seed, task, opts["input_dist"])
-    labels, fps = [], []
+    labels, fps, dirs = [], [], []
     for M in measure.measure(arrays["W"], arrays["b"], arrays["a"], arrays["c"], act, d):
         labels.append(classify.of_measured(M, act, task, opts["input_dist"], n_samples, seed))
         fps.append(fingerprint.of_measured(M, act, task))
-    return classify.annotated(labels, arrays), _annotated(fps, arrays)
+        if with_directions:
+            dirs.append(directions.of_measured(M, act))
+    return classify.annotated(labels, arrays), _annotated(fps, arrays), dirs
 
 
 def labels(npz: str | Path, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> list[dict[str, Any]]:
@@ -90,3 +94,9 @@ def labels(npz: str | Path, arrays: dict[str, np.ndarray], meta: dict[str, Any])
 
 def fingerprints(npz: str | Path, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> list[dict[str, Any]]:
     return saved(npz, "fingerprints") or fingerprint_arrays(arrays, meta)
+
+
+def directions_of(npz: str | Path, arrays: dict[str, np.ndarray], meta: dict[str, Any]) -> list[dict[str, Any]]:
+    """`directions.read_many` of every network of `npz`: saved, or computed now."""
+    return saved(npz, "directions") or directions.read_many(arrays["W"], arrays["b"], arrays["a"], arrays["c"],
+                                                            **classify.file_options(meta))

@@ -149,8 +149,78 @@ def pudding_neg(n: int, m: int | None = None, k: float = 5.0, form: str = "bias"
     return pudding(n, m, k, -1, form, activation, **kw)
 
 
+# ---------------------------------------------------------------------------------------------
+# Mechanisms that do not live on single inputs (issue 36, `directions`): the functions they compute differ
+# (|Σx|, Σ relu(x_i), Σ|x_i + x_j|), which is the point: families must tell the mechanisms apart.
+
+MECHANISMS = ("abs_sum", "abs_sum_spread", "relu_sum", "pair_abs", "convexity")
 
 
+def _padded(W: list[np.ndarray], b: list[float], a: list[float], c: float, n: int, m: int | None) -> Net:
+    need = len(W)
+    m = need if m is None else m
+    if m < need:
+        raise UserError(f"this construction needs at least {need} hidden neurons for n={n}, got m={m}")
+    net = _empty(n, m)
+    net["W"][:need], net["b"][:need], net["a"][:need], net["c"] = np.array(W), b, a, np.array(c)
+    return net
+
+
+def abs_sum(n: int, m: int | None = None, k: float = 5.0, activation: str = "silu") -> Net:
+    """|Σx| by two neurons ±k·(1,…,1), output weights 1/k (the kink sharpness along the unit direction is k√n)."""
+    one = np.ones(n)
+    c = math.sqrt(n) * kink_offset(k * math.sqrt(n), activation)
+    return _padded([k * one, -k * one], [0.0, 0.0], [1 / k, 1 / k], c, n, m)
+
+
+def abs_sum_spread(n: int, m: int | None = 46, k: float = 5.0, seed: int = 0, activation: str = "silu",
+                   neurons: int | None = None) -> Net:
+    """|Σx| spread over `neurons` (default: all m, at least 4) neurons, half along +(1,…,1) and half along −(1,…,1),
+    each with its own scale k_j = k·e^U(−½,½) and output weight 1/(k_j·neurons/2): every side is the mean of
+    relu-like neurons φ(k_j Σx)/k_j."""
+    J = (m or 46) if neurons is None else neurons
+    J -= J % 2
+    if J < 4:
+        raise UserError(f"abs_sum_spread needs at least 4 neurons, got {J}")
+    ks = k * np.exp(np.random.default_rng(seed).uniform(-0.5, 0.5, J))
+    one = np.ones(n)
+    signs = np.r_[np.ones(J // 2), -np.ones(J // 2)]
+    c = float(np.mean([math.sqrt(n) * kink_offset(kj * math.sqrt(n), activation) for kj in ks]))
+    return _padded(list(signs[:, None] * ks[:, None] * one), [0.0] * J, list(2.0 / (J * ks)), c, n, m)
+
+
+def relu_sum(n: int, m: int | None = None, k: float = 5.0, activation: str = "silu") -> Net:
+    """Σ_i relu(x_i) by one-sided units: one neuron +k·e_i per input, output weight 1/k."""
+    return _padded(list(k * np.eye(n)), [0.0] * n, [1 / k] * n, n * kink_offset(k, activation) / 2, n, m)
+
+
+def pair_abs(n: int, m: int | None = None, k: float = 5.0, activation: str = "silu") -> Net:
+    """Σ over the disjoint pairs (0,1), (2,3), … of |x_i + x_j|: neurons ±k·(e_i + e_j), output weights 1/k (an odd
+    last input is left out)."""
+    W = []
+    for i in range(0, n - 1, 2):
+        w = np.zeros(n)
+        w[[i, i + 1]] = k
+        W += [w, -w]
+    pairs = len(W) // 2
+    c = pairs * math.sqrt(2) * kink_offset(k * math.sqrt(2), activation)
+    return _padded(W, [0.0] * len(W), [1 / k] * len(W), c, n, m)
+
+
+def make_mechanism(name: str, n: int, m: int | None = None, k: float = 5.0, seed: int = 0,
+                   activation: str = "silu") -> Net:
+    """One network of `MECHANISMS` by name (convexity: `convexity` with scale k/5, so the default k gives k = 1)."""
+    if name == "abs_sum":
+        return abs_sum(n, m, k, activation)
+    if name == "abs_sum_spread":
+        return abs_sum_spread(n, m if m is not None else 46, k, seed, activation)
+    if name == "relu_sum":
+        return relu_sum(n, m, k, activation)
+    if name == "pair_abs":
+        return pair_abs(n, m, k, activation)
+    if name == "convexity":
+        return convexity(n, m, k / 5.0, seed, activation)
+    raise UserError(f"unknown mechanism {name!r} (known: {', '.join(MECHANISMS)})")
 
 
 def convexity(n: int, m: int | None = None, k: float = 1.0, seed: int = 0, activation: str = "silu",

@@ -378,8 +378,8 @@ def run_job(out_dir: str | Path, spec: SweepSpec, base: Config, job: Job) -> lis
         else:  # read out from the saved file, and kept beside it: the report reuses it instead of redoing it
             saved = netfile.save(net_dir / f"beta_{beta_name(beta)}.npz", arrays,
                                   {**meta, "mode": job.mode, "thread_pools": pools})
-            results, fingerprints = readout.read(*netfile.load(saved))
-            readout.write(saved, labels=results, fingerprints=fingerprints)
+            results, fingerprints, directions = readout.read(*netfile.load(saved))
+            readout.write(saved, labels=results, fingerprints=fingerprints, directions=directions)
         rows.append(cell_row(arrays, results, kind=kind, mode=job.mode, seed=job.seed, beta=beta, step=step,
                              n=n, m=m))
 
