@@ -63,8 +63,11 @@ def _kill_after(args: list[str], run, checkpoints: int, delay: float, env=None) 
     assert proc.returncode == -signal.SIGKILL, f"not killed mid-run (rc {proc.returncode}): {err.decode()}"
 
 
-# whatever torch's default thread count on the machine: the run pins optim.threads, and resume restores it
-@pytest.mark.parametrize("omp", [None, "1", "2"], ids=["omp_unset", "omp_1", "omp_2"])
+# whatever torch's default thread count on the machine: the run pins optim.threads, and resume restores it. The
+# OMP_NUM_THREADS=1 and =2 cases are `slow` (15-25 s each): the kills are omp_unset's, and a resume bitwise under
+# another default thread count is test_resume_under_another_default_thread_count_is_bitwise's.
+@pytest.mark.parametrize("omp", [None, pytest.param("1", marks=pytest.mark.slow),
+                                 pytest.param("2", marks=pytest.mark.slow)], ids=["omp_unset", "omp_1", "omp_2"])
 def test_run_killed_at_five_random_moments_resumes_bitwise(tmp_path, omp):
     ref, run, env = tmp_path / "ref", tmp_path / "run", thread_env(omp)
     done = run_cli("train", str(ref), "--quiet", *KILL_SETS, env=env)
