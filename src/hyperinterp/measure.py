@@ -1,10 +1,11 @@
 """Networks on data, a whole file at once: what the read-out (classify, fingerprint) measures of every neuron.
 
 Every network of a file is read on the same inputs x (the task's input distribution, a fixed seed) and targets y.
-The networks are evaluated in blocks of neurons: one product x·Wᵀ and one activation call for the whole block, and
-each per-neuron statistic is a column reduction over the block. numpy reduces along axis 0 row by row, so a column's
-statistic does not depend on the block it sits in: a network measured in a block of many reads as it does alone.
-What is left per network (grouping neurons, a few fits of summed outputs) is small.
+The networks are evaluated in blocks: one batched product x·Wᵀ and one activation call for the whole block (each
+network's (inputs, neurons) array contiguous), and each per-neuron statistic is a reduction over the inputs for the
+whole block at once, or follows from the inputs' covariance (z_j is linear in x). numpy reduces over the inputs row by
+row, so a neuron's statistic does not depend on the block it sits in: a network measured in a block of many reads as
+it does alone (tested). What is left per network (grouping neurons, a few fits of summed outputs) is small.
 """
 
 from __future__ import annotations
@@ -104,17 +105,18 @@ def measure(W: np.ndarray, b: np.ndarray, a: np.ndarray, c: np.ndarray, activati
     for start in range(0, K, per_block):
         ks = slice(start, min(K, start + per_block))
         k = ks.stop - ks.start
-        Wb, bb, ab = W[ks].reshape(k * m, n), b[ks].reshape(-1), a[ks].reshape(-1)
-        Z = data.x_one @ np.hstack([Wb, bb[:, None]]).T  # pre-activations x·wᵀ + b
+        Wb, bb = W[ks].reshape(k * m, n), b[ks].reshape(-1)
+        # pre-activations x·wᵀ + b as (k, B, m): each network's block contiguous, for the rules' products on it
+        Z = np.matmul(data.x_one, np.concatenate([W[ks], b[ks][..., None]], 2).transpose(0, 2, 1))
         H = phi(Z, activation)
-        H *= ab
-        Hc = np.subtract(H, H.mean(0), out=Z)  # Z is not needed any more: its memory holds H centred
-        var_h = np.einsum("bj,bj->j", Hc, Hc) / len(H)  # one pass, no temporary
+        H *= a[ks][:, None, :]
+        Hc = np.subtract(H, H.mean(1, keepdims=True), out=Z)  # Z is not needed any more: its memory holds H centred
+        var_h = np.einsum("kbj,kbj->kj", Hc, Hc).reshape(-1) / H.shape[1]  # one pass, no temporary
         s = np.sqrt(var_h)
         del Z, Hc
         # Covariances of every contribution with every input, one matrix product: z_j is linear in x, so its
         # moments and cov(h_j, z_j) = w_j·cov(h_j, x) follow without another pass over the data.
-        cov_hx = H.T @ data.x_centred / len(H)  # (k·m, n)
+        cov_hx = np.matmul(H.transpose(0, 2, 1), data.x_centred).reshape(k * m, n) / H.shape[1]
         z_mean = data.x_mean @ Wb.T + bb
         z_std = np.sqrt(np.maximum(np.einsum("ji,ik,jk->j", Wb, data.x_cov, Wb), 0.0))
         cov_hz = np.einsum("ji,ji->j", cov_hx, Wb)
@@ -125,9 +127,9 @@ def measure(W: np.ndarray, b: np.ndarray, a: np.ndarray, c: np.ndarray, activati
             r2_main = np.where(s > 0, cov_hx[rows, main] ** 2 / (var_h * np.diag(data.x_cov)[main]), 1.0)
             r2_z = np.where((z_std > 0) & (s > 0), cov_hz ** 2 / (z_std ** 2 * var_h), 1.0)
         pr = participation_ratio(Wb)
-        f = H.reshape(len(H), k, m).sum(2) + c[ks]
+        f = H.sum(2) + c[ks][:, None]
         for i in range(k):
             cols = slice(i * m, (i + 1) * m)
-            yield Measured(W[ks][i], b[ks][i], a[ks][i], float(c[ks][i]), data, H[:, cols], f[:, i],
+            yield Measured(W[ks][i], b[ks][i], a[ks][i], float(c[ks][i]), data, H[i], f[i],
                            s[cols], var_h[cols], pr[cols], main[cols], sign[cols], r2_main[cols], r2_z[cols],
                            z_std[cols], z_mean[cols])
