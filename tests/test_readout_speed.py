@@ -78,3 +78,17 @@ def test_one_measurement_gives_both_labels_and_fingerprints():
     assert json.dumps(labels) == json.dumps(classify.classify_arrays(arrays, meta))
     assert json.dumps(fps) == json.dumps(readout.fingerprint_arrays(arrays, meta))
     assert [r["index"] for r in labels] == list(range(len(arrays["W"]))) and labels[2]["bits"] == 2.0
+
+
+def test_the_reference_formulation_gives_the_same_labels():
+    """What the benchmark times as "before" (one network at a time, SiLU's tanh form, every yardstick draw) labels
+    the golden draws as the batched read-out does, and its yardstick is the full one the golden file recorded."""
+    convexity = [(g, a) for g, a in GROUPS if any(lab["random_ridge_rel_error"] is not None for lab in g["labels"])]
+    assert len(convexity) >= 3
+    for g, arrays in convexity[:3] + GROUPS[::9]:
+        ref = classify.classify_many(*arrays.values(), **_opts(g), block=1, reference=True)
+        for want, res in zip(g["labels"], ref, strict=True):
+            assert res["label"] == want["label"] and res["reason"] == want["reason"]
+            if want["random_ridge_rel_error"] is not None:
+                assert res["random_ridge_draws"] == 8
+                assert res["random_ridge_rel_error"] == pytest.approx(want["random_ridge_rel_error"], rel=1e-9)

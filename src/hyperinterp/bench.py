@@ -16,7 +16,8 @@ What it measures, all in the same run on the same machine (docs/performance.md e
 * the peak tensor memory of one training step;
 * the read-out's cells per second (a cell: 16 draws of a shipped generator, labels and fingerprints, one thread
   as in a sweep worker): batched (`readout.read`, one measurement of a file) against the per-network
-  formulation of before (each network measured alone, once for its label and once for its fingerprint);
+  formulation of before (each network measured alone, once for its label and once for its fingerprint, SiLU in its
+  tanh form, every draw of the convexity yardstick: `reference=True`; the same labels);
 * the projected wall time of the paper-scale sweep (9 betas x 33 seeds) on this machine;
 * 8 seeds' training steps as one stacked computation (`batched.SeedStack`, what `train-batch` runs)
   against the same 8 steps one after another, side by side at one thread, and the study's 33 range trainings
@@ -605,13 +606,14 @@ def _readout(result: dict[str, Any], model: HyperNetwork, cfg: Config, budget: f
         for arrays, meta in files:
             readout.read(arrays, meta, with_directions=False)
 
-    def per_network() -> None:  # before: every network measured alone, for its label and again for its fingerprint
+    def per_network() -> None:  # before: every network measured alone, for its label and again for its fingerprint,
+        # in the formulation of before (SiLU's tanh form, all 8 draws of the convexity yardstick)
         for arrays, meta in files:
             opts = classify.file_options(meta)
             for k in range(len(arrays["W"])):
-                net = (arrays["W"][k], arrays["b"][k], arrays["a"][k], arrays["c"][k])
-                classify.classify(*net, **opts)
-                fingerprint.fingerprint(*net, **opts)
+                net = [arrays[key][k:k + 1] for key in "Wbac"]
+                classify.classify_many(*net, **opts, block=1, reference=True)
+                fingerprint.fingerprint_many(*net, **opts, block=1, reference=True)
 
     with _Threads(1), threadpool_limits(1):
         fast = rate(batched, budget, torch.device("cpu"), blocks=1) * len(files)

@@ -131,15 +131,18 @@ def classify(W, b, a, c, activation: str = "silu", n_samples: int = 4096, seed: 
 
 
 def classify_many(W, b, a, c, activation: str = "silu", n_samples: int = 4096, seed: int = 0, task: str = "l1",
-                  input_dist: str = "normal", block: int = measure.BLOCK_NEURONS) -> list[dict[str, Any]]:
-    """`classify` for K networks (W (K,m,n), b (K,m), a (K,m), c (K,)), measured together (measure.py)."""
+                  input_dist: str = "normal", block: int = measure.BLOCK_NEURONS,
+                  reference: bool = False) -> list[dict[str, Any]]:
+    """`classify` for K networks (W (K,m,n), b (K,m), a (K,m), c (K,)), measured together (measure.py).
+    `reference`: the formulation before 2026-12-07 that the benchmark times against (SiLU in its tanh form, every
+    draw of the convexity yardstick): the same labels, slower."""
     d = measure.data(np.shape(W)[2], n_samples, seed, task, input_dist)
-    return [of_measured(M, activation, task, input_dist, n_samples, seed)
-            for M in measure.measure(W, b, a, c, activation, d, block)]
+    return [of_measured(M, activation, task, input_dist, n_samples, seed, reference)
+            for M in measure.measure(W, b, a, c, activation, d, block, reference)]
 
 
 def of_measured(M: measure.Measured, activation: str, task: str, input_dist: str, n_samples: int,
-                seed: int) -> dict[str, Any]:
+                seed: int, reference: bool = False) -> dict[str, Any]:
     """The label and evidence of one measured network."""
     W, b, a, H, f = M.W, M.b, M.a, M.H, M.f
     m, n = W.shape
@@ -216,7 +219,8 @@ def of_measured(M: measure.Measured, activation: str, task: str, input_dist: str
 
     def yardstick() -> float:
         random_rel.append(_random_ridge_error(W[active], b[active], m, M.data.x_one, y, activation, seed,
-                                              decided_at=rel_centered))
+                                              decided_at=None if reference else rel_centered,
+                                              reference=reference))
         return random_rel[-1][0]
 
     label, reason = _decide(rel_centered, n, comp, dense_part, neg_share, dense_share, yardstick)
@@ -237,8 +241,8 @@ def of_measured(M: measure.Measured, activation: str, task: str, input_dist: str
 
 
 def _random_ridge_error(W: np.ndarray, b: np.ndarray, width: int, x_one: np.ndarray, y: np.ndarray,
-                        activation: str, seed: int, draws: int = 8,
-                        decided_at: float | None = None) -> tuple[float, int]:
+                        activation: str, seed: int, draws: int = 8, decided_at: float | None = None,
+                        reference: bool = False) -> tuple[float, int]:
     """What positive random ridges reach with this network's width on the data (x_one = [x, 1]): `width` neurons
     along random dense directions, norms and biases drawn from the active neurons' (W, b), output weights refitted
     ≥ 0 with the best constant; the smallest Var(f' - y)/Var(y) of `draws` draws (with few neurons in few dimensions
@@ -257,7 +261,7 @@ def _random_ridge_error(W: np.ndarray, b: np.ndarray, width: int, x_one: np.ndar
         directions = norms[pick, None] * random_dense_directions(rng, width, W.shape[1])
         # neurons as rows (width, B): one draw's arrays stay in cache through the activation, the centring and
         # nnls's Gram matrix
-        Ht = phi(np.hstack([directions, b[pick][:, None]]) @ x_one.T, activation)
+        Ht = phi(np.hstack([directions, b[pick][:, None]]) @ x_one.T, activation, reference)
         Ht -= Ht.mean(1, keepdims=True)
         a = nnls(Ht.T, yc)
         errs.append(float(np.mean((Ht.T @ a - yc) ** 2) / y.var()))

@@ -80,10 +80,12 @@ def fingerprint(W, b, a, c, activation: str = "silu", task: str = "l1", input_di
 
 
 def fingerprint_many(W, b, a, c, activation: str = "silu", task: str = "l1", input_dist: str = "normal",
-                     n_samples: int = 4096, seed: int = 0, block: int = BLOCK_NEURONS) -> list[dict[str, Any]]:
-    """`fingerprint` for K networks (W (K,m,n), b (K,m), a (K,m), c (K,)), measured together (measure.py)."""
+                     n_samples: int = 4096, seed: int = 0, block: int = BLOCK_NEURONS,
+                     reference: bool = False) -> list[dict[str, Any]]:
+    """`fingerprint` for K networks (W (K,m,n), b (K,m), a (K,m), c (K,)), measured together (measure.py);
+    `reference`: SiLU in its tanh form (the benchmark's formulation before 2026-12-07)."""
     d = data(np.shape(W)[2], n_samples, seed, task, input_dist)
-    return [of_measured(M, activation, task) for M in measure(W, b, a, c, activation, d, block)]
+    return [of_measured(M, activation, task) for M in measure(W, b, a, c, activation, d, block, reference)]
 
 
 def of_measured(M: Measured, activation: str, task: str) -> dict[str, Any]:

@@ -95,9 +95,9 @@ class Measured:
 
 
 def measure(W: np.ndarray, b: np.ndarray, a: np.ndarray, c: np.ndarray, activation: str, data: Data,
-            block: int = BLOCK_NEURONS) -> Iterator[Measured]:
+            block: int = BLOCK_NEURONS, reference: bool = False) -> Iterator[Measured]:
     """Each of K networks (W (K,m,n), b (K,m), a (K,m), c (K,)) measured on `data`, in order; `block` neurons are
-    evaluated at once (a network never splits: at least one network a block)."""
+    evaluated at once (a network never splits: at least one network a block); `reference`: netmath.phi's."""
     W, b, a = (np.asarray(v, float) for v in (W, b, a))
     c = np.asarray(c, float).reshape(-1)
     K, m, n = W.shape
@@ -108,7 +108,7 @@ def measure(W: np.ndarray, b: np.ndarray, a: np.ndarray, c: np.ndarray, activati
         Wb, bb = W[ks].reshape(k * m, n), b[ks].reshape(-1)
         # pre-activations x·wᵀ + b as (k, B, m): each network's block contiguous, for the rules' products on it
         Z = np.matmul(data.x_one, np.concatenate([W[ks], b[ks][..., None]], 2).transpose(0, 2, 1))
-        H = phi(Z, activation)
+        H = phi(Z, activation, reference)
         H *= a[ks][:, None, :]
         Hc = np.subtract(H, H.mean(1, keepdims=True), out=Z)  # Z is not needed any more: its memory holds H centred
         var_h = np.einsum("kbj,kbj->kj", Hc, Hc).reshape(-1) / H.shape[1]  # one pass, no temporary

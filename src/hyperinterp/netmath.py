@@ -13,10 +13,13 @@ ACTIVATIONS = ("silu", "relu")
 Net = dict[str, np.ndarray]
 
 
-def phi(z: np.ndarray, activation: str = "silu") -> np.ndarray:
+def phi(z: np.ndarray, activation: str = "silu", reference: bool = False) -> np.ndarray:
     """The activation on a numpy array, in float64. SiLU is z / (1 + e^-z) in place: four passes over one new array,
     3.5x faster than z·(1 + tanh(z/2))/2 (the read-out's largest cost), the same to 2e-15; e^-z overflows to inf for
-    z below -709, where z / inf = -0 is SiLU's value to the last digit."""
+    z below -709, where z / inf = -0 is SiLU's value to the last digit. `reference`: the tanh form, the formulation
+    before 2026-12-07, which the benchmark times the read-out against."""
+    if activation == "silu" and reference:
+        return z * 0.5 * (1.0 + np.tanh(0.5 * z))
     if activation == "silu":
         t = np.negative(np.asarray(z, float))
         with np.errstate(over="ignore"):
