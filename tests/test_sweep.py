@@ -373,7 +373,7 @@ def test_report_families_section_per_seed_with_links_and_agreement(tiny_sweep: P
     assert fam["agreement_with_rules"]["ari"] == pytest.approx(expected["ari"])
     section = page[page.index('<h2 id="families">'):page.index('<h2 id="generalization">')]
     assert "families_representatives.png" in section and "families_fractions.png" in section
-    assert section.count("<figcaption>") == 2
+    assert section.count("<figcaption>") == 3 and "families_directions.png" in section
     # the grid's first cell: its majority family and count recomputed from the clustering itself
     nets = clustered["networks"]
     link = section.split("<a href='cells/")[1].split("'")[0]

@@ -395,6 +395,48 @@ def figure_representatives(summary: dict[str, Any], max_families: int = 8):
     return fig
 
 
+def direction_rows(W: np.ndarray, reading: dict[str, Any], top: int = 12) -> tuple[np.ndarray, list[str]]:
+    """The representative's shared directions as rows (unit vectors over the inputs, each group's rows sign-aligned
+    and averaged), the `top` carrying the most variance, and a label per row: "2 × abs: Σx"."""
+    rows, labels = [], []
+    for g in reading["directions"][:top]:
+        U = W[g["neuron_ids"]] / np.linalg.norm(W[g["neuron_ids"]], axis=1, keepdims=True)
+        d = (U * np.sign(U @ U[0])[:, None]).mean(0)
+        d /= np.linalg.norm(d) or 1.0
+        if d[np.argmax(np.abs(d))] < 0:
+            d = -d
+        rows.append(d)
+        labels.append(f"{g['neurons']} × {g['form']}: {_wrap(g['direction'], 24).splitlines()[0]}")
+    return (np.array(rows) if rows else np.zeros((0, W.shape[1]))), labels
+
+
+def figure_directions(summary: dict[str, Any], max_families: int = 8):
+    """Each family representative's shared directions (docs/directions.md), side by side: a row per direction
+    (its unit vector over the inputs, red positive, blue negative), labelled with its neurons, 1-D form and words."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    fams = summary["families"][:max_families]
+    fig, axes = plt.subplots(1, max(len(fams), 1), figsize=(4.2 * max(len(fams), 1), 5.5), squeeze=False)
+    for ax, fam in zip(axes[0], fams, strict=False):
+        rep = fam["representative"]
+        arrays, _ = netfile.load(rep["file"])
+        net = next(n for n in summary["networks"] if n["file"] == rep["file"] and n["index"] == rep["index"])
+        D, labels = direction_rows(arrays["W"][rep["index"]], net["directions"])
+        if len(D):
+            ax.imshow(D, cmap="RdBu_r", vmin=-1, vmax=1, aspect="auto", interpolation="nearest")
+        ax.set_yticks(range(len(labels)), labels, fontsize=9)
+        ax.set_xticks([])
+        ax.set_xlabel("input", fontsize=9)
+        ax.set_title(f"{fam['id']} ({fam['size']})\n{_wrap(fam['name'], 34)}", fontsize=9)
+    for ax in axes[0][len(fams):]:
+        ax.set_axis_off()
+    fig.tight_layout()
+    return fig
+
+
 def _wrap(text: str, width: int) -> str:
     import textwrap
 

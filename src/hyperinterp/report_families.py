@@ -105,6 +105,14 @@ def section(cells: list[Cell], summary: dict[str, Any], out: Path) -> tuple[str,
         f"The input weights W of each family's representative (the member nearest the others), up to 8 families, "
         f"rows ordered one-input neurons by (input, sign), then dense, then inactive; red positive, blue negative, "
         f"each panel on its own scale. Family sizes in brackets; {len(summary['networks'])} networks in all.", {})
+    fig = families.figure_directions(summary)
+    figs["directions"] = Figure(
+        _save(fig, out / "families_directions.png"),
+        f"The shared directions of each family's representative (docs/directions.md), up to 8 families: a row per "
+        f"direction, the unit vector its neurons read (sign-aligned, averaged), red positive, blue negative; "
+        f"labelled with its neurons, the 1-D function along it and its words (e.g. '2 × abs: Σx'), the 12 carrying "
+        f"the most variance. Each family's name says its mechanism; {len(summary['networks'])} networks in all.",
+        {f["id"]: [g["neurons"] for g in reps[f["id"]]["directions"]["directions"]] for f in fams})
     plt.close("all")
     ari = (f"<p>On L1 the families against the rule-based labels, over these {len(summary['networks'])} networks: "
            f"adjusted Rand index <b>{agree['ari']:.2f}</b> (1 = the same partition) and homogeneity "
@@ -121,7 +129,8 @@ each cell's majority family and its count; click a cell for its networks (their 
 {table(rows, list(rows[0]) if rows else [])}
 {ari}
 {figure(figs.get('fractions'), 'family shares along beta')}
-{figure(figs['representatives'], 'family representatives')}"""
+{figure(figs['representatives'], 'family representatives')}
+{figure(figs['directions'], 'family directions')}"""
     record = {"distance": summary["distance"], "families": fams, "agreement_with_rules": agree,
               "figures": {k: {"file": f.file, "caption": f.caption} for k, f in figs.items()}}
     return body, record
