@@ -1,4 +1,4 @@
-"""Name the algorithm a one-hidden-layer L1 network uses, with the evidence (DESIGN.md §3, §6).
+"""Name the algorithm a one-hidden-layer L1 network uses, with the evidence (DESIGN §3, §6).
 
 Labels: ``double_sided``, ``pudding_pos``, ``pudding_neg``, ``convexity`` (the algorithms), ``constant`` (a
 network that barely computes the target: no algorithm to report, DESIGN §6) and ``other`` (anything else, with the

@@ -1,4 +1,4 @@
-"""Decoding verified by re-encoding (DESIGN.md §6); convexity, which has nothing to re-encode, is
+"""Decoding verified by re-encoding (DESIGN §6); convexity, which has nothing to re-encode, is
 summarised by a fitted formula instead, and says so.
 
 From the classifier's evidence, the parameters of the algorithm are extracted, the *ideal* network

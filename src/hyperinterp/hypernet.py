@@ -8,7 +8,7 @@ neurons permutes the output the same way, and any (m, n) can be generated.
 Random noise per entry (and per neuron) breaks the symmetry between neurons and makes
 the model a generator of a *distribution* of networks. The conditions (log beta, log n,
 log m) reach every layer by FiLM. A skip `W += skip * z` from one noise channel gives
-diverse first networks (DESIGN section 4: without it the generator sat at the mean).
+diverse first networks (DESIGN §4: without it the generator sat at the mean).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""Hand-built reference networks for the L1 task (DESIGN.md §3), for any n and any m large enough.
+"""Hand-built reference networks for the L1 task (DESIGN §3), for any n and any m large enough.
 
 A single network is a dict of numpy arrays ``W (m,n), b (m,), a (m,), c ()`` (float64);
 `stack` adds the leading K axis of the public `.npz` format (see `netfile`). Neurons that a
