@@ -262,3 +262,13 @@ def test_classify_piped_into_a_reader_that_stops_ends_quietly(tmp_path):
         proc.stdout.close()  # before the command has written anything
         err = proc.stderr.read().decode()
         assert proc.wait() == 141 and err == "", (unbuffered, err)
+
+
+def test_effective_neurons_count_what_a_network_needs_not_what_it_spreads_over():
+    """n_effective (measure.effective_neurons, the sweep table's effective_median): the fewest neurons that reproduce
+    95% of the output's variance with refitted output weights: 2n for double-sided, n + 1 for pudding, and 2 for |Σx|
+    whether two neurons or 46 carry it."""
+    assert C.classify(**R.make_reference("double_sided", 8))["n_effective"] == 16
+    assert C.classify(**R.make_reference("pudding_pos", 8))["n_effective"] == 9
+    spread = C.classify(**R.make_mechanism("abs_sum_spread", 8, 46, 5.0, seed=0))
+    assert spread["n_active"] == 46 and spread["n_effective"] == 2

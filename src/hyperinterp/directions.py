@@ -34,7 +34,7 @@ from sklearn.cluster import AgglomerativeClustering
 from .classify import ACTIVE_FRACTION, CONSTANT_REL, LINEAR_NEURON_R2, NEGLIGIBLE, as_network
 from .decode import _Builder, _num, _r, _signed
 from .fingerprint import TINY_Z
-from .measure import BLOCK_NEURONS, Measured, data, measure
+from .measure import BLOCK_NEURONS, EFFECTIVE_SHARE, Measured, data, effective_neurons, measure
 from .netmath import Design, forward, participation_ratio, phi
 
 # --- thresholds (each with its reason) -------------------------------------------------------------------------
@@ -59,8 +59,6 @@ LINEAR_R2 = LINEAR_NEURON_R2
 FORM_R2 = 0.95
 # Forms within 0.002 of R² of the best are tied (fit noise on 4,096 points); ties go to the earlier of FORMS.
 TIE_R2 = 0.002
-# Effective neurons reproduce 95% of the output's variance (the same 5% as FORM_R2).
-EFFECTIVE_SHARE = 0.95
 # A mechanism (direction kind, form) is part of a network when it carries ≥ 20% of the nonlinear groups' variance:
 # two such mechanisms make a hybrid. (Fit-noise shares of a pure network stay under a few percent.)
 MECHANISM_SHARE = 0.2
@@ -293,37 +291,6 @@ def ideal(form: str, const: dict[str, float], d: np.ndarray, k: float, act: str)
 
 
 # ---- redundancy ---------------------------------------------------------------------------------------------------
-
-def effective_neurons(H: np.ndarray, f: np.ndarray, share: float = EFFECTIVE_SHARE) -> int:
-    """Greedy forward selection (orthogonal matching pursuit on the centred contributions): add the neuron that most
-    reduces the residual of f after refitting all chosen output weights (and a constant) by least squares, until the
-    residual's variance is ≤ (1 − share)·Var(f). Its size; 0 for a constant f."""
-    fc = f - f.mean()
-    total = float(fc @ fc)
-    if total <= 0 or H.shape[1] == 0:
-        return 0
-    # the same pursuit on an m×m square root of the Gram matrix (as netmath.nnls does): Hc = U·S·Vᵀ, so every
-    # projection is computed on S·Vᵀ and Uᵀf, the part of f outside span(H) a constant of every residual
-    Hc = H - H.mean(0)
-    lam, V = np.linalg.eigh(Hc.T @ Hc)
-    keep = lam > 1e-12 * max(float(lam.max()), 1e-300)
-    Rm = np.sqrt(lam[keep])[:, None] * V[:, keep].T
-    e = (V[:, keep].T @ (Hc.T @ fc)) / np.sqrt(lam[keep])
-    total_in = float(e @ e)
-    outside = total - total_in
-    for step in range(1, H.shape[1] + 1):
-        norms = (Rm * Rm).sum(0)
-        gain = np.where(norms > 1e-12 * total, (Rm.T @ e) ** 2 / np.where(norms > 0, norms, 1.0), -1.0)
-        j = int(np.argmax(gain))
-        if gain[j] <= 0:
-            return step - 1
-        q = Rm[:, j] / math.sqrt(norms[j])
-        e -= q * (q @ e)
-        Rm -= np.outer(q, q @ Rm)
-        if float(e @ e) + outside <= (1 - share) * total:
-            return step
-    return H.shape[1]
-
 
 def carrying_neurons(H: np.ndarray, f: np.ndarray, share: float = EFFECTIVE_SHARE) -> int:
     """The fewest of the network's own neurons, taken by contribution variance (largest first) with their own

@@ -10,6 +10,7 @@ it does alone (tested). What is left per network (grouping neurons, a few fits o
 
 from __future__ import annotations
 
+import math
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import lru_cache
@@ -22,6 +23,9 @@ from .tasks import make_task
 
 # Neurons evaluated at once: with 4,096 inputs one (inputs, neurons) float64 array of the block is 64 MiB.
 BLOCK_NEURONS = 2048
+# Effective neurons reproduce 95% of the output's variance (the 5% a re-encoding may miss and still reproduce a
+# network, families.MECHANISM_TOLERANCE).
+EFFECTIVE_SHARE = 0.95
 
 
 @dataclass(frozen=True)
@@ -133,3 +137,34 @@ def measure(W: np.ndarray, b: np.ndarray, a: np.ndarray, c: np.ndarray, activati
             yield Measured(W[ks][i], b[ks][i], a[ks][i], float(c[ks][i]), data, H[i], f[i],
                            s[cols], var_h[cols], pr[cols], main[cols], sign[cols], r2_main[cols], r2_z[cols],
                            z_std[cols], z_mean[cols])
+
+
+def effective_neurons(H: np.ndarray, f: np.ndarray, share: float = EFFECTIVE_SHARE) -> int:
+    """Greedy forward selection (orthogonal matching pursuit on the centred contributions): add the neuron that most
+    reduces the residual of f after refitting all chosen output weights (and a constant) by least squares, until the
+    residual's variance is ≤ (1 − share)·Var(f). Its size; 0 for a constant f."""
+    fc = f - f.mean()
+    total = float(fc @ fc)
+    if total <= 0 or H.shape[1] == 0:
+        return 0
+    # the same pursuit on an m×m square root of the Gram matrix (as netmath.nnls does): Hc = U·S·Vᵀ, so every
+    # projection is computed on S·Vᵀ and Uᵀf, the part of f outside span(H) a constant of every residual
+    Hc = H - H.mean(0)
+    lam, V = np.linalg.eigh(Hc.T @ Hc)
+    keep = lam > 1e-12 * max(float(lam.max()), 1e-300)
+    Rm = np.sqrt(lam[keep])[:, None] * V[:, keep].T
+    e = (V[:, keep].T @ (Hc.T @ fc)) / np.sqrt(lam[keep])
+    total_in = float(e @ e)
+    outside = total - total_in
+    for step in range(1, H.shape[1] + 1):
+        norms = (Rm * Rm).sum(0)
+        gain = np.where(norms > 1e-12 * total, (Rm.T @ e) ** 2 / np.where(norms > 0, norms, 1.0), -1.0)
+        j = int(np.argmax(gain))
+        if gain[j] <= 0:
+            return step - 1
+        q = Rm[:, j] / math.sqrt(norms[j])
+        e -= q * (q @ e)
+        Rm -= np.outer(q, q @ Rm)
+        if float(e @ e) + outside <= (1 - share) * total:
+            return step
+    return H.shape[1]
