@@ -1,5 +1,6 @@
 """One row per seed from trained run folders (shipped or not): the labels of 16 draws at each β, the ± pair
-coverage (median over draws), the error, and the fractions over seeds with 95% Clopper–Pearson intervals.
+coverage (median over draws), the error, the effective and active neurons (medians), and the fractions over seeds with
+95% Clopper–Pearson intervals.
 
     python scripts/seed_table.py shipped/experiments/slot_split/seed_* [--betas ...] [--workers 2] [--json F]
 
@@ -37,6 +38,9 @@ def survey(run: str, betas: list[float], count: int) -> dict:
         cells.append({"beta": beta, "labels": dict(Counter(r["label"] for r in results).most_common()),
                       "pairs": statistics.median(r["composition"]["pair"] / n for r in results),
                       "rel": statistics.median(float(x) for x in arrays["rel_mse"]),
+                      "effective": statistics.median(r["n_effective"] for r in results),
+                      "carrying": statistics.median(r["n_carrying"] for r in results),
+                      "active": statistics.median(r["n_active"] for r in results),
                       "bits": statistics.median(float(x) for x in arrays["bits"])})
     metrics = [json.loads(line) for line in (Path(run) / "metrics.jsonl").read_text().splitlines()]
 
@@ -80,7 +84,7 @@ def main() -> None:
         cells = []
         for c in r["cells"]:
             text = (", ".join(f"{SHORT.get(k, k)} {v}" for k, v in c["labels"].items())
-                    + f"; {c['pairs']:.2f}; {c['rel']:.3f}")
+                    + f"; {c['pairs']:.2f}; {c['rel']:.3f}; {c['effective']:g}/{c['carrying']:g}/{c['active']:g}")
             cells.append(f"**{text}**" if majority(c, "double_sided") else text)
         exits = " / ".join(f"{s:,}" if s is not None else "never" for s in r["plateau_exit"])
         print(f"| {r['seed']} | " + " | ".join(cells) + f" | {exits} |")
@@ -91,7 +95,8 @@ def main() -> None:
     pudding = [r["seed"] for r in rows if any(majority(c, "pudding_pos") or majority(c, "pudding_neg")
                                               for c in r["cells"])]
     convexity = [r["seed"] for r in rows if any(majority(c, "convexity") for c in r["cells"])]
-    print(f"\nover {total} seeds (cells: labels of {rows[0]['count']} draws; median ± pair coverage; median rel):")
+    print(f"\nover {total} seeds (cells: labels of {rows[0]['count']} draws; median ± pair coverage; median rel; "
+          "median effective / carrying / active neurons):")
     print(f"- double-sided the majority at β = {beta_name(args.betas[0])}: {fraction(ds_low, total)}, seeds {ds_low}; "
           f"with ± pairs on ≥ 0.97 of the inputs: {fraction(ds_low97, total)}, seeds {ds_low97}")
     print(f"- double-sided the majority at some β: {fraction(ds_any, total)}, seeds {ds_any}")

@@ -272,3 +272,6 @@ def test_effective_neurons_count_what_a_network_needs_not_what_it_spreads_over()
     assert C.classify(**R.make_reference("pudding_pos", 8))["n_effective"] == 9
     spread = C.classify(**R.make_mechanism("abs_sum_spread", 8, 46, 5.0, seed=0))
     assert spread["n_active"] == 46 and spread["n_effective"] == 2
+    # n_carrying: the fewest of its own neurons, unchanged, that do: the spread is visible there
+    two = C.classify(**R.make_mechanism("abs_sum", 8, None, 5.0, seed=0))
+    assert spread["n_carrying"] >= 30 and two["n_carrying"] == two["n_effective"] == 2

@@ -34,7 +34,7 @@ from sklearn.cluster import AgglomerativeClustering
 from .classify import ACTIVE_FRACTION, CONSTANT_REL, LINEAR_NEURON_R2, NEGLIGIBLE, as_network
 from .decode import _Builder, _num, _r, _signed
 from .fingerprint import TINY_Z
-from .measure import BLOCK_NEURONS, EFFECTIVE_SHARE, Measured, data, effective_neurons, measure
+from .measure import BLOCK_NEURONS, EFFECTIVE_SHARE, Measured, carrying_neurons, data, effective_neurons, measure
 from .netmath import Design, forward, participation_ratio, phi
 
 # --- thresholds (each with its reason) -------------------------------------------------------------------------
@@ -291,17 +291,6 @@ def ideal(form: str, const: dict[str, float], d: np.ndarray, k: float, act: str)
 
 
 # ---- redundancy ---------------------------------------------------------------------------------------------------
-
-def carrying_neurons(H: np.ndarray, f: np.ndarray, share: float = EFFECTIVE_SHARE) -> int:
-    """The fewest of the network's own neurons, taken by contribution variance (largest first) with their own
-    output weights, whose sum reproduces f to `share` of its variance (Var(f − Σ h_j) ≤ (1 − share)·Var f)."""
-    var = float(f.var())
-    if var <= 0 or H.shape[1] == 0:
-        return 0
-    order = np.argsort(-H.var(0), kind="stable")
-    left = (f[:, None] - np.cumsum(H[:, order], 1)).var(0)
-    return int(np.argmax(left <= (1 - share) * var)) + 1 if (left <= (1 - share) * var).any() else H.shape[1]
-
 
 # ---- one network ----------------------------------------------------------------------------------------------------
 

@@ -168,3 +168,14 @@ def effective_neurons(H: np.ndarray, f: np.ndarray, share: float = EFFECTIVE_SHA
         if float(e @ e) + outside <= (1 - share) * total:
             return step
     return H.shape[1]
+
+
+def carrying_neurons(H: np.ndarray, f: np.ndarray, share: float = EFFECTIVE_SHARE) -> int:
+    """The fewest of the network's own neurons, taken by contribution variance (largest first) with their own
+    output weights, whose sum reproduces f to `share` of its variance (Var(f − Σ h_j) ≤ (1 − share)·Var f)."""
+    var = float(f.var())
+    if var <= 0 or H.shape[1] == 0:
+        return 0
+    order = np.argsort(-H.var(0), kind="stable")
+    left = (f[:, None] - np.cumsum(H[:, order], 1)).var(0)
+    return int(np.argmax(left <= (1 - share) * var)) + 1 if (left <= (1 - share) * var).any() else H.shape[1]

@@ -64,7 +64,7 @@ def _pooled_rows(agg: list[dict[str, Any]]) -> list[dict[str, Any]]:
         for lab in LABELS:
             row[lab] = f"{a[f'frac_{lab}']:.2f} [{a[f'frac_{lab}_lo']:.2f}, {a[f'frac_{lab}_hi']:.2f}]"
         row.update({k: a[k] for k in ("rel_mse_median", "rel_mse_mean_weights_median", "bits_median",
-                                      "active_median", "effective_median", "loss_median")})
+                                      "active_median", "effective_median", "carrying_median", "loss_median")})
         out.append(row)
     return out
 

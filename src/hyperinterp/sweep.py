@@ -55,7 +55,7 @@ WIDE_M_PER_N = 7.0
 PAPER_SEEDS = 33
 COLUMNS = ("kind", "mode", "seed", "beta", "step", "n", "m", "count", *(f"frac_{lab}" for lab in LABELS),
            "majority", "rel_mse_median", "rel_mse_mean_weights_median", "mse_median", "bits_median",
-           "active_median", "effective_median", "loss_median")
+           "active_median", "effective_median", "carrying_median", "loss_median")
 
 
 @dataclass(frozen=True)
@@ -215,6 +215,8 @@ def cell_row(arrays: dict[str, np.ndarray], results: list[dict[str, Any]], **key
            "active_median": float(np.median([r["n_active"] for r in results])),
            # the fewest neurons that reproduce 95% of the output's variance (measure.effective_neurons): concentration
            "effective_median": float(np.median([r["n_effective"] for r in results])),
+           # ... and the fewest of its own neurons, unchanged, that do (measure.carrying_neurons): spread
+           "carrying_median": float(np.median([r["n_carrying"] for r in results])),
            "loss_median": float(np.median(loss))}
     return {c: row.get(c) for c in COLUMNS}
 
@@ -488,7 +490,8 @@ def seed_grid(rows: list[dict[str, Any]]) -> str:
 def with_every_label(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Rows written before a label existed (`constant`, 2026-12-05: such networks were `other` then) get 0 for it, and
     before effective neurons were measured (2026-12-07) None for them."""
-    return [{**{f"frac_{lab}": 0.0 for lab in LABELS}, "effective_median": None, **r} for r in rows]
+    return [{**{f"frac_{lab}": 0.0 for lab in LABELS}, "effective_median": None, "carrying_median": None,
+             **r} for r in rows]
 
 
 def collect(out_dir: str | Path, spec: SweepSpec) -> list[dict[str, Any]]:
