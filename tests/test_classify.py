@@ -275,3 +275,18 @@ def test_effective_neurons_count_what_a_network_needs_not_what_it_spreads_over()
     # n_carrying: the fewest of its own neurons, unchanged, that do: the spread is visible there
     two = C.classify(**R.make_mechanism("abs_sum", 8, None, 5.0, seed=0))
     assert spread["n_carrying"] >= 30 and two["n_carrying"] == two["n_effective"] == 2
+
+
+def test_carrying_neurons_from_the_covariance_equal_the_straightforward_sum():
+    """measure.neuron_counts computes carrying neurons from prefix sums of the contributions' covariance; the same
+    count as subtracting the largest neurons' contributions from f one by one on the data."""
+    from hyperinterp import measure
+
+    rng = np.random.default_rng(0)
+    for trial in range(20):
+        H = rng.standard_normal((512, 12)) * rng.uniform(0.1, 3.0, 12) + rng.standard_normal(12)
+        f = H.sum(1) + 0.3 * rng.standard_normal(512) * (trial % 2)
+        order = np.argsort(-H.var(0), kind="stable")
+        left = (f[:, None] - np.cumsum(H[:, order], 1)).var(0)
+        want = int(np.argmax(left <= 0.05 * f.var())) + 1 if (left <= 0.05 * f.var()).any() else 12
+        assert measure.neuron_counts(H, f)[1] == want, trial

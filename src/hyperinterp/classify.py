@@ -227,8 +227,8 @@ def of_measured(M: measure.Measured, activation: str, task: str, input_dist: str
     return {
         "label": label, "reason": reason, "activation": activation, "task": task, "input_dist": input_dist,
         "n": n, "m": m, "rel_error": rel, "rel_error_centered": rel_centered, "mse": float(np.mean((f - y) ** 2)),
-        "n_active": int(active.sum()), "n_effective": measure.effective_neurons(H[:, active], f),
-        "n_carrying": measure.carrying_neurons(H[:, active], f),
+        "n_active": int(active.sum()), **dict(zip(("n_effective", "n_carrying"), measure.counts_of(M, active),
+                                                  strict=True)),
         "n_sparse": int(sparse.sum()), "n_kinks": int(kink.sum()),
         "n_dense": int(dense.sum()), "inactive": [int(j) for j in np.flatnonzero(~active)],
         "pr_median_sparse": float(np.median(pr[sparse])) if sparse.any() else None,

@@ -34,7 +34,7 @@ from sklearn.cluster import AgglomerativeClustering
 from .classify import ACTIVE_FRACTION, CONSTANT_REL, LINEAR_NEURON_R2, NEGLIGIBLE, as_network
 from .decode import _Builder, _num, _r, _signed
 from .fingerprint import TINY_Z
-from .measure import BLOCK_NEURONS, EFFECTIVE_SHARE, Measured, carrying_neurons, data, effective_neurons, measure
+from .measure import BLOCK_NEURONS, EFFECTIVE_SHARE, Measured, data, measure, neuron_counts
 from .netmath import Design, forward, participation_ratio, phi
 
 # --- thresholds (each with its reason) -------------------------------------------------------------------------
@@ -403,7 +403,7 @@ def _summary(groups, U, f, f_ideal, kept, H_act, x, y, var_y, var_f, n, m, n_act
     return {
         "n": n, "m": m, "active_neurons": n_active, "rank": numerical_rank(U),
         "output_variance_share": float(var_f / var_y),
-        "effective_neurons": effective_neurons(H_act, f), "carrying_neurons": carrying_neurons(H_act, f),
+        **dict(zip(("effective_neurons", "carrying_neurons"), neuron_counts(H_act, f), strict=True)),
         "effective_share": EFFECTIVE_SHARE,
         "directions": groups, "shared_directions": len(shared),
         "mechanisms": dict(sorted(mech.items(), key=lambda kv: -kv[1])), "linear_part": linear_part,

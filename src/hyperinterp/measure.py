@@ -87,6 +87,7 @@ class Measured:
     data: Data
     H: np.ndarray        # (B,m) contributions a_j φ(z_j)
     f: np.ndarray        # (B,) outputs
+    gram: np.ndarray     # (m,m) Σ_b (h_bj − mean h_j)(h_bk − mean h_k): the contributions' covariance times B
     s: np.ndarray        # (m,) std of each contribution on the data
     var_h: np.ndarray    # (m,) its variance
     pr: np.ndarray       # (m,) participation ratio of each weight row
@@ -115,7 +116,10 @@ def measure(W: np.ndarray, b: np.ndarray, a: np.ndarray, c: np.ndarray, activati
         H = phi(Z, activation, reference)
         H *= a[ks][:, None, :]
         Hc = np.subtract(H, H.mean(1, keepdims=True), out=Z)  # Z is not needed any more: its memory holds H centred
-        var_h = np.einsum("kbj,kbj->kj", Hc, Hc).reshape(-1) / H.shape[1]  # one pass, no temporary
+        # each network's covariance of contributions (m, m), times B: variances on its diagonal, and all that the
+        # neuron counts need (f = Σ_j h_j + c, so Cov(f, h_j) and Var f are its row and total sums)
+        gram = np.matmul(Hc.transpose(0, 2, 1), Hc)
+        var_h = np.diagonal(gram, axis1=1, axis2=2).reshape(-1) / H.shape[1]
         s = np.sqrt(var_h)
         del Z, Hc
         # Covariances of every contribution with every input, one matrix product: z_j is linear in x, so its
@@ -134,48 +138,66 @@ def measure(W: np.ndarray, b: np.ndarray, a: np.ndarray, c: np.ndarray, activati
         f = H.sum(2) + c[ks][:, None]
         for i in range(k):
             cols = slice(i * m, (i + 1) * m)
-            yield Measured(W[ks][i], b[ks][i], a[ks][i], float(c[ks][i]), data, H[i], f[i],
+            yield Measured(W[ks][i], b[ks][i], a[ks][i], float(c[ks][i]), data, H[i], f[i], gram[i],
                            s[cols], var_h[cols], pr[cols], main[cols], sign[cols], r2_main[cols], r2_z[cols],
                            z_std[cols], z_mean[cols])
 
 
-def effective_neurons(H: np.ndarray, f: np.ndarray, share: float = EFFECTIVE_SHARE) -> int:
-    """Greedy forward selection (orthogonal matching pursuit on the centred contributions): add the neuron that most
-    reduces the residual of f after refitting all chosen output weights (and a constant) by least squares, until the
-    residual's variance is ≤ (1 − share)·Var(f). Its size; 0 for a constant f."""
-    fc = f - f.mean()
-    total = float(fc @ fc)
-    if total <= 0 or H.shape[1] == 0:
-        return 0
-    # the same pursuit on an m×m square root of the Gram matrix (as netmath.nnls does): Hc = U·S·Vᵀ, so every
-    # projection is computed on S·Vᵀ and Uᵀf, the part of f outside span(H) a constant of every residual
-    Hc = H - H.mean(0)
-    lam, V = np.linalg.eigh(Hc.T @ Hc)
+def neuron_counts(H: np.ndarray, f: np.ndarray, share: float = EFFECTIVE_SHARE) -> tuple[int, int]:
+    """(effective, carrying) neurons among the columns of H (B, m') for the output f (B,) (see `counts_from_gram`)."""
+    fc, Hc = f - f.mean(), H - H.mean(0)
+    return counts_from_gram(Hc.T @ Hc, Hc.T @ fc, float(fc @ fc), share)
+
+
+def counts_of(M: Measured, active: np.ndarray, share: float = EFFECTIVE_SHARE) -> tuple[int, int]:
+    """(effective, carrying) neurons among a measured network's `active` ones, from its covariance alone: f is the
+    sum of every contribution plus c, so Cov(f, h_j) is a row sum of the covariance and Var f its total."""
+    G = M.gram
+    return counts_from_gram(G[np.ix_(active, active)], G[active].sum(1), float(G.sum()), share)
+
+
+def counts_from_gram(G: np.ndarray, g: np.ndarray, total: float, share: float = EFFECTIVE_SHARE) -> tuple[int, int]:
+    """(effective, carrying) neurons from the candidates' covariance G (m', m'), their covariance with the output g
+    (m',) and the output's variance `total` (all times B):
+
+    effective: greedy forward selection (orthogonal matching pursuit on the centred contributions): add the neuron
+    that most reduces the residual of f after refitting all chosen output weights (and a constant) by least squares,
+    until the residual's variance is ≤ (1 − share)·Var(f) — what the network needs;
+    carrying: the fewest of its own neurons, largest contribution variance first, with their own output weights,
+    whose sum reproduces f as well (Var(f − Σ h_j) ≤ (1 − share)·Var f) — what it spreads over.
+    Both 0 for a constant f."""
+    m = len(g)
+    if total <= 0 or m == 0:
+        return 0, 0
+    # carrying: Var(f − S_k) = Var f − 2·Cov(f, S_k) + Var S_k, S_k the k largest neurons' sum: prefix sums of g and G
+    order = np.argsort(-np.diag(G), kind="stable")
+    left = total - 2 * np.cumsum(g[order]) + np.cumsum(np.cumsum(G[np.ix_(order, order)], 0), 1).diagonal()
+    reached = left <= (1 - share) * total
+    carrying = int(np.argmax(reached)) + 1 if reached.any() else m
+    # effective: the pursuit on an m'×m' square root of G (as netmath.nnls does): Hc = U·S·Vᵀ, so every projection is
+    # computed on S·Vᵀ and Uᵀf, the part of f outside span(H) a constant of every residual
+    lam, V = np.linalg.eigh(G)
     keep = lam > 1e-12 * max(float(lam.max()), 1e-300)
     Rm = np.sqrt(lam[keep])[:, None] * V[:, keep].T
-    e = (V[:, keep].T @ (Hc.T @ fc)) / np.sqrt(lam[keep])
-    total_in = float(e @ e)
-    outside = total - total_in
-    for step in range(1, H.shape[1] + 1):
+    e = (V[:, keep].T @ g) / np.sqrt(lam[keep])
+    outside = total - float(e @ e)
+    for step in range(1, m + 1):
         norms = (Rm * Rm).sum(0)
         gain = np.where(norms > 1e-12 * total, (Rm.T @ e) ** 2 / np.where(norms > 0, norms, 1.0), -1.0)
         j = int(np.argmax(gain))
         if gain[j] <= 0:
-            return step - 1
+            return step - 1, carrying
         q = Rm[:, j] / math.sqrt(norms[j])
         e -= q * (q @ e)
         Rm -= np.outer(q, q @ Rm)
         if float(e @ e) + outside <= (1 - share) * total:
-            return step
-    return H.shape[1]
+            return step, carrying
+    return m, carrying
+
+
+def effective_neurons(H: np.ndarray, f: np.ndarray, share: float = EFFECTIVE_SHARE) -> int:
+    return neuron_counts(H, f, share)[0]
 
 
 def carrying_neurons(H: np.ndarray, f: np.ndarray, share: float = EFFECTIVE_SHARE) -> int:
-    """The fewest of the network's own neurons, taken by contribution variance (largest first) with their own
-    output weights, whose sum reproduces f to `share` of its variance (Var(f − Σ h_j) ≤ (1 − share)·Var f)."""
-    var = float(f.var())
-    if var <= 0 or H.shape[1] == 0:
-        return 0
-    order = np.argsort(-H.var(0), kind="stable")
-    left = (f[:, None] - np.cumsum(H[:, order], 1)).var(0)
-    return int(np.argmax(left <= (1 - share) * var)) + 1 if (left <= (1 - share) * var).any() else H.shape[1]
+    return neuron_counts(H, f, share)[1]
