@@ -2,8 +2,6 @@
 families that tell mechanisms apart which the per-input fingerprint lumps together (|Σx| by two neurons or spread over
 many, Σ relu(x_i), Σ|x_i + x_j|, random ridges), while the L1 constructions keep their families."""
 
-import contextlib
-import io
 import json
 import re
 from collections import Counter
@@ -11,9 +9,8 @@ from collections import Counter
 import numpy as np
 import pytest
 from sklearn.metrics import adjusted_rand_score
-from test_families import reference_zoo
+from test_families import _cli, assert_kinds_apart, reference_zoo
 
-from hyperinterp import cli
 from hyperinterp import directions as D
 from hyperinterp import families as FA
 from hyperinterp import references as R
@@ -61,10 +58,7 @@ def test_l1_families_still_agree_with_the_rules_with_directions():
     ari = adjusted_rand_score(labels, ids)
     print(f"\nARI families (with directions) vs the rules on the L1 zoo: {ari:.3f}")
     assert ari >= 0.95
-    hybrid = {ids[i] for i, lab in enumerate(labels) if lab == "other"}
-    pure = {ids[i] for i, lab in enumerate(labels) if lab in R.ALGORITHMS}
-    constant = {ids[i] for i, lab in enumerate(labels) if lab == "constant"}
-    assert not hybrid & pure and not constant & (hybrid | pure)
+    assert_kinds_apart(ids, labels)
 
 
 def _shape(text: str) -> str:
@@ -191,13 +185,6 @@ def test_other_function_keeps_a_curve():
            "c": np.array(0.0)}
     (g,) = D.read(**net)["directions"]
     assert g["form"] == "other" and len(g["curve"]["t"]) == D.CURVE_POINTS and g["reencoding"] is None
-
-
-def _cli(*args: str) -> tuple[int, str]:
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        code = cli.main(list(args))
-    return code, out.getvalue()
 
 
 def test_families_json_has_directions_and_mechanism_names(tmp_path):

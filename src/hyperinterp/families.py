@@ -365,19 +365,27 @@ def figure_fractions(summary: dict[str, Any]):
     return fig
 
 
-def figure_representatives(summary: dict[str, Any], max_families: int = 8):
-    """The weight heatmap (W, neurons by input and sign, then dense, then dead) of each family's
-    representative, side by side, titled with the family id and name."""
+def _family_panels(summary: dict[str, Any], max_families: int, width: float, height: float):
+    """A figure with one panel per family (the first `max_families`), side by side: (figure, axes, families)."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    fams = summary["families"][:max_families]
+    fig, axes = plt.subplots(1, max(len(fams), 1), figsize=(width * max(len(fams), 1), height), squeeze=False)
+    for ax in axes[0][len(fams):]:
+        ax.set_axis_off()
+    return fig, axes[0], fams
+
+
+def figure_representatives(summary: dict[str, Any], max_families: int = 8):
+    """The weight heatmap (W, neurons by input and sign, then dense, then dead) of each family's
+    representative, side by side, titled with the family id and name."""
     from .draw import neuron_order
 
-    fams = summary["families"][:max_families]
-    fig, axes = plt.subplots(1, max(len(fams), 1), figsize=(3.4 * max(len(fams), 1), 5), squeeze=False)
-    for ax, fam in zip(axes[0], fams, strict=False):
+    fig, axes, fams = _family_panels(summary, max_families, 3.4, 5)
+    for ax, fam in zip(axes, fams, strict=False):
         rep = fam["representative"]
         arrays, meta = netfile.load(rep["file"])
         i = rep["index"]
@@ -390,8 +398,6 @@ def figure_representatives(summary: dict[str, Any], max_families: int = 8):
         ax.set_xlabel("input", fontsize=9)
         ax.set_xticks([])
         ax.set_yticks([])
-    for ax in axes[0][len(fams):]:
-        ax.set_axis_off()
     return fig
 
 
@@ -413,14 +419,8 @@ def direction_rows(W: np.ndarray, reading: dict[str, Any], top: int = 12) -> tup
 def figure_directions(summary: dict[str, Any], max_families: int = 8):
     """Each family representative's shared directions (docs/directions.md), side by side: a row per direction
     (its unit vector over the inputs, red positive, blue negative), labelled with its neurons, 1-D form and words."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    fams = summary["families"][:max_families]
-    fig, axes = plt.subplots(1, max(len(fams), 1), figsize=(4.2 * max(len(fams), 1), 5.5), squeeze=False)
-    for ax, fam in zip(axes[0], fams, strict=False):
+    fig, axes, fams = _family_panels(summary, max_families, 4.2, 5.5)
+    for ax, fam in zip(axes, fams, strict=False):
         rep = fam["representative"]
         arrays, _ = netfile.load(rep["file"])
         net = next(n for n in summary["networks"] if n["file"] == rep["file"] and n["index"] == rep["index"])
@@ -431,8 +431,6 @@ def figure_directions(summary: dict[str, Any], max_families: int = 8):
         ax.set_xticks([])
         ax.set_xlabel("input", fontsize=9)
         ax.set_title(f"{fam['id']} ({fam['size']})\n{_wrap(fam['name'], 34)}", fontsize=9)
-    for ax in axes[0][len(fams):]:
-        ax.set_axis_off()
     fig.tight_layout()
     return fig
 
