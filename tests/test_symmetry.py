@@ -14,6 +14,8 @@ BUILT_IN = {
     "sum_squares": {"flip_each", "flip_all", "permutation", "separable"},
     "linf": {"flip_each", "flip_all", "permutation"},
     "count_positive": {"permutation", "separable"},
+    "abs_sum": {"flip_all", "permutation"},
+    "relu_sum": {"permutation", "separable"},
 }
 
 MODULE = '''

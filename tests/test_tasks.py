@@ -47,7 +47,8 @@ def user_module(tmp_path, monkeypatch):
 @pytest.mark.parametrize("name", sorted(TASKS))
 def test_builtin_targets(name):
     x = torch.tensor([[1.0, -2.0, 0.5], [-0.1, 0.0, 3.0]])
-    want = {"l1": [3.5, 3.1], "sum_squares": [5.25, 9.01], "linf": [2.0, 3.0], "count_positive": [2.0, 1.0]}[name]
+    want = {"l1": [3.5, 3.1], "sum_squares": [5.25, 9.01], "linf": [2.0, 3.0], "count_positive": [2.0, 1.0],
+            "abs_sum": [0.5, 2.9], "relu_sum": [1.5, 3.0]}[name]
     assert np.allclose(make_task(name).target(x).numpy(), want)
 
 

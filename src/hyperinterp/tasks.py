@@ -47,6 +47,9 @@ TASKS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
     "sum_squares": lambda x: (x * x).sum(-1),
     "linf": lambda x: x.abs().amax(-1),
     "count_positive": lambda x: (x > 0).to(x.dtype).sum(-1),
+    # two tasks whose minimal algorithm is known and not per input (the concentration battery, notebook E66)
+    "abs_sum": lambda x: x.sum(-1).abs(),           # |Σx|: two neurons ±k·(1, …, 1)
+    "relu_sum": lambda x: torch.relu(x).sum(-1),    # Σ relu(x_i): one one-sided neuron per input
 }
 
 
