@@ -18,7 +18,6 @@ import math
 import torch
 
 from hyperinterp import sample
-from hyperinterp.hypernet import plus_share
 
 
 def main() -> None:
@@ -36,7 +35,7 @@ def main() -> None:
     model.slot_head.register_forward_hook(lambda mod, inp, out: seen.__setitem__("h", inp[0]))
     gen = torch.Generator().manual_seed(0)
     log_beta = torch.full((k,), math.log(args.beta))
-    z = model.noise(k, m, n, gen, share=plus_share(h, model.progress, log_beta))  # a checkpoint's share at its beta
+    z = model.noise(k, m, n, gen, share=model.stage.share(log_beta))  # a checkpoint's share at its beta
     with torch.no_grad():
         mu = model(z, log_beta).mu
         p, _ = model.slot_assignment(seen["h"], z[:, :, 0, -1])

@@ -403,7 +403,7 @@ def test_a_sign_share_schedule_sets_the_plus_count_along_training_and_a_checkpoi
     piecewise linear in the step fraction (a repeated fraction a jump), held after its last point; a checkpoint
     generates with its step's share."""
     from hyperinterp import train
-    from hyperinterp.hypernet import plus_share
+    from hyperinterp.curriculum import plus_share
 
     jump = config.load(None, [*TINY, "task.m=48", "optim.steps=100",
                               "hyper.sign_share_by_beta=[[1e-3, [[0, 0.98], [0.5, 0.98], [0.5, 0.5]]]]"])
@@ -422,7 +422,7 @@ def test_a_sign_share_schedule_sets_the_plus_count_along_training_and_a_checkpoi
     for step, share, plus in ((5, 0.75, 6), (10, 0.5, 4)):   # m = 8
         loaded, _, _ = sample.load_model(tmp_path / "run" / "checkpoints" / f"step_{step:08d}")
         log_beta = torch.tensor([1e-6, 1e-2]).log()
-        assert np.allclose(plus_share(cfg.hyper, loaded.progress, log_beta), share)
+        assert np.allclose(plus_share(cfg.hyper, loaded.stage.progress, log_beta), share)
         drawn = loaded.generate(log_beta, 4, 8, torch.Generator().manual_seed(1))
         same = loaded(loaded.noise(2, 8, 4, torch.Generator().manual_seed(1), share=share), log_beta)
         assert torch.equal(drawn.mu.W, same.mu.W)
@@ -434,7 +434,7 @@ def test_sign_share_by_beta_gives_each_network_the_share_of_its_beta_along_train
     """hyper.sign_share_by_beta: a schedule per beta, shares linear in log beta between them, the nearest outside;
     training draws each network's + count from its own beta, and a checkpoint generates with its step's shares."""
     from hyperinterp import train
-    from hyperinterp.hypernet import plus_share
+    from hyperinterp.curriculum import plus_share
 
     by_beta = ("hyper.sign_share_by_beta=[[1e-4, [[0, 0.9], [0.5, 0.9], [0.5, 0.5]]], "
                "[1e-2, [[0, 0.9], [0.25, 0.9], [0.75, 0.5]]]]")
@@ -459,7 +459,7 @@ def test_sign_share_by_beta_gives_each_network_the_share_of_its_beta_along_train
     assert (d.z[:, :, 0, -1] == 1).sum(1).tolist() == expected.tolist()
     train.train(cfg, tmp_path / "run", progress=False)
     loaded, _, _ = sample.load_model(tmp_path / "run" / "checkpoints" / "step_00000005")
-    assert loaded.progress == 0.5
+    assert loaded.stage.progress == 0.5
     drawn = loaded.generate(log_beta, 3, 40, torch.Generator().manual_seed(2))
     same = loaded(loaded.noise(5, 40, 3, torch.Generator().manual_seed(2), share=[0.5, 0.5, 0.6, 0.7, 0.7]), log_beta)
     assert torch.equal(drawn.mu.W, same.mu.W)
@@ -737,18 +737,18 @@ def test_noise_skip_decays_to_zero_and_a_checkpoint_generates_with_its_steps_sha
     """hyper.skip_until (E24): the mean weights are sign * (head + skip * share * z0), the share falling linearly
     from 1 to 0 over the first skip_until steps; a checkpoint's networks are made with the share of its step."""
     from hyperinterp import train
-    from hyperinterp.hypernet import skip_scale
+    from hyperinterp.curriculum import skip_share
 
     sets = ["hyper.slot_sinkhorn=3", "hyper.sign_split=true", "hyper.slot_signs=split", "hyper.slot_balance=floor",
             NO_BY_BETA]  # one share throughout: model.noise alone draws a checkpoint's signs
     cfg = config.load(None, [*TINY, *sets, "hyper.skip_until=10", "optim.steps=15"])
-    assert [skip_scale(cfg.hyper, s) for s in (0, 5, 10, 15)] == [1.0, 0.5, 0.0, 0.0]
-    assert skip_scale(config.load(None, [*TINY, "hyper.skip_until=0"]).hyper, 10**6) == 1.0  # 0: the skip stays
+    assert [skip_share(cfg.hyper, s) for s in (0, 5, 10, 15)] == [1.0, 0.5, 0.0, 0.0]
+    assert skip_share(config.load(None, [*TINY, "hyper.skip_until=0"]).hyper, 10**6) == 1.0  # 0: the skip stays
     train.train(cfg, tmp_path / "run", progress=False)
     z = None
     for step, share in ((5, 0.5), (15, 0.0)):
         model, _, meta = sample.load_model(tmp_path / "run" / "checkpoints" / f"step_{step:08d}")
-        assert meta["step"] == step and model.skip_scale == share
+        assert meta["step"] == step and model.stage.skip == share
         z = model.noise(2, 8, 4, torch.Generator().manual_seed(3)) if z is None else z
         log_beta = torch.full((2,), -6.0)
         with torch.no_grad():

@@ -95,7 +95,7 @@ def test_e24_seed_0_is_double_sided_without_the_skip_noise_and_3x_more_accurate_
     its off-slot weights are zero and its error is a third of E21's on the same seed (measured at beta = 1e-6: ds 12
     of 16, pairs on every input, rel 0.007, off-slot |mu_W| 0.000, slot |mu_W| 10; E21 seed 0 rel 0.021)."""
     model, cfg, _ = sample.load_model(E24 / "seed_0")
-    assert cfg.hyper.skip_until == 12000 and model.skip_scale == 0.0
+    assert cfg.hyper.skip_until == 12000 and model.stage.skip == 0.0
     arrays, meta = sample.sample(model, cfg, 1e-6, 16, 48, 16, 0)
     results = classify.classify_arrays(arrays, meta)
     labels = Counter(r["label"] for r in results)
@@ -262,7 +262,7 @@ def test_e59s_sixteen_seeds_are_the_default_configuration_double_sided_or_puddin
 
     for seed in range(16):
         model, cfg, meta = sample.load_model(E59 / f"seed_{seed}")
-        assert meta["step"] == cfg.optim.steps == 24000 and model.progress == 1
+        assert meta["step"] == cfg.optim.steps == 24000 and model.stage.progress == 1
         assert cfg == sweep.job_config(DEMO_BASE, DEMO_SPEC, sweep.Job("range", seed)), seed
     labels, pairs, rel, _ = _cell(E59 / "seed_0", 1e-6)
     assert labels["double_sided"] >= 13 and pairs >= 0.97 and rel < 1e-3, (labels, rel)

@@ -32,12 +32,13 @@ import torch
 from torch.func import functional_call
 from tqdm import tqdm
 
+from . import curriculum
 from .config import Config, from_dict, resolve_device
 from .errors import UserError
-from .hypernet import HyperNetwork, NetDistribution, skip_scale
+from .hypernet import HyperNetwork, NetDistribution
 from .target import Nets
 from .tasks import Task
-from .train import Draws, Run, StepResult, TrainingDiverged, anneal_factor, draw_step, learning_rate, step_loss
+from .train import Draws, Run, StepResult, TrainingDiverged, draw_step, step_loss
 
 BATCH_FILE = "batch.json"
 
@@ -302,9 +303,10 @@ def train_runs(runs: Sequence[Run], progress: bool = True, desc: str = "train-ba
         going_on = [r for r in active if r.step + 1 < r.cfg.optim.steps]
         due = any(r.checkpoint_due(r.step + 1) for r in active)
         upcoming = None if due else ahead.submit(prepare, going_on, [r.step + 1 for r in going_on])
-        flags, results = stack.step(staged, [anneal_factor(r.cfg, r.step) for r in runs],
-                                    [learning_rate(r.cfg, r.step) * r.lr_scale for r in runs],
-                                    [skip_scale(r.cfg.hyper, r.step) for r in runs])
+        stages = [curriculum.at(r.cfg, r.step) for r in runs]
+        flags, results = stack.step(staged, [s.anneal for s in stages], [s.lr * r.lr_scale for s, r in
+                                                                          zip(stages, runs, strict=True)],
+                                    [s.skip for s in stages])
         for i, r in enumerate(runs):
             if staged.draws[i] is None:
                 continue

@@ -48,14 +48,14 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves
 from torch.utils.flop_counter import FlopCounterMode
 
-from . import __version__, threads
+from . import __version__, curriculum, threads
 from .config import Config, resolve_device
 from .config import load as load_config
 from .errors import UserError
-from .hypernet import HyperNetwork, skip_scale
+from .hypernet import HyperNetwork
 from .target import Nets, forward, forward_loop
 from .tasks import Task, make_task
-from .train import anneal_factor, build_model, draw_step, keep_freed_memory, network_bits, step_loss
+from .train import build_model, draw_step, keep_freed_memory, network_bits, step_loss
 
 PAPER_BETAS, PAPER_SEEDS = 9, 33
 BATCHED_SEEDS = 8
@@ -133,17 +133,18 @@ class Workload:
         lb = d.log_beta.to(device)
         if self.formulation == "loop":
             y = self.task.target(d.x)
-            beta = anneal_factor(cfg, step) * torch.exp(lb)
+            beta = curriculum.anneal(cfg, step) * torch.exp(lb)
             losses = []
             for j in range(len(lb)):
-                dist = model(d.z[j:j + 1], lb[j:j + 1], skip_scale=skip_scale(cfg.hyper, step))
+                dist = model(d.z[j:j + 1], lb[j:j + 1], skip_scale=curriculum.skip_share(cfg.hyper, step))
                 out = forward_loop(dist.shift(Nets(*(e[j:j + 1] for e in d.eps))), d.x, cfg.task.activation)
                 mse = ((out - y) ** 2).mean(1)
                 losses.append(torch.log(mse) + beta[j:j + 1] * network_bits(dist, cfg.budget.prior,
                                                                             cfg.budget.prior_scale))
             return torch.cat(losses).mean()
-        dist = model(d.z, lb, reference=self.formulation == "reference", skip_scale=skip_scale(cfg.hyper, step))
-        return step_loss(dist, d, cfg, anneal_factor(cfg, step))[0]
+        stage = curriculum.at(cfg, step)
+        dist = model(d.z, lb, reference=self.formulation == "reference", skip_scale=stage.skip)
+        return step_loss(dist, d, cfg, stage.anneal)[0]
 
     def step(self) -> None:
         loss = self.loss()

@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
 import torch
 
 from .complexity import PRIORS
@@ -46,13 +45,6 @@ class TaskConfig:
             return self.m
         return max(1, round(self.m_per_n * n))
 
-    def width_at(self, n: int, progress: float) -> int:
-        """The training width at `progress` (step / steps) under the width schedule."""
-        points = self.width_schedule
-        if not points:
-            return self.width(n)
-        fracs, ratios = [p[0] for p in points], [p[1] for p in points]
-        return max(1, round(n * float(np.interp(progress, fracs, ratios))))
 
 
 @dataclass(frozen=True)

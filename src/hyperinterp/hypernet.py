@@ -21,6 +21,7 @@ import numpy as np
 import torch
 from torch import nn
 
+from . import curriculum
 from .target import Nets
 
 
@@ -107,27 +108,6 @@ class HyperConfig:
     # its clean weights (idle mass ~0), unlike E20's plain head on every neuron, whose free weights cancelled the
     # slots (E22).
     idle_plain: bool = False
-
-
-def plus_share(cfg: HyperConfig, progress: float, log_beta: torch.Tensor | None = None) -> float | np.ndarray:
-    """The share of + neurons in effect at a training progress (step / steps); with sign_share_by_beta, one per
-    network of `log_beta` (K,). At a repeated fraction np.interp takes the later share (a jump)."""
-    if cfg.sign_share_by_beta:
-        schedules = [schedule for _, schedule in cfg.sign_share_by_beta]
-        if log_beta is None:  # without betas only a share common to every beta is known: after the ends, if equal
-            ends = {s[-1][1] for s in schedules}
-            if progress < max(s[-1][0] for s in schedules) or len(ends) > 1:
-                raise ValueError("hyper.sign_share_by_beta: the share depends on beta here")
-            return ends.pop()
-        at = [np.interp(progress, *zip(*s, strict=True)) for s in schedules]
-        log_betas = np.log([b for b, _ in cfg.sign_share_by_beta])
-        return np.interp(log_beta.detach().cpu().double().numpy(), log_betas, at)
-    return cfg.sign_plus_share
-
-
-def skip_scale(cfg: HyperConfig, step: int) -> float:
-    """The share of the noise skip in effect at a training step."""
-    return max(0.0, 1.0 - step / cfg.skip_until) if cfg.skip_until > 0 else 1.0
 
 
 class NetDistribution(NamedTuple):
@@ -398,8 +378,9 @@ class HyperNetwork(nn.Module):
     def __init__(self, cfg: HyperConfig = HyperConfig(), c_init: float = 0.0):
         super().__init__()
         self.cfg = cfg
-        self.skip_scale = 1.0  # the skip's share when none is passed: the loader sets its checkpoint step's
-        self.progress = 1.0  # likewise its progress, which sets the share of + neurons (hyper.sign_share_by_beta)
+        # the stage of training it generates at when none is passed (curriculum.py): a checkpoint's model has its
+        # step's (sample.load_model); a fresh one the whole skip and the last share of + neurons
+        self.stage = curriculum.Stage(cfg)
         d, cond_dim = cfg.width, 16
         self.cond = nn.Sequential(nn.Linear(3, cond_dim), nn.SiLU(), nn.Linear(cond_dim, cond_dim))
         self.embed = nn.Linear(cfg.noise_channels + cfg.neuron_noise_channels + cfg.sign_split, d)
@@ -429,10 +410,9 @@ class HyperNetwork(nn.Module):
 
     def noise(self, k: int, m: int, n: int, generator: torch.Generator | None = None,
               device: torch.device | str = "cpu", share: float | np.ndarray | None = None) -> torch.Tensor:
-        """(K,m,n,C) generator noise; `share`: the share of + neurons, one or one per network (None: the share at
-        `self.progress`)."""
+        """(K,m,n,C) generator noise; `share`: the share of + neurons, one or one per network (None: `self.stage`'s)."""
         cfg = self.cfg
-        share = plus_share(cfg, self.progress) if share is None else share
+        share = self.stage.share() if share is None else share
         z = randn((k, m, n, cfg.noise_channels), generator, device)
         zn = randn((k, m, 1, cfg.neuron_noise_channels), generator, device)
         if cfg.sign_split:  # the last channel: +1 on a random share of the neurons, -1 on the rest
@@ -446,7 +426,7 @@ class HyperNetwork(nn.Module):
         """z: (K,m,n,C) noise from `noise`; log_beta: (K,). Returns the weight distribution.
 
         `reference=True` runs the straightforward formulation of every layer (equal up to rounding);
-        `skip_scale`: the noise skip's share at this training step (None: `self.skip_scale`)."""
+        `skip_scale`: the noise skip's share at this training step (None: `self.stage`'s)."""
         k, m, n, _ = z.shape
         pool_ = pool_reference if reference else pool
         cond = self.cond(self.conditions(log_beta, n, m))
@@ -465,7 +445,7 @@ class HyperNetwork(nn.Module):
             if self.cfg.slot_readout:  # the features of the entries each neuron serves
                 served = p if p.dim() == 3 else p.sum(-1)
                 neuron_features = torch.cat([neuron_features, torch.einsum("kmn,kmnd->kmd", served, h)], -1)
-        scale = self.skip_scale if skip_scale is None else skip_scale
+        scale = self.stage.skip if skip_scale is None else skip_scale
         mu_w = head + (self.cfg.skip * scale) * z[..., 0]
         if self.cfg.sign_split:
             mu_w = z[..., -1] * mu_w
@@ -519,7 +499,7 @@ class HyperNetwork(nn.Module):
         thousands as one (K,m,n,d) pass)."""
         device = next(self.parameters()).device
         k = log_beta.shape[0]
-        share = plus_share(self.cfg, self.progress, log_beta)
+        share = self.stage.share(log_beta)
         z, log_beta = self.noise(k, m, n, generator, device, share), log_beta.to(device)
         group = max(1, GENERATE_CHUNK_VALUES // (m * n * self.cfg.width))
         if torch.is_grad_enabled() or group >= k:

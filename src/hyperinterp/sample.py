@@ -11,10 +11,10 @@ from typing import Any
 import numpy as np
 import torch
 
-from . import checkpoint
+from . import checkpoint, curriculum
 from .config import Config, check_positive, from_dict, resolve_device
 from .errors import UserError
-from .hypernet import HyperNetwork, NetDistribution, skip_scale
+from .hypernet import HyperNetwork, NetDistribution
 from .target import Nets, forward
 from .tasks import make_task
 from .train import build_model, mean_network, network_bits
@@ -46,8 +46,7 @@ def load_model(path: str | Path, device: str = "cpu") -> tuple[HyperNetwork, Con
         model.load_state_dict(weights)
     except RuntimeError:
         raise UserError(f"checkpoint {ckpt} does not match its recorded configuration") from None
-    model.skip_scale = skip_scale(cfg.hyper, meta["step"])
-    model.progress = meta["step"] / cfg.optim.steps
+    model.stage = curriculum.at(cfg, meta["step"])  # a checkpoint generates what its step trained
     model.to(resolve_device(device)).eval()
     return model, cfg, {**meta, "path": str(ckpt)}
 

@@ -21,10 +21,10 @@ from typing import Any
 import torch
 from tqdm import tqdm
 
-from . import __version__, checkpoint, complexity
+from . import __version__, checkpoint, complexity, curriculum
 from .config import Config, from_dict, resolve_device
 from .errors import UserError
-from .hypernet import HyperNetwork, NetDistribution, plus_share, randn, skip_scale
+from .hypernet import HyperNetwork, NetDistribution, randn
 from .target import Nets, forward
 from .tasks import Task, make_task
 from .threads import limit as limit_threads
@@ -57,9 +57,9 @@ def sizes(cfg: Config, gen: torch.Generator, step: int = 0) -> tuple[int, int]:
     t = cfg.task
     progress = step / cfg.optim.steps
     if not t.train_sizes:
-        return t.n, t.width_at(t.n, progress)
+        return t.n, curriculum.width_at(t, t.n, progress)
     n = t.train_sizes[int(torch.randint(len(t.train_sizes), (1,), generator=gen, device=gen.device))]
-    return n, t.width_at(n, progress)
+    return n, curriculum.width_at(t, n, progress)
 
 
 def log_betas(cfg: Config, k: int, gen: torch.Generator) -> torch.Tensor:
@@ -68,18 +68,6 @@ def log_betas(cfg: Config, k: int, gen: torch.Generator) -> torch.Tensor:
         return torch.full((k,), math.log(b.beta))
     lo, hi = math.log(b.beta_min), math.log(b.beta_max)
     return lo + (hi - lo) * torch.rand(k, generator=gen, device=gen.device)
-
-
-def cosine_lr(lr: float, step: int, steps: int, decay_frac: float) -> float:
-    """lr, then a cosine decay to 0 over the last `decay_frac` of the steps."""
-    start = steps * (1 - decay_frac)
-    if step < start or decay_frac <= 0:
-        return lr
-    return lr * 0.5 * (1 + math.cos(math.pi * (step - start) / (steps - start)))
-
-
-def learning_rate(cfg: Config, step: int) -> float:
-    return cosine_lr(cfg.optim.lr, step, cfg.optim.steps, cfg.optim.lr_decay_frac)
 
 
 @dataclass
@@ -112,14 +100,10 @@ def draw_step(model: HyperNetwork, cfg: Config, task: Task, step: int, gen: torc
     n, m = sizes(cfg, gen, step)
     k = cfg.optim.nets_per_step
     log_beta = log_betas(cfg, k, gen)
-    z = model.noise(k, m, n, gen, device, plus_share(cfg.hyper, step / cfg.optim.steps, log_beta))
+    z = model.noise(k, m, n, gen, device, curriculum.at(cfg, step).share(log_beta))
     eps = Nets(*(randn(shape, gen, device) for shape in ((k, m, n), (k, m), (k, m), (k,))))
     x = task.sample_x(cfg.optim.inputs_per_step, n, gen, gen.device).to(device)
     return Draws(n, m, log_beta, z, eps, x, task.target(x))
-
-
-def anneal_factor(cfg: Config, step: int) -> float:
-    return min(1.0, step / cfg.budget.anneal_steps) if cfg.budget.anneal_steps > 0 else 1.0
 
 
 def step_loss(dist: NetDistribution, d: Draws, cfg: Config, anneal: float | torch.Tensor,
@@ -137,8 +121,9 @@ def objective(model: HyperNetwork, cfg: Config, task: Task, step: int, gen: torc
     """The training objective of one step, with every random number drawn from `gen`."""
     device = next(model.parameters()).device
     d = draw_step(model, cfg, task, step, gen, device)
-    dist = model(d.z, d.log_beta.to(device), skip_scale=skip_scale(cfg.hyper, step))
-    loss, mse, bits, y = step_loss(dist, d, cfg, anneal_factor(cfg, step))
+    stage = curriculum.at(cfg, step)
+    dist = model(d.z, d.log_beta.to(device), skip_scale=stage.skip)
+    loss, mse, bits, y = step_loss(dist, d, cfg, stage.anneal)
     return StepResult(loss, mse, bits, y.var(), d.log_beta, dist, d.x, y)
 
 
@@ -301,7 +286,7 @@ class Run:
 
     def set_lr(self) -> None:
         for group in self.opt.param_groups:
-            group["lr"] = learning_rate(self.cfg, self.step) * self.lr_scale
+            group["lr"] = curriculum.at(self.cfg, self.step).lr * self.lr_scale
 
     def update(self, loss: torch.Tensor) -> bool:
         """Clip the gradients and take the Adam step; False (and no step, or one to be undone) when the loss,
@@ -407,4 +392,4 @@ def _metrics(step: int, res: StepResult, cfg: Config) -> dict[str, float]:
     return {"step": step, "loss": float(res.loss), "rel_mse_median": float(rel.median()),
             "rel_mse_low_beta": float(rel[lowest].median()), "bits_median": float(res.bits.median()),
             "rel_mse_mean_weights": float((mean_mse / res.var_y).median()),
-            "lr": float(learning_rate(cfg, step))}
+            "lr": float(curriculum.at(cfg, step).lr)}
