@@ -19,11 +19,12 @@ import numpy as np
 import torch
 
 from .config import Config
+from .curriculum import cosine_lr
 from .hypernet import NetDistribution
 from .sample import evaluate
 from .target import Nets, forward
 from .tasks import make_task
-from .train import cosine_lr, mean_network, network_bits
+from .train import mean_network, network_bits
 
 
 def _init(k: int, n: int, m: int, c0: float, gen: torch.Generator) -> Nets:
