@@ -92,7 +92,7 @@ def aggregate(rows: list[dict[str, Any]], keys: tuple[str, ...]) -> list[dict[st
             agg[f"frac_{lab}"], agg[f"frac_{lab}_lo"], agg[f"frac_{lab}_hi"] = p, lo, hi
         agg["majority"] = max(LABELS, key=lambda lab: agg[f"frac_{lab}"])
         for f in ("rel_mse_median", "rel_mse_mean_weights_median", "bits_median", "active_median", "effective_median",
-                  "loss_median", "mse_median"):
+                  "carrying_median", "loss_median", "mse_median"):
             vals = [r[f] for r in rs if r.get(f) is not None and np.isfinite(r[f])]
             agg[f] = float(np.median(vals)) if vals else float("nan")
         out.append(agg)
