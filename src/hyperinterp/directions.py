@@ -34,7 +34,7 @@ from sklearn.cluster import AgglomerativeClustering
 from .classify import ACTIVE_FRACTION, CONSTANT_REL, LINEAR_NEURON_R2, NEGLIGIBLE, as_network
 from .decode import _Builder, _num, _r, _signed
 from .fingerprint import TINY_Z
-from .measure import BLOCK_NEURONS, EFFECTIVE_SHARE, Measured, data, measure, neuron_counts
+from .measure import BLOCK_NEURONS, EFFECTIVE_SHARE, Measured, counts_of, data, measure
 from .netmath import Design, forward, participation_ratio, phi
 
 # --- thresholds (each with its reason) -------------------------------------------------------------------------
@@ -362,7 +362,8 @@ def of_measured(M: Measured, activation: str) -> dict[str, Any]:
             item["reencoding"] = None
         groups.append(item)
     groups.sort(key=lambda g: (-g["variance"], g["kind"], g["form"], g["inputs"]))
-    return _summary(groups, U, f, f_ideal, kept, H[:, active], x, y, var_y, var_f, n, m, len(active), activation)
+    return _summary(groups, U, f, f_ideal, kept, counts_of(M, active), x, y, var_y, var_f, n, m, len(active),
+                    activation)
 
 
 def _offsets(proj: np.ndarray, b: np.ndarray) -> dict[str, Any]:
@@ -375,7 +376,7 @@ def _offsets(proj: np.ndarray, b: np.ndarray) -> dict[str, Any]:
             "bias_over_norm_median": float(np.median(b / np.abs(proj))) if proj.size and (proj != 0).all() else None}
 
 
-def _summary(groups, U, f, f_ideal, kept, H_act, x, y, var_y, var_f, n, m, n_active, activation) -> dict[str, Any]:
+def _summary(groups, U, f, f_ideal, kept, counts, x, y, var_y, var_f, n, m, n_active, activation) -> dict[str, Any]:
     lin = [g for g in groups if g["form"] == "linear"]
     nonlin = [g for g in groups if g["form"] not in ("linear", "constant")]
     total = sum(g["variance"] for g in nonlin)
@@ -403,7 +404,7 @@ def _summary(groups, U, f, f_ideal, kept, H_act, x, y, var_y, var_f, n, m, n_act
     return {
         "n": n, "m": m, "active_neurons": n_active, "rank": numerical_rank(U),
         "output_variance_share": float(var_f / var_y),
-        **dict(zip(("effective_neurons", "carrying_neurons"), neuron_counts(H_act, f), strict=True)),
+        **dict(zip(("effective_neurons", "carrying_neurons"), counts, strict=True)),
         "effective_share": EFFECTIVE_SHARE,
         "directions": groups, "shared_directions": len(shared),
         "mechanisms": dict(sorted(mech.items(), key=lambda kv: -kv[1])), "linear_part": linear_part,

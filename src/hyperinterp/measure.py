@@ -193,11 +193,3 @@ def counts_from_gram(G: np.ndarray, g: np.ndarray, total: float, share: float = 
         if float(e @ e) + outside <= (1 - share) * total:
             return step, carrying
     return m, carrying
-
-
-def effective_neurons(H: np.ndarray, f: np.ndarray, share: float = EFFECTIVE_SHARE) -> int:
-    return neuron_counts(H, f, share)[0]
-
-
-def carrying_neurons(H: np.ndarray, f: np.ndarray, share: float = EFFECTIVE_SHARE) -> int:
-    return neuron_counts(H, f, share)[1]
