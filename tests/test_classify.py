@@ -265,7 +265,7 @@ def test_classify_piped_into_a_reader_that_stops_ends_quietly(tmp_path):
 
 
 def test_effective_neurons_count_what_a_network_needs_not_what_it_spreads_over():
-    """n_effective (measure.effective_neurons, the sweep table's effective_median): the fewest neurons that reproduce
+    """n_effective (measure.counts_of, the sweep table's effective_median): the fewest neurons that reproduce
     95% of the output's variance with refitted output weights: 2n for double-sided, n + 1 for pudding, and 2 for |Σx|
     whether two neurons or 46 carry it."""
     assert C.classify(**R.make_reference("double_sided", 8))["n_effective"] == 16

@@ -213,9 +213,9 @@ def cell_row(arrays: dict[str, np.ndarray], results: list[dict[str, Any]], **key
            else float("nan"),
            "mse_median": float(np.median(arrays["mse"])), "bits_median": float(np.median(arrays["bits"])),
            "active_median": float(np.median([r["n_active"] for r in results])),
-           # the fewest neurons that reproduce 95% of the output's variance (measure.effective_neurons): concentration
+           # the fewest neurons that reproduce 95% of the output's variance (measure.counts_of): concentration
            "effective_median": float(np.median([r["n_effective"] for r in results])),
-           # ... and the fewest of its own neurons, unchanged, that do (measure.carrying_neurons): spread
+           # ... and the fewest of its own neurons, unchanged, that do (measure.counts_of): spread
            "carrying_median": float(np.median([r["n_carrying"] for r in results])),
            "loss_median": float(np.median(loss))}
     return {c: row.get(c) for c in COLUMNS}
