@@ -29,12 +29,14 @@ def pools() -> dict[str, Any]:
     return {"torch": torch.get_num_threads(), "torch_interop": torch.get_num_interop_threads(), **loaded}
 
 
-def limit(threads: int = 1) -> dict[str, Any]:
-    """Limit every thread pool of this process to `threads` (libraries loaded later too, through the environment);
-    returns `pools()` after. The inter-op pool can be sized only before its first use: a process that already used
-    it keeps its size, which `pools()` then shows."""
+def limit(threads: int = 1, environ: bool = True) -> dict[str, Any]:
+    """Limit every thread pool of this process to `threads` (with `environ`, libraries loaded later and child
+    processes too, through the environment: for a worker process, not for a user's own process, whose later
+    children must keep their own defaults); returns `pools()` after. The inter-op pool can be sized only before its
+    first use: a process that already used it keeps its size, which `pools()` then shows."""
     threads = max(1, int(threads))
-    os.environ.update(dict.fromkeys(POOL_VARIABLES, str(threads)))
+    if environ:
+        os.environ.update(dict.fromkeys(POOL_VARIABLES, str(threads)))
     threadpool_limits(limits=threads)  # not as a context manager: the limit stays for the process's life
     torch.set_num_threads(threads)
     with contextlib.suppress(RuntimeError):  # "cannot set number of interop threads after parallel work started"

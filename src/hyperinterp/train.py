@@ -173,7 +173,7 @@ def set_arithmetic(cfg: Config, recorded: dict[str, Any] | None = None) -> dict[
         if recorded.get("torch", torch.__version__) != torch.__version__:
             tqdm.write(f"hyperinterp: warning: this run trained with torch {recorded['torch']}, resuming with "
                        f"{torch.__version__}: the result may not be bitwise that of an uninterrupted run")
-    pools = limit_threads(threads)  # torch's pools and BLAS/OpenMP alike: the threads this run was given
+    pools = limit_threads(threads, environ=False)  # torch's pools and BLAS/OpenMP: the threads this run was given
     return {"threads": threads, "device": device, "compile": cfg.optim.compile, "dtype": "float32",
             "torch": torch.__version__, "thread_pools": pools}
 
