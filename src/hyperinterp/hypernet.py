@@ -108,20 +108,50 @@ class HyperConfig:
     # its clean weights (idle mass ~0), unlike E20's plain head on every neuron, whose free weights cancelled the
     # slots (E22).
     idle_plain: bool = False
+    # Every neuron is present or absent (E68): the neuron head gives each a logit l_j, a network keeps neuron j with
+    # probability q_j = sigmoid(l_j) (its output weight times a Bernoulli draw), and its description length is the
+    # spike-and-slab one, sum_j [q_j * bits(neuron j) + KL(Bernoulli(q_j) || Bernoulli(1/2))] + bits(c): an absent
+    # neuron's weights cost nothing and presence costs at most one bit. A bias any task could take (a switched-off
+    # neuron is free, DESIGN §9), not one chosen for L1.
+    neuron_gate: bool = False
+
+
+# The temperature of the gates' relaxed draw, through which their gradient passes (the forward uses the hard draw)
+GATE_TEMPERATURE = 0.5
 
 
 class NetDistribution(NamedTuple):
-    """Independent Gaussians over every weight: means and log standard deviations."""
+    """Independent Gaussians over every weight: means and log standard deviations; with `gate` (K, m), the logits
+    of each neuron's presence (hyper.neuron_gate)."""
 
     mu: Nets
     log_sigma: Nets
+    gate: torch.Tensor | None = None
 
     def draw(self, generator: torch.Generator | None = None) -> Nets:
-        return self.shift(Nets(*(randn(m.shape, generator, m.device, m.dtype) for m in self.mu)))
+        eps = Nets(*(randn(m.shape, generator, m.device, m.dtype) for m in self.mu))
+        if self.gate is None:
+            return self.shift(eps)
+        return self.shift(eps, gate_noise(self.gate.shape, generator, self.gate.device))
 
-    def shift(self, eps: Nets) -> Nets:
-        """mu + sigma * eps: the draw made from given standard normal noise."""
-        return Nets(*(m + torch.exp(s) * e for m, s, e in zip(self.mu, self.log_sigma, eps, strict=True)))
+    def shift(self, eps: Nets, gate_eps: torch.Tensor | None = None) -> Nets:
+        """mu + sigma * eps: the draw made from given standard normal noise; a gated distribution's output weights
+        times the presence drawn from `gate_eps`, logistic noise (K, m): present where gate + gate_eps > 0, which
+        has probability sigmoid(gate). The gradient passes through sigmoid((gate + gate_eps) / GATE_TEMPERATURE)
+        (straight through), so the network trained is the one drawn."""
+        nets = Nets(*(m + torch.exp(s) * e for m, s, e in zip(self.mu, self.log_sigma, eps, strict=True)))
+        if self.gate is None:
+            return nets
+        soft = torch.sigmoid((self.gate + gate_eps) / GATE_TEMPERATURE)
+        present = (self.gate + gate_eps > 0).to(soft.dtype) + soft - soft.detach()
+        return nets._replace(a=nets.a * present)
+
+
+def gate_noise(shape: tuple[int, ...], generator: torch.Generator | None, device: torch.device | str) -> torch.Tensor:
+    """Standard logistic noise, drawn like `randn` on the generator's device."""
+    home = generator.device if generator is not None else torch.device(device)
+    u = torch.rand(shape, generator=generator, device=home).clamp(1e-7, 1 - 1e-7)
+    return (u.log() - (-u).log1p()).to(device)
 
 
 def _random_split(k: int, m: int, count: int | np.ndarray, generator: torch.Generator | None,
@@ -390,7 +420,7 @@ class HyperNetwork(nn.Module):
         # score +, score -, log magnitude (, idle score: its mean over the inputs is the neuron's)
         self.slot_head = nn.Linear(d, 3 + cfg.slot_idle) if cfg.slot_sinkhorn else None
         self.neuron_head = nn.Sequential(nn.Linear(p + d * cfg.slot_readout, d), nn.SiLU(),
-                                         nn.Linear(d, 4 + cfg.c_per_neuron))  # b, a
+                                         nn.Linear(d, 4 + cfg.c_per_neuron + cfg.neuron_gate))  # b, a
         self.c_head = nn.Linear(p + cond_dim, 2)                             # mu_c, log sigma_c
         for head in (self.w_head, self.neuron_head[-1], self.c_head, *([self.slot_head] if self.slot_head else [])):
             nn.init.normal_(head.weight, std=0.01)
@@ -398,6 +428,8 @@ class HyperNetwork(nn.Module):
         with torch.no_grad():
             self.w_head.bias[1] = cfg.init_log_sigma
             self.neuron_head[-1].bias[2:4] = cfg.init_log_sigma
+            if cfg.neuron_gate:  # every neuron present at first (q = 0.95): training starts as the ungated generator
+                self.neuron_head[-1].bias[-1] = 3.0
             self.c_head.bias[0] = c_init
             self.c_head.bias[1] = cfg.init_log_sigma
 
@@ -449,7 +481,7 @@ class HyperNetwork(nn.Module):
         mu_w = head + (self.cfg.skip * scale) * z[..., 0]
         if self.cfg.sign_split:
             mu_w = z[..., -1] * mu_w
-        neuron = self.neuron_head(neuron_features)                            # (K,m,4 or 5)
+        neuron = self.neuron_head(neuron_features)                            # (K,m,4 to 6)
         c = self.c_head(torch.cat([pool_(pool_(h, 2, ("mean",)), 1, self.cfg.pools), cond], -1))  # (K,2)
         mu_a, log_sigma_a = neuron[..., 1], neuron[..., 3]
         if self.cfg.out_per_norm:
@@ -458,7 +490,8 @@ class HyperNetwork(nn.Module):
         mu_c = c[:, 0] + neuron[..., 4].sum(1) if self.cfg.c_per_neuron else c[:, 0]
         mu = Nets(mu_w, neuron[..., 0], mu_a, mu_c)
         log_sigma = Nets(w[..., 1], neuron[..., 2], log_sigma_a, c[:, 1])
-        return NetDistribution(mu, Nets(*(t.clamp(max=LOG_SIGMA_MAX) for t in log_sigma)))
+        gate = neuron[..., -1] if self.cfg.neuron_gate else None
+        return NetDistribution(mu, Nets(*(t.clamp(max=LOG_SIGMA_MAX) for t in log_sigma)), gate)
 
     def slot_assignment(self, h: torch.Tensor, sign: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """The balanced assignment P and the log magnitude l of the slot weights: P is (K, m, n, 2) over
@@ -505,5 +538,6 @@ class HyperNetwork(nn.Module):
         if torch.is_grad_enabled() or group >= k:
             return self(z, log_beta)
         parts = [self(z[i:i + group], log_beta[i:i + group]) for i in range(0, k, group)]
-        return NetDistribution(*(Nets(*(torch.cat(ts) for ts in zip(*(getattr(p, f) for p in parts), strict=True)))
-                                 for f in ("mu", "log_sigma")))
+        mu, log_sigma = (Nets(*(torch.cat(ts) for ts in zip(*(getattr(p, f) for p in parts), strict=True)))
+                         for f in ("mu", "log_sigma"))
+        return NetDistribution(mu, log_sigma, None if parts[0].gate is None else torch.cat([p.gate for p in parts]))

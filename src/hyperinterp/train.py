@@ -19,12 +19,13 @@ from pathlib import Path
 from typing import Any
 
 import torch
+import torch.nn.functional as F
 from tqdm import tqdm
 
 from . import __version__, checkpoint, complexity, curriculum
 from .config import Config, from_dict, resolve_device
 from .errors import UserError
-from .hypernet import HyperNetwork, NetDistribution, randn
+from .hypernet import HyperNetwork, NetDistribution, gate_noise, randn
 from .target import Nets, forward
 from .tasks import Task, make_task
 from .threads import limit as limit_threads
@@ -38,19 +39,27 @@ class TrainingDiverged(UserError):
 
 
 def network_bits(dist: NetDistribution, prior: str, prior_scale: float) -> torch.Tensor:
-    """(K,) total bits of each generated network."""
-    return sum(complexity.bits(mu, ls, prior, prior_scale) if mu.dim() > 1
-               else complexity.kl_nats(mu, ls, prior, prior_scale) / complexity.LN2
-               for mu, ls in zip(dist.mu, dist.log_sigma, strict=True))
+    """(K,) total bits of each generated network; a gated one's (hyper.neuron_gate) the spike-and-slab description
+    length: each neuron's bits weighted by its presence q, plus KL(Bernoulli(q) || Bernoulli(1/2)) per neuron."""
+    if dist.gate is None:
+        return sum(complexity.bits(mu, ls, prior, prior_scale) if mu.dim() > 1
+                   else complexity.kl_nats(mu, ls, prior, prior_scale) / complexity.LN2
+                   for mu, ls in zip(dist.mu, dist.log_sigma, strict=True))
+    kl = Nets(*(complexity.kl_nats(mu, ls, prior, prior_scale) / complexity.LN2
+                for mu, ls in zip(dist.mu, dist.log_sigma, strict=True)))
+    per_neuron = kl.W.sum(-1) + kl.b + kl.a                                   # (K, m)
+    log_q, log_not_q = F.logsigmoid(dist.gate), F.logsigmoid(-dist.gate)
+    presence = (log_q.exp() * log_q + log_not_q.exp() * log_not_q) / complexity.LN2 + 1.0   # 1 - H(q), in bits
+    return (log_q.exp() * per_neuron + presence).sum(-1) + kl.c
 
 
 def mean_network(dist: NetDistribution, prior: str) -> Nets:
     """The mean weights; under the log-uniform prior weights with log alpha > 3 are zeroed
-    (the sparse variational dropout convention: they are noise)."""
-    if prior != "log_uniform":
-        return dist.mu
-    return Nets(*(torch.where(complexity.log_alpha(mu, ls) > 3, torch.zeros_like(mu), mu)
-                  for mu, ls in zip(dist.mu, dist.log_sigma, strict=True)))
+    (the sparse variational dropout convention: they are noise); a gated network keeps the neurons with q > 1/2."""
+    nets = dist.mu if prior != "log_uniform" else Nets(
+        *(torch.where(complexity.log_alpha(mu, ls) > 3, torch.zeros_like(mu), mu)
+          for mu, ls in zip(dist.mu, dist.log_sigma, strict=True)))
+    return nets if dist.gate is None else nets._replace(a=torch.where(dist.gate > 0, nets.a, torch.zeros_like(nets.a)))
 
 
 def sizes(cfg: Config, gen: torch.Generator, step: int = 0) -> tuple[int, int]:
@@ -93,6 +102,7 @@ class Draws:
     eps: Nets               # standard normal noise of the weight draw
     x: torch.Tensor         # (B,n) inputs
     y: torch.Tensor         # (B,) targets, computed where drawn: outside any vmap, so a user's target may branch
+    gate: torch.Tensor | None = None  # (K,m) logistic noise of the neurons' presence (hyper.neuron_gate only)
 
 
 def draw_step(model: HyperNetwork, cfg: Config, task: Task, step: int, gen: torch.Generator,
@@ -102,15 +112,16 @@ def draw_step(model: HyperNetwork, cfg: Config, task: Task, step: int, gen: torc
     log_beta = log_betas(cfg, k, gen)
     z = model.noise(k, m, n, gen, device, curriculum.at(cfg, step).share(log_beta))
     eps = Nets(*(randn(shape, gen, device) for shape in ((k, m, n), (k, m), (k, m), (k,))))
+    gate = gate_noise((k, m), gen, device) if cfg.hyper.neuron_gate else None
     x = task.sample_x(cfg.optim.inputs_per_step, n, gen, gen.device).to(device)
-    return Draws(n, m, log_beta, z, eps, x, task.target(x))
+    return Draws(n, m, log_beta, z, eps, x, task.target(x), gate)
 
 
 def step_loss(dist: NetDistribution, d: Draws, cfg: Config, anneal: float | torch.Tensor,
               ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
     """(loss, mse (K,), bits (K,), targets y (B,)) of generated distributions on a step's draws; pure tensor code, so
     the batched trainer runs it under torch.vmap."""
-    nets = dist.shift(d.eps)
+    nets = dist.shift(d.eps, d.gate)
     mse = ((forward(nets, d.x, cfg.task.activation) - d.y) ** 2).mean(1)
     bits = network_bits(dist, cfg.budget.prior, cfg.budget.prior_scale)
     beta = anneal * torch.exp(d.log_beta.to(mse.device))
