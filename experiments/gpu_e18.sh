@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# E19 (docs/experiments.md): E18's sign-split generator on more seeds, all trained as one batch on a lent GPU
+# E19 (docs/experiments/E19.md): E18's sign-split generator on more seeds, all trained as one batch on a lent GPU
 # (issue 13's goal 1 asks for at least 12 seeds; the CPU gave 10 in a session). Through the device tool:
 # `experiments/gpu_e18.sh "$OUT"` with timeout_s 600. Prints the GPU's name, trains seeds FIRST..FIRST+SEEDS-1
 # with E18's settings and E18's compute (24,000 steps) as one compiled `train-batch` whose draws come from each

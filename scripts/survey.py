@@ -2,7 +2,7 @@
 
     python scripts/survey.py RUN_OR_CHECKPOINT [--betas 1e-6 1e-4 1e-3 3e-3] [--count 16] [--n N --m M]
 
-The lab notebook's tables (docs/experiments.md) come from this. It reads only the saved checkpoint.
+The lab notebook's tables (docs/experiments/) come from this. It reads only the saved checkpoint.
 """
 
 from __future__ import annotations

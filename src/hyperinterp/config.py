@@ -77,7 +77,7 @@ class OptimConfig:
     init_from: str = ""              # a run or checkpoint whose hypernetwork weights start this run
 
 
-# The default generator (E59, docs/experiments.md): E30's (neurons hold a sign of their own and compete for the
+# The default generator (E59, docs/experiments/E59.md): E30's (neurons hold a sign of their own and compete for the
 # inputs, each sign Sinkhorn-balanced with a floor of one whole neuron per input and an idle slot for the spare neurons,
 # the noise skip decayed to 0 over the first half of the training (E24), a read-out that reads the slots each neuron
 # serves, scaled per neuron: E28-E30), with E50's free dense weights for the idle neurons, a magnitude per (input,
@@ -142,7 +142,7 @@ RETIRED = {
 
 
 def _retired_message(key: str, value: Any, entries: str) -> str:
-    return (f"{key} = {value!r} was retired after E64 (a dead end of {entries}, docs/experiments.md): it runs at git "
+    return (f"{key} = {value!r} was retired after E64 (a dead end of {entries}, docs/experiments/README.md): it runs at git "
             f"tag {RETIRED_TAG} (git checkout {RETIRED_TAG})")
 
 
