@@ -1,5 +1,5 @@
 """The shipped hypernetworks of notebook E15 (n = 16, m = 48, from scratch, `hyper.slot_temperature = 0.25`)
-still generate what the README says: seed 0 double-sided networks with a ± pair on (nearly) every input, seed 2
+still generate what docs/history.md says: seed 0 double-sided networks with a ± pair on (nearly) every input, seed 2
 pudding+ with none (measured: 9 of 16 double-sided, median pair coverage 1.0; 16 of 16 pudding+). And E18's
 (sign-split slots, `configs/studies/slot_split.toml`, 8 seeds shipped): seed 0 double-sided at beta = 1e-6,
 seed 1 a ± pair hybrid (measured: 10 of 16 double-sided; other 14 with pairs on 0.87 of the inputs, no pudding).
@@ -132,7 +132,7 @@ def test_e30_slot_readout_makes_double_sided_networks_near_exact():
 
 
 def test_e30s_twelve_seeds_are_e41s_configuration_at_16_networks_a_step_and_seed_9_is_double_sided():
-    """The README's 12-seed table of E30 reads shipped/experiments/slot_readout: each seed is E41's configuration
+    """The 12-seed table of E30 (docs/history.md) reads shipped/experiments/slot_readout: each seed is E41's configuration
     (as the demo trains it: compiled, one thread) with its own seed and 16 networks a step, the default until E41;
     seed 9, the least accurate double-sided seed, is double-sided at beta = 1e-6 (measured, 16 draws: ds 9 of 16,
     pairs 1.00, rel 0.017)."""
@@ -148,7 +148,7 @@ def test_e30s_twelve_seeds_are_e41s_configuration_at_16_networks_a_step_and_seed
 
 
 def test_e41s_sixteen_seeds_are_its_configuration_and_seed_3_is_a_pair_hybrid():
-    """The README's 16-seed table of E41 (E30 at 8 networks a step, the default until E59) reads
+    """The 16-seed table of E41 (docs/history.md; E30 at 8 networks a step, the default until E59) reads
     shipped/experiments/nets8: each seed is configs/e41.toml as the demo trains it, with its own seed; seed 0 is
     double-sided near exact and seed 3 a ± pair hybrid at beta = 1e-6 (measured, 16 draws: ds 14 of 16,
     pairs 1.00, rel 0.0002; other 12 of 16, pairs 0.88, rel 0.022)."""
@@ -174,7 +174,7 @@ def test_e33_multi_n_seed_1_builds_double_sided_networks_at_sizes_it_never_saw()
 
 
 def test_family_costs_ranks_the_shipped_families_by_their_objective():
-    """scripts/family_costs.py (the README's bits per family at one β): at β = 1e-6 the plain generator's pudding+
+    """scripts/family_costs.py (docs/history.md's bits per family at one β): at β = 1e-6 the plain generator's pudding+
     (range seed 0: rel 0.0033 at 7,800 bits) beats E18's double-sided seed 0 (rel 0.010 at 60,000 bits) on the
     objective, at 3e-3 only convexity is left (measured: objectives -4.0 and -3.0, then 2.0)."""
     import importlib.util
@@ -212,7 +212,7 @@ def test_e37_the_pudding_seed_continued_on_the_band_keeps_pudding_layout_where_e
 
 def test_checkpoint_scan_reads_a_saved_step_and_marks_three_families_in_order():
     """scripts/checkpoint_scan.py (E51's scan of a second phase): the majority labels of a saved checkpoint's draws
-    (E41's seed 0, the default configuration: double-sided at 1e-6, README's per-seed table), and the three-family
+    (E41's seed 0, the default configuration: double-sided at 1e-6, its per-seed table in docs/history.md), and the three-family
     mark only for double-sided, then pudding, then convexity along β."""
     import importlib.util
 
