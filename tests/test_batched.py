@@ -11,7 +11,7 @@ import torch
 from conftest import TINY
 from safetensors.torch import load_file
 
-from hyperinterp import batched, checkpoint, cli, config, hypernet, sample, train
+from hyperinterp import batched, checkpoint, cli, config, kernels, sample, train
 
 # float32 rounding differs between a seed's stacked (bmm) and solo (mm) arithmetic; after 30 Adam steps the
 # parameters agree to about 4e-7 of each tensor's largest entry (measured), asserted with margin
@@ -223,8 +223,8 @@ def test_vmapped_pool_and_entry_map_equal_one_at_a_time(dim, kinds):
 
     def f(h, w):
         k, m, n, d = h.shape
-        pooled = hypernet.pool(h, dim, kinds)
-        mapped = hypernet._EntryMap.apply(h.reshape(-1, d), h.reshape(-1, d), w.t()).view(k, m, n, d)
+        pooled = kernels.pool(h, dim, kinds)
+        mapped = kernels._EntryMap.apply(h.reshape(-1, d), h.reshape(-1, d), w.t()).view(k, m, n, d)
         return pooled, mapped
 
     together = torch.vmap(f)(h, w)

@@ -300,7 +300,7 @@ def test_the_split_floor_balance_equals_a_straightforward_sinkhorn():
     """sinkhorn_split with a floor equals the alternating projections written out per sign and per input column,
     each sign's floor min(1, share); the rows sum to at most 1 (the rest on the idle column) and every column reaches
     its floor. (E43's learnt factor on each floor, hyper.floor_gate, was retired after E64.)"""
-    from hyperinterp.hypernet import sinkhorn_split
+    from hyperinterp.slots import sinkhorn_split
 
     gen = torch.Generator().manual_seed(0)
     k, m, n = 2, 12, 4
@@ -514,7 +514,7 @@ def test_sign_split_gives_half_the_neurons_each_sign():
 def test_sinkhorn_slots_are_balanced_and_equivariant():
     """The slot assignment: every (input, sign) slot receives m / 2n, every neuron about 1; the generator with
     it stays equivariant to input and neuron permutations, for any n and m."""
-    from hyperinterp.hypernet import sinkhorn
+    from hyperinterp.slots import sinkhorn
 
     logits = torch.randn(3, 7, 10, generator=torch.Generator().manual_seed(0)) * 3
     p = sinkhorn(logits, 30, math.log(7 / 10)).exp()
@@ -543,7 +543,7 @@ def test_sinkhorn_slots_are_balanced_and_equivariant():
 def test_shared_slot_magnitude_weighs_both_signs_of_an_input_alike():
     """slot_magnitude = "input": W[j, i] / (P[j, i, +] - P[j, i, -]) is one number per input, whatever the
     neuron or its sign; "entry" lets it differ from neuron to neuron."""
-    from hyperinterp.hypernet import sinkhorn
+    from hyperinterp.slots import sinkhorn
 
     k, m, n = 2, 9, 4
     h = torch.randn(k, m, n, 8, generator=torch.Generator().manual_seed(0))
@@ -564,7 +564,7 @@ def test_shared_slot_magnitude_weighs_both_signs_of_an_input_alike():
 def test_magnitude_per_input_and_sign_is_each_signs_mean_written_out():
     """slot_magnitude = "input_sign" (E45): neuron j's weight on input i is P[j, i] times exp of the mean slot-head
     magnitude over the neurons of j's sign, written out neuron by neuron; the two signs of an input differ."""
-    from hyperinterp.hypernet import sinkhorn_split
+    from hyperinterp.slots import sinkhorn_split
 
     model = _random_model(2, **{**DEFAULT_GENERATOR, "slot_magnitude": "input_sign"})
     k, m, n = 2, 9, 4
@@ -598,7 +598,7 @@ def test_magnitude_per_input_and_sign_is_each_signs_mean_written_out():
 def test_split_slots_balance_each_sign_over_the_inputs_and_keep_the_neurons_sign():
     """slot_signs = "split": within the + neurons and within the - neurons, every input receives the same
     mass (that sign's count / n) and every neuron about 1; each neuron's mean weights have its own sign only."""
-    from hyperinterp.hypernet import sinkhorn_split
+    from hyperinterp.slots import sinkhorn_split
 
     gen = torch.Generator().manual_seed(0)
     logits = torch.randn(3, 9, 4, generator=gen) * 3
@@ -620,7 +620,7 @@ def test_floor_balance_gives_every_slot_at_least_one_neuron_and_keeps_a_sharp_co
     """slot_balance = "floor": every slot receives at least min(1, its share) and every neuron about 1; an
     assignment of whole neurons that already covers every slot stays as it is, where the equal balance (share
     1.5 at m = 3n) must split neurons between slots."""
-    from hyperinterp.hypernet import sinkhorn, sinkhorn_split
+    from hyperinterp.slots import sinkhorn, sinkhorn_split
 
     gen = torch.Generator().manual_seed(0)
     logits = torch.randn(3, 12, 8, generator=gen) * 3                  # 12 neurons, 8 slots: share 1.5
@@ -643,7 +643,7 @@ def test_idle_slot_takes_only_the_spare_mass_and_keeps_the_generator_equivariant
     one whole neuron of each sign; a neuron that prefers the idle column leaves its input weights ~0 (rows sum to
     1 over the inputs and the idle column), and a neuron that does not is unchanged. The generator stays
     equivariant and makes any n, m; without the floor and the split signs the key is an error."""
-    from hyperinterp.hypernet import sinkhorn_split
+    from hyperinterp.slots import sinkhorn_split
 
     gen = torch.Generator().manual_seed(0)
     plus = (torch.rand(3, 12, generator=gen).argsort(1) < 6)[:, :, None]  # 6 + neurons over 4 inputs

@@ -8,10 +8,11 @@ import math
 import pytest
 import torch
 
-from hyperinterp import bench, hypernet, target
+from hyperinterp import bench, hypernet, kernels, target
 from hyperinterp.config import Config, load, resolve_device
 from hyperinterp.errors import UserError
-from hyperinterp.hypernet import Block, Exchangeable, HyperConfig, HyperNetwork, pool, pool_reference
+from hyperinterp.hypernet import Block, Exchangeable, HyperConfig, HyperNetwork
+from hyperinterp.kernels import pool, pool_reference
 from hyperinterp.target import Nets, forward, forward_loop
 from hyperinterp.tasks import make_task
 from hyperinterp.train import build_model, objective
@@ -59,8 +60,8 @@ def test_pool_shares_a_tied_max_like_amax(dim):
 def test_fold_max_is_amax_for_every_length():
     for size in range(1, 20):
         h = torch.randn(2, 3, size, 4, generator=torch.Generator().manual_seed(size))
-        assert torch.equal(hypernet._fold_max(h, 2), h.amax(2))
-        assert torch.equal(hypernet._fold_max(h, 1), h.amax(1))
+        assert torch.equal(kernels._fold_max(h, 2), h.amax(2))
+        assert torch.equal(kernels._fold_max(h, 1), h.amax(1))
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
@@ -75,7 +76,7 @@ def test_exchangeable_and_block_equal_reference(kinds, dtype):
     h = torch.randn(3, 6, 5, 4, dtype=dtype)
     cond = torch.randn(3, 3, dtype=dtype)
     for fast, ref in ((layer.forward, layer.reference),
-                      (lambda t: block(t, cond), lambda t: block.reference(t, cond))):
+                      (lambda t: block(t, cond), lambda t: block(t, cond, reference=True))):
         outs = []
         for fn in (fast, ref):
             hh = h.clone().requires_grad_()
