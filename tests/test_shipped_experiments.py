@@ -132,8 +132,9 @@ def test_e30_slot_readout_makes_double_sided_networks_near_exact():
 
 
 def test_e30s_twelve_seeds_are_e41s_configuration_at_16_networks_a_step_and_seed_9_is_double_sided():
-    """The 12-seed table of E30 (docs/history.md) reads shipped/experiments/slot_readout: each seed is E41's configuration
-    (as the demo trains it: compiled, one thread) with its own seed and 16 networks a step, the default until E41;
+    """The 12-seed table of E30 (docs/history.md) reads shipped/experiments/slot_readout: each seed is E41's
+    configuration (as the demo trains it: compiled, one thread) with its own seed and 16 networks a step,
+    the default until E41;
     seed 9, the least accurate double-sided seed, is double-sided at beta = 1e-6 (measured, 16 draws: ds 9 of 16,
     pairs 1.00, rel 0.017)."""
     for seed in range(12):
@@ -212,8 +213,8 @@ def test_e37_the_pudding_seed_continued_on_the_band_keeps_pudding_layout_where_e
 
 def test_checkpoint_scan_reads_a_saved_step_and_marks_three_families_in_order():
     """scripts/checkpoint_scan.py (E51's scan of a second phase): the majority labels of a saved checkpoint's draws
-    (E41's seed 0, the default configuration: double-sided at 1e-6, its per-seed table in docs/history.md), and the three-family
-    mark only for double-sided, then pudding, then convexity along β."""
+    (E41's seed 0, the default configuration: double-sided at 1e-6, its per-seed table in docs/history.md), and the
+    three-family mark only for double-sided, then pudding, then convexity along β."""
     import importlib.util
 
     spec = importlib.util.spec_from_file_location("checkpoint_scan", SHIPPED.parent / "scripts" / "checkpoint_scan.py")

@@ -142,8 +142,8 @@ RETIRED = {
 
 
 def _retired_message(key: str, value: Any, entries: str) -> str:
-    return (f"{key} = {value!r} was retired after E64 (a dead end of {entries}, docs/experiments/README.md): it runs at git "
-            f"tag {RETIRED_TAG} (git checkout {RETIRED_TAG})")
+    return (f"{key} = {value!r} was retired after E64 (a dead end of {entries}, docs/experiments/README.md): it runs "
+            f"at git tag {RETIRED_TAG} (git checkout {RETIRED_TAG})")
 
 
 def _retired(key: str, value: Any, stored: bool) -> None:

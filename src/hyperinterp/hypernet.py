@@ -35,7 +35,8 @@ class HyperConfig:
     skip_until: int = 0              # the skip decays to 0 over this many steps (E24); 0: it stays
     pools: tuple[str, ...] = ("mean", "max")
     init_log_sigma: float = -3.0
-    # A neuron is present with a generated probability; description length spike-and-slab (E68, `network_bits`)
+    # Each neuron present with a generated probability q: an absent neuron's weights cost nothing (E68; the
+    # spike-and-slab description length in train.network_bits); a bias any task could take, not one chosen for L1
     neuron_gate: bool = False
     # The output weight per unit of its neuron's input-weight norm (E28) / the output bias as a sum over neurons (E28)
     out_per_norm: bool = False
@@ -82,7 +83,7 @@ class NetDistribution(NamedTuple):
         if self.gate is None:
             return nets
         soft = torch.sigmoid((self.gate + gate_eps) / GATE_TEMPERATURE)
-        present = (self.gate + gate_eps > 0).to(soft.dtype) + soft - soft.detach()
+        present = (self.gate + gate_eps > 0).to(soft.dtype) + (soft - soft.detach())  # exactly 0 or 1 forward
         return nets._replace(a=nets.a * present)
 
 

@@ -40,7 +40,8 @@ class TrainingDiverged(UserError):
 
 def network_bits(dist: NetDistribution, prior: str, prior_scale: float) -> torch.Tensor:
     """(K,) total bits of each generated network; a gated one's (hyper.neuron_gate) the spike-and-slab description
-    length: each neuron's bits weighted by its presence q, plus KL(Bernoulli(q) || Bernoulli(1/2)) per neuron."""
+    length: each neuron's bits weighted by its presence q, plus KL(Bernoulli(q) || Bernoulli(1/2)) = 1 - H(q) per
+    neuron (one bit for a decided neuron, on or off: the m bits that name a subset; less for an undecided one)."""
     if dist.gate is None:
         return sum(complexity.bits(mu, ls, prior, prior_scale) if mu.dim() > 1
                    else complexity.kl_nats(mu, ls, prior, prior_scale) / complexity.LN2

@@ -1,0 +1,105 @@
+"""hyper.neuron_gate (E68): each neuron present with a generated probability, the spike-and-slab description length."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+from conftest import TINY
+
+from hyperinterp import batched, complexity, config, sample, train
+from hyperinterp.hypernet import HyperConfig, HyperNetwork, NetDistribution, gate_noise
+from hyperinterp.target import Nets
+
+
+def _model(seed: int = 0, **kw) -> HyperNetwork:
+    torch.manual_seed(seed)
+    model = HyperNetwork(HyperConfig(layers=2, width=8, neuron_gate=True, **kw))
+    with torch.no_grad():  # heads start near zero: give them weights so every output depends on its inputs
+        for p in model.parameters():
+            p.add_(0.3 * torch.randn_like(p))
+    return model
+
+
+def test_gated_generator_is_equivariant_and_generates_any_size():
+    model = _model()
+    gen = torch.Generator().manual_seed(1)
+    log_beta = torch.tensor([-9.0, -5.0, -2.0])
+    for m, n in ((7, 5), (3, 11), (40, 2)):
+        z = model.noise(3, m, n, gen)
+        rows, cols = torch.randperm(m, generator=gen), torch.randperm(n, generator=gen)
+        with torch.no_grad():
+            out, out_p = model(z, log_beta), model(z[:, rows][:, :, cols], log_beta)
+        assert out.gate.shape == (3, m)
+        torch.testing.assert_close(out_p.gate, out.gate[:, rows], rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(out_p.mu.W, out.mu.W[:, rows][:, :, cols], rtol=1e-5, atol=1e-5)
+        assert out.gate.std() > 1e-3  # not vacuous: neurons get different presence
+
+
+def _straightforward_bits(dist: NetDistribution, prior: str) -> torch.Tensor:
+    """Per network, per neuron in a loop: q_j * (bits of row j, b_j, a_j) + KL(Bern(q_j) || Bern(1/2)), plus c."""
+    out = []
+    for k in range(dist.gate.shape[0]):
+        total = complexity.kl_nats(dist.mu.c[k], dist.log_sigma.c[k], prior).item() / math.log(2)
+        for j in range(dist.gate.shape[1]):
+            q = 1 / (1 + math.exp(-dist.gate[k, j].item()))
+            weights = sum(complexity.kl_nats(getattr(dist.mu, f)[k, j], getattr(dist.log_sigma, f)[k, j],
+                                             prior).sum().item() for f in ("W", "b", "a")) / math.log(2)
+            total += q * weights + q * math.log2(2 * q) + (1 - q) * math.log2(2 * (1 - q))
+        out.append(total)
+    return torch.tensor(out, dtype=torch.float64)
+
+
+def test_gated_bits_equal_the_straightforward_spike_and_slab_length():
+    model = _model()
+    gen = torch.Generator().manual_seed(2)
+    with torch.no_grad():
+        dist = model.generate(torch.tensor([-9.0, -4.0]), 6, 9, gen)
+    for prior in ("log_uniform", "gaussian"):
+        bits = train.network_bits(dist, prior, 1.0).double()
+        torch.testing.assert_close(bits, _straightforward_bits(dist, prior), rtol=1e-4, atol=1e-3)
+    # a neuron switched off (q -> 0) pays nothing for its weights, whatever they are; on or off, the decision costs
+    # one bit a neuron (the m bits that name a subset)
+    c_bits = complexity.kl_nats(dist.mu.c, dist.log_sigma.c, "log_uniform") / math.log(2)
+    off = dist._replace(gate=torch.full_like(dist.gate, -30.0))
+    torch.testing.assert_close(train.network_bits(off, "log_uniform", 1.0), c_bits + 9, rtol=1e-5, atol=1e-4)
+    on = dist._replace(gate=torch.full_like(dist.gate, 30.0))
+    ungated = train.network_bits(dist._replace(gate=None), "log_uniform", 1.0)
+    torch.testing.assert_close(train.network_bits(on, "log_uniform", 1.0), ungated + 9, rtol=1e-5, atol=1e-3)
+    assert (ungated > c_bits + 50).all()  # not vacuous: the weights an absent neuron does not pay are many bits
+
+
+def test_drawn_presence_has_the_generated_probability_and_the_gradient_reaches_the_gate():
+    gate = torch.tensor([[-2.0, 0.0, 1.5]]).expand(20000, 3).clone().requires_grad_()
+    mu = Nets(torch.zeros(20000, 3, 2), torch.zeros(20000, 3), torch.ones(20000, 3), torch.zeros(20000))
+    dist = NetDistribution(mu, Nets(*(torch.full_like(t, -30.0) for t in mu)), gate)
+    nets = dist.draw(torch.Generator().manual_seed(0))
+    present = (nets.a != 0).double().mean(0)
+    np.testing.assert_allclose(present.numpy(), torch.sigmoid(gate[0]).detach().numpy(), atol=0.015)
+    assert set(nets.a.detach().unique().tolist()) <= {0.0, 1.0}  # hard draws: the network trained is the one drawn
+    nets.a.sum().backward()
+    # straight through the relaxed draw: more presence, more output (exactly 0 only where the sigmoid saturates)
+    assert (gate.grad >= 0).all() and (gate.grad > 0).float().mean() > 0.9
+    mean = train.mean_network(dist, "log_uniform")
+    assert mean.a[0].tolist() == [0.0, 0.0, 1.0]  # the mean network keeps the neurons with q > 1/2
+
+
+def test_gate_noise_is_logistic():
+    noise = gate_noise((200000,), torch.Generator().manual_seed(0), "cpu")
+    assert abs(noise.mean().item()) < 0.02 and abs(noise.var().item() - math.pi ** 2 / 3) < 0.05
+
+
+def test_gated_training_is_reproducible_and_its_batched_seeds_match_solo(tmp_path):
+    cfg = config.load(None, [*TINY, "hyper.neuron_gate=true"])
+    train.train(cfg, tmp_path / "a", progress=False)
+    train.train(cfg, tmp_path / "b", progress=False)
+    batched.train_batch(cfg, tmp_path / "batch", [cfg.optim.seed, cfg.optim.seed + 1], progress=False)
+    kw = {"beta": 1e-3, "n": 4, "m": 8, "count": 6, "seed": 0}
+    a, meta = sample.sample_checkpoint(tmp_path / "a", **kw)
+    b, _ = sample.sample_checkpoint(tmp_path / "b", **kw)
+    c, _ = sample.sample_checkpoint(tmp_path / "batch" / f"seed_{cfg.optim.seed}", **kw)
+    assert all(np.array_equal(a[key], b[key]) for key in a)
+    np.testing.assert_allclose(c["W"], a["W"], atol=1e-4)
+    np.testing.assert_allclose(c["a"], a["a"], atol=1e-4)
+    assert (a["a"] == 0).any() or np.isfinite(a["bits"]).all()
