@@ -103,3 +103,21 @@ def test_gated_training_is_reproducible_and_its_batched_seeds_match_solo(tmp_pat
     np.testing.assert_allclose(c["W"], a["W"], atol=1e-4)
     np.testing.assert_allclose(c["a"], a["a"], atol=1e-4)
     assert (a["a"] == 0).any() or np.isfinite(a["bits"]).all()
+
+
+def test_neuron_places_are_a_permutation_and_the_ranked_generator_is_equivariant_in_distribution():
+    from hyperinterp.hypernet import random_places
+
+    places = random_places(5, 7, torch.Generator().manual_seed(0), "cpu")
+    expected = (torch.arange(7) + 0.5) * (2 / 7) - 1
+    assert all(torch.allclose(row.sort().values, expected) for row in places)
+    assert not torch.equal(places[0], places[1])
+    model = _model(neuron_rank=True)
+    gen = torch.Generator().manual_seed(3)
+    z = model.noise(2, 6, 4, gen)
+    assert z.shape[-1] == model.cfg.noise_channels + model.cfg.neuron_noise_channels + 1
+    rows, cols = torch.randperm(6, generator=gen), torch.randperm(4, generator=gen)
+    with torch.no_grad():  # the places travel with their neurons: permuting the noise permutes the networks
+        out, out_p = model(z, torch.tensor([-9.0, -3.0])), model(z[:, rows][:, :, cols], torch.tensor([-9.0, -3.0]))
+    torch.testing.assert_close(out_p.mu.W, out.mu.W[:, rows][:, :, cols], rtol=1e-5, atol=1e-5)
+    torch.testing.assert_close(out_p.gate, out.gate[:, rows], rtol=1e-5, atol=1e-5)

@@ -38,6 +38,10 @@ class HyperConfig:
     # Each neuron present with a generated probability q: an absent neuron's weights cost nothing (E68; the
     # spike-and-slab description length in train.network_bits); a bias any task could take, not one chosen for L1
     neuron_gate: bool = False
+    # Each network's neurons in a random order, each told its place (rank quantile in [-1, 1], one more neuron
+    # channel): the distribution stays exchangeable, but one draw's neurons are distinct, so "the first few carry the
+    # function, the rest are off" is a smooth output of the generator (E69); no task is assumed
+    neuron_rank: bool = False
     # The output weight per unit of its neuron's input-weight norm (E28) / the output bias as a sum over neurons (E28)
     out_per_norm: bool = False
     c_per_neuron: bool = False
@@ -92,6 +96,13 @@ def gate_noise(shape: tuple[int, ...], generator: torch.Generator | None, device
     home = generator.device if generator is not None else torch.device(device)
     u = torch.rand(shape, generator=generator, device=home).clamp(1e-7, 1 - 1e-7)
     return (u.log() - (-u).log1p()).to(device)
+
+
+def random_places(k: int, m: int, generator: torch.Generator | None, device: torch.device | str) -> torch.Tensor:
+    """(K, m): each network's neurons in a random order, neuron j's place as a quantile (place + 1/2) / m in [-1, 1]."""
+    home = generator.device if generator is not None else torch.device(device)
+    place = torch.rand((k, m), generator=generator, device=home).argsort(1).argsort(1)
+    return ((place.float() + 0.5) * (2.0 / m) - 1.0).to(device)
 
 
 def randn(shape: tuple[int, ...], generator: torch.Generator | None, device: torch.device | str,
@@ -174,7 +185,7 @@ class HyperNetwork(nn.Module):
         self.stage = curriculum.Stage(cfg)
         d, cond_dim = cfg.width, 16
         self.cond = nn.Sequential(nn.Linear(3, cond_dim), nn.SiLU(), nn.Linear(cond_dim, cond_dim))
-        self.embed = nn.Linear(cfg.noise_channels + cfg.neuron_noise_channels + cfg.sign_split, d)
+        self.embed = nn.Linear(cfg.noise_channels + cfg.neuron_noise_channels + cfg.neuron_rank + cfg.sign_split, d)
         self.blocks = nn.ModuleList(Block(d, cfg.pools, cond_dim) for _ in range(cfg.layers))
         p = len(cfg.pools) * d
         self.w_head = nn.Linear(d, 2)                                        # mu_W, log sigma_W
@@ -204,12 +215,15 @@ class HyperNetwork(nn.Module):
 
     def noise(self, k: int, m: int, n: int, generator: torch.Generator | None = None,
               device: torch.device | str = "cpu", share: float | np.ndarray | None = None) -> torch.Tensor:
-        """(K,m,n,C) generator noise: per entry, then per neuron (and with sign_split the neuron's sign, last);
-        `share`: the share of + neurons, one or one per network (None: `self.stage`'s)."""
+        """(K,m,n,C) generator noise: per entry, then per neuron (with neuron_rank the neuron's place in a random
+        order; with sign_split its sign, last); `share`: the share of + neurons, one or one per network (None:
+        `self.stage`'s)."""
         cfg = self.cfg
         share = self.stage.share() if share is None else share
         z = randn((k, m, n, cfg.noise_channels), generator, device)
         zn = randn((k, m, 1, cfg.neuron_noise_channels), generator, device)
+        if cfg.neuron_rank:
+            zn = torch.cat([zn, random_places(k, m, generator, device)[..., None, None]], -1)
         if cfg.sign_split:
             zn = torch.cat([zn, slots.random_signs(k, m, share, generator, device)[..., None, None]], -1)
         return torch.cat([z, zn.expand(k, m, n, -1)], -1)
