@@ -2,7 +2,7 @@
 coverage (median over draws), the error, the effective and active neurons (medians), and the fractions over seeds with
 95% Clopper–Pearson intervals.
 
-    python scripts/seed_table.py shipped/experiments/slot_split/seed_* [--betas ...] [--workers 2] [--json F]
+    python scripts/seed_table.py shipped/experiments/sign_by_beta/seed_* [--betas ...] [--workers 2] [--json F]
 
 The README's per-seed tables of issue 13 come from this (E19's plateau columns used the first single log at or
 under each threshold; from E20 on, the median of five consecutive logs). It reads only the saved checkpoints
