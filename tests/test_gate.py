@@ -121,3 +121,34 @@ def test_neuron_places_are_a_permutation_and_the_ranked_generator_is_equivariant
         out, out_p = model(z, torch.tensor([-9.0, -3.0])), model(z[:, rows][:, :, cols], torch.tensor([-9.0, -3.0]))
     torch.testing.assert_close(out_p.mu.W, out.mu.W[:, rows][:, :, cols], rtol=1e-5, atol=1e-5)
     torch.testing.assert_close(out_p.gate, out.gate[:, rows], rtol=1e-5, atol=1e-5)
+
+
+def test_decided_presence_is_the_logits_sign_and_its_bits_pay_present_neurons_in_full():
+    model = _model()
+    with torch.no_grad():
+        dist = model.generate(torch.tensor([-9.0, -4.0]), 6, 9, torch.Generator().manual_seed(2))
+    dist = dist._replace(gate=dist.gate - dist.gate.median())  # a fresh model's neurons all start present
+    on = dist.gate > 0
+    assert on.any() and (~on).any()  # not vacuous: some neurons of each kind
+    for seed in range(3):  # no draw: the same neurons present whatever the generator's state
+        nets = dist.draw(torch.Generator().manual_seed(seed), decided=True)
+        assert torch.equal(nets.a != 0, on)
+    kl = {f: complexity.kl_nats(getattr(dist.mu, f), getattr(dist.log_sigma, f), "log_uniform") / math.log(2)
+          for f in ("W", "b", "a", "c")}
+    per_neuron = kl["W"].sum(-1) + kl["b"] + kl["a"]
+    expected = (per_neuron * on).sum(-1) + 9 + kl["c"]
+    torch.testing.assert_close(train.network_bits(dist, "log_uniform", 1.0, decided=True), expected)
+    cfg = config.load(None, [*TINY, "hyper.neuron_gate=true", "hyper.gate_decided=true"])
+    model = train.build_model(cfg)
+    res = train.objective(model, cfg, train.make_task("l1"), 0, torch.Generator().manual_seed(0))
+    res.loss.backward()  # the straight-through gradient reaches the presence logits' row of the neuron head
+    assert model.neuron_head[-1].weight.grad[-1].abs().sum() > 0
+
+
+def test_a_decided_gate_needs_the_gate():
+    import pytest
+
+    from hyperinterp.errors import UserError
+
+    with pytest.raises(UserError, match="hyper.neuron_gate"):
+        config.load(None, ["hyper.gate_decided=true"])

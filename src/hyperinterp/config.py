@@ -247,6 +247,8 @@ def validate(cfg: Config) -> Config:
     if h.slot_readout and not h.slot_sinkhorn:
         raise UserError("hyper.slot_readout reads the features of the slots a neuron serves: it needs "
                         "hyper.slot_sinkhorn > 0")
+    if h.gate_decided and not h.neuron_gate:
+        raise UserError("hyper.gate_decided decides each neuron's presence: it needs hyper.neuron_gate = true")
     if h.skip_until < 0:
         raise UserError(f"hyper.skip_until (steps for the noise skip to decay to 0) must be >= 0, got {h.skip_until}")
     if h.slot_sinkhorn < 0:

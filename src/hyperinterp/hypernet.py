@@ -38,6 +38,9 @@ class HyperConfig:
     # Each neuron present with a generated probability q: an absent neuron's weights cost nothing (E68; the
     # spike-and-slab description length in train.network_bits); a bias any task could take, not one chosen for L1
     neuron_gate: bool = False
+    # ... decided rather than drawn: present iff its logit > 0, a present neuron's weights paid in full, one bit a
+    # neuron (E70): no dropout, which E68 found rewards spreading
+    gate_decided: bool = False
     # Each network's neurons in a random order, each told its place (rank quantile in [-1, 1], one more neuron
     # channel): the distribution stays exchangeable, but one draw's neurons are distinct, so "the first few carry the
     # function, the rest are off" is a smooth output of the generator (E69); no task is assumed
@@ -72,10 +75,13 @@ class NetDistribution(NamedTuple):
     log_sigma: Nets
     gate: torch.Tensor | None = None
 
-    def draw(self, generator: torch.Generator | None = None) -> Nets:
+    def draw(self, generator: torch.Generator | None = None, decided: bool = False) -> Nets:
+        """A network drawn from the distribution; `decided`: a gated one's presence is its logit's sign, not drawn."""
         eps = Nets(*(randn(m.shape, generator, m.device, m.dtype) for m in self.mu))
         if self.gate is None:
             return self.shift(eps)
+        if decided:
+            return self.shift(eps, torch.zeros_like(self.gate))
         return self.shift(eps, gate_noise(self.gate.shape, generator, self.gate.device))
 
     def shift(self, eps: Nets, gate_eps: torch.Tensor | None = None) -> Nets:
@@ -86,9 +92,14 @@ class NetDistribution(NamedTuple):
         nets = Nets(*(m + torch.exp(s) * e for m, s, e in zip(self.mu, self.log_sigma, eps, strict=True)))
         if self.gate is None:
             return nets
-        soft = torch.sigmoid((self.gate + gate_eps) / GATE_TEMPERATURE)
-        present = (self.gate + gate_eps > 0).to(soft.dtype) + (soft - soft.detach())  # exactly 0 or 1 forward
-        return nets._replace(a=nets.a * present)
+        return nets._replace(a=nets.a * presence(self.gate + gate_eps))
+
+
+def presence(logit: torch.Tensor) -> torch.Tensor:
+    """1 where logit > 0, else 0 (exactly, forward); the gradient of sigmoid(logit / GATE_TEMPERATURE) (straight
+    through)."""
+    soft = torch.sigmoid(logit / GATE_TEMPERATURE)
+    return (logit > 0).to(soft.dtype) + (soft - soft.detach())
 
 
 def gate_noise(shape: tuple[int, ...], generator: torch.Generator | None, device: torch.device | str) -> torch.Tensor:

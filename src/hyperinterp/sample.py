@@ -135,9 +135,9 @@ def sample(model: HyperNetwork, cfg: Config, beta: float, n: int, m: int, count:
                         f"{_gib(limit)} allowed here (half this machine's memory): sample fewer (--count) into "
                         f"several files (--seed)")
     dist, gen = generated(model, beta, n, m, count, seed)
-    nets = dist.draw(gen) if weights == "draw" else mean_network(dist, cfg.budget.prior)
+    nets = dist.draw(gen, cfg.hyper.gate_decided) if weights == "draw" else mean_network(dist, cfg.budget.prior)
     mse, rel = evaluate(nets, cfg, n, seed)
-    bits = network_bits(dist, cfg.budget.prior, cfg.budget.prior_scale)
+    bits = network_bits(dist, cfg.budget.prior, cfg.budget.prior_scale, cfg.hyper.gate_decided)
     arrays = {**{k: v.cpu().numpy() for k, v in nets._asdict().items()}, "beta": np.full(count, beta),
               "bits": bits.cpu().numpy(), "mse": mse.cpu().numpy(), "rel_mse": rel.cpu().numpy()}
     if mean_error:

@@ -25,7 +25,7 @@ from tqdm import tqdm
 from . import __version__, checkpoint, complexity, curriculum
 from .config import Config, from_dict, resolve_device
 from .errors import UserError
-from .hypernet import HyperNetwork, NetDistribution, gate_noise, randn
+from .hypernet import HyperNetwork, NetDistribution, gate_noise, presence, randn
 from .target import Nets, forward
 from .tasks import Task, make_task
 from .threads import limit as limit_threads
@@ -38,10 +38,11 @@ class TrainingDiverged(UserError):
     pass
 
 
-def network_bits(dist: NetDistribution, prior: str, prior_scale: float) -> torch.Tensor:
+def network_bits(dist: NetDistribution, prior: str, prior_scale: float, decided: bool = False) -> torch.Tensor:
     """(K,) total bits of each generated network; a gated one's (hyper.neuron_gate) the spike-and-slab description
     length: each neuron's bits weighted by its presence q, plus KL(Bernoulli(q) || Bernoulli(1/2)) = 1 - H(q) per
-    neuron (one bit for a decided neuron, on or off: the m bits that name a subset; less for an undecided one)."""
+    neuron (one bit for a decided neuron, on or off: the m bits that name a subset; less for an undecided one);
+    `decided` (hyper.gate_decided): presence is the logit's sign, each present neuron's bits in full, one bit each."""
     if dist.gate is None:
         return sum(complexity.bits(mu, ls, prior, prior_scale) if mu.dim() > 1
                    else complexity.kl_nats(mu, ls, prior, prior_scale) / complexity.LN2
@@ -49,9 +50,11 @@ def network_bits(dist: NetDistribution, prior: str, prior_scale: float) -> torch
     kl = Nets(*(complexity.kl_nats(mu, ls, prior, prior_scale) / complexity.LN2
                 for mu, ls in zip(dist.mu, dist.log_sigma, strict=True)))
     per_neuron = kl.W.sum(-1) + kl.b + kl.a                                   # (K, m)
+    if decided:
+        return (presence(dist.gate) * per_neuron).sum(-1) + dist.gate.shape[-1] + kl.c
     log_q, log_not_q = F.logsigmoid(dist.gate), F.logsigmoid(-dist.gate)
-    presence = (log_q.exp() * log_q + log_not_q.exp() * log_not_q) / complexity.LN2 + 1.0   # 1 - H(q), in bits
-    return (log_q.exp() * per_neuron + presence).sum(-1) + kl.c
+    decision = (log_q.exp() * log_q + log_not_q.exp() * log_not_q) / complexity.LN2 + 1.0   # 1 - H(q), in bits
+    return (log_q.exp() * per_neuron + decision).sum(-1) + kl.c
 
 
 def mean_network(dist: NetDistribution, prior: str) -> Nets:
@@ -113,7 +116,8 @@ def draw_step(model: HyperNetwork, cfg: Config, task: Task, step: int, gen: torc
     log_beta = log_betas(cfg, k, gen)
     z = model.noise(k, m, n, gen, device, curriculum.at(cfg, step).share(log_beta))
     eps = Nets(*(randn(shape, gen, device) for shape in ((k, m, n), (k, m), (k, m), (k,))))
-    gate = gate_noise((k, m), gen, device) if cfg.hyper.neuron_gate else None
+    gate = None if not cfg.hyper.neuron_gate else torch.zeros(k, m, device=device) if cfg.hyper.gate_decided else \
+        gate_noise((k, m), gen, device)
     x = task.sample_x(cfg.optim.inputs_per_step, n, gen, gen.device).to(device)
     return Draws(n, m, log_beta, z, eps, x, task.target(x), gate)
 
@@ -124,7 +128,7 @@ def step_loss(dist: NetDistribution, d: Draws, cfg: Config, anneal: float | torc
     the batched trainer runs it under torch.vmap."""
     nets = dist.shift(d.eps, d.gate)
     mse = ((forward(nets, d.x, cfg.task.activation) - d.y) ** 2).mean(1)
-    bits = network_bits(dist, cfg.budget.prior, cfg.budget.prior_scale)
+    bits = network_bits(dist, cfg.budget.prior, cfg.budget.prior_scale, cfg.hyper.gate_decided)
     beta = anneal * torch.exp(d.log_beta.to(mse.device))
     return (torch.log(mse) + beta * bits).mean(), mse, bits, d.y
 
