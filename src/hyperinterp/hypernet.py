@@ -39,7 +39,7 @@ class HyperConfig:
     # spike-and-slab description length in train.network_bits); a bias any task could take, not one chosen for L1
     neuron_gate: bool = False
     # ... decided rather than drawn: present iff its logit > 0, a present neuron's weights paid in full, one bit a
-    # neuron (E70): no dropout, which E68 found rewards spreading
+    # neuron: no dropout, which E68 found rewards spreading (untried at scale: a 300-step smoke closed every gate)
     gate_decided: bool = False
     # Each network's neurons in a random order, each told its place (rank quantile in [-1, 1], one more neuron
     # channel): the distribution stays exchangeable, but one draw's neurons are distinct, so "the first few carry the
