@@ -102,16 +102,21 @@ def presence(logit: torch.Tensor) -> torch.Tensor:
     return (logit > 0).to(soft.dtype) + (soft - soft.detach())
 
 
+def _home(generator: torch.Generator | None, device: torch.device | str) -> torch.device:
+    """Where random numbers are drawn: on the generator's own device (see `randn`), else on `device`."""
+    return generator.device if generator is not None else torch.device(device)
+
+
 def gate_noise(shape: tuple[int, ...], generator: torch.Generator | None, device: torch.device | str) -> torch.Tensor:
     """Standard logistic noise, drawn like `randn` on the generator's device."""
-    home = generator.device if generator is not None else torch.device(device)
+    home = _home(generator, device)
     u = torch.rand(shape, generator=generator, device=home).clamp(1e-7, 1 - 1e-7)
     return (u.log() - (-u).log1p()).to(device)
 
 
 def random_places(k: int, m: int, generator: torch.Generator | None, device: torch.device | str) -> torch.Tensor:
     """(K, m): each network's neurons in a random order, neuron j's place as a quantile (place + 1/2) / m in [-1, 1]."""
-    home = generator.device if generator is not None else torch.device(device)
+    home = _home(generator, device)
     place = torch.rand((k, m), generator=generator, device=home).argsort(1).argsort(1)
     return ((place.float() + 0.5) * (2.0 / m) - 1.0).to(device)
 
@@ -122,7 +127,7 @@ def randn(shape: tuple[int, ...], generator: torch.Generator | None, device: tor
 
     A CPU generator therefore gives the same numbers whether the model runs on the CPU or on CUDA (CUDA
     results equal CPU results up to floating-point rounding), and its state alone makes a run resumable."""
-    home = generator.device if generator is not None else torch.device(device)
+    home = _home(generator, device)
     return torch.randn(shape, generator=generator, device=home, dtype=dtype).to(device)
 
 
@@ -257,8 +262,9 @@ class HyperNetwork(nn.Module):
         neuron_features = pool(h, 2, cfg.pools)
         head = w[..., 0]
         if self.slot_head is not None:
-            head, served = slots.weights(cfg, self.slot_head(h), z[:, :, 0, -1], w[..., 0])
+            head, p = slots.weights(cfg, self.slot_head(h), z[:, :, 0, -1], w[..., 0])
             if cfg.slot_readout:  # the features of the entries each neuron serves
+                served = p if p.dim() == 3 else p.sum(-1)
                 neuron_features = torch.cat([neuron_features, torch.einsum("kmn,kmnd->kmd", served, h)], -1)
         scale = self.stage.skip if skip_scale is None else skip_scale
         mu_w = head + (cfg.skip * scale) * z[..., 0]

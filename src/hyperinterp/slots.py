@@ -119,10 +119,10 @@ def weights_from(p: torch.Tensor, log_magnitude: torch.Tensor) -> torch.Tensor:
 
 def weights(cfg: HyperConfig, s: torch.Tensor, sign: torch.Tensor, plain: torch.Tensor
             ) -> tuple[torch.Tensor, torch.Tensor]:
-    """(the mean input weights before the skip and the sign, the mass each neuron puts on each input (K, m, n)),
-    from the slot head's output s, the neurons' signs and the plain weight head (`plain`, for idle_plain)."""
+    """(the mean input weights before the skip and the sign, the assignment P), from the slot head's output s, the
+    neurons' signs and the plain weight head (`plain`, for idle_plain)."""
     p, log_magnitude = assignment(cfg, s, sign)
     head = weights_from(p, log_magnitude)
     if cfg.idle_plain:  # the mass of a (split) assignment's row left for the idle column
         head = head + (1 - p.sum(2, keepdim=True)).clamp_min(0) * plain
-    return head, p if p.dim() == 3 else p.sum(-1)
+    return head, p
