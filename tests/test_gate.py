@@ -152,3 +152,50 @@ def test_a_decided_gate_needs_the_gate():
 
     with pytest.raises(UserError, match="hyper.neuron_gate"):
         config.load(None, ["hyper.gate_decided=true"])
+
+
+def test_nested_cut_keeps_the_first_places_of_each_network_and_the_places_read_back():
+    model = _model(neuron_rank=True)
+    gen = torch.Generator().manual_seed(4)
+    z = model.noise(400, 9, 3, gen)
+    places = model.places(z)
+    assert all(torch.equal(row.sort().values, torch.arange(9)) for row in places)  # a permutation per network
+    keep = train.nested_keep(places, 0.5, torch.Generator().manual_seed(5))
+    kept = keep.sum(1)
+    cut = kept < 9
+    assert 0.3 < cut.float().mean() < 0.6  # about half cut (k = m leaves a cut network whole: 1/9 of them)
+    for row, p, k in zip(keep, places, kept, strict=True):  # the kept neurons are exactly the first k places
+        assert torch.equal(row.bool(), p < k)
+    assert set(kept[cut].long().tolist()) == set(range(1, 9))  # every k < m occurs
+    assert torch.equal(train.nested_keep(places, 0.0, torch.Generator().manual_seed(5)), torch.ones(400, 9))
+
+
+def test_nested_training_drops_cut_neurons_and_its_batched_seeds_match_solo(tmp_path):
+    cfg = config.load(None, [*TINY, "hyper.neuron_rank=true", "hyper.nested=1.0"])
+    model = train.build_model(cfg)
+    gen = torch.Generator().manual_seed(0)
+    d = train.draw_step(model, cfg, train.make_task("l1"), 0, gen, torch.device("cpu"))
+    assert d.keep is not None and (d.keep == 0).any()
+    dist = model(d.z, d.log_beta)
+    whole = d.__class__(**{**d.__dict__, "keep": None})
+    _, mse_cut, bits_cut, _ = train.step_loss(dist, d, cfg, 1.0)
+    _, mse_whole, bits_whole, _ = train.step_loss(dist, whole, cfg, 1.0)
+    torch.testing.assert_close(bits_cut, bits_whole)  # the bits are the whole network's: the cut is training only
+    assert not torch.allclose(mse_cut, mse_whole)
+    train.train(cfg, tmp_path / "a", progress=False)
+    batched.train_batch(cfg, tmp_path / "batch", [cfg.optim.seed, cfg.optim.seed + 1], progress=False)
+    kw = {"beta": 1e-3, "n": 4, "m": 8, "count": 6, "seed": 0}
+    a, _ = sample.sample_checkpoint(tmp_path / "a", **kw)
+    c, _ = sample.sample_checkpoint(tmp_path / "batch" / f"seed_{cfg.optim.seed}", **kw)
+    np.testing.assert_allclose(c["W"], a["W"], atol=1e-4)
+
+
+def test_a_nested_cut_needs_the_places():
+    import pytest
+
+    from hyperinterp.errors import UserError
+
+    with pytest.raises(UserError, match="hyper.neuron_rank"):
+        config.load(None, ["hyper.nested=0.5"])
+    with pytest.raises(UserError, match="hyper.nested"):
+        config.load(None, ["hyper.neuron_rank=true", "hyper.nested=1.5"])

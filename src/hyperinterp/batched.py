@@ -102,8 +102,8 @@ class SeedStack:
         self.betas, self.eps = opts[0].defaults["betas"], opts[0].defaults["eps"]
         for i, (model, opt) in enumerate(zip(models, opts, strict=True)):
             self.load(i, model, opt)
-        gated = 0 if cfg.hyper.neuron_gate else None
-        vmapped = torch.vmap(self._one, in_dims=(0, 0, 0, 0, 0, 0, gated, 0, 0, None, None))
+        gated, cut = (0 if on else None for on in (cfg.hyper.neuron_gate, cfg.hyper.nested))
+        vmapped = torch.vmap(self._one, in_dims=(0, 0, 0, 0, 0, 0, gated, cut, 0, 0, None, None))
         self.losses = torch.compile(vmapped, dynamic=False) if compile else vmapped
 
     def views(self, flat: torch.Tensor) -> dict[str, torch.Tensor]:
@@ -113,11 +113,11 @@ class SeedStack:
                 for name, part, shape in zip(self.names, parts, self.shapes, strict=True)}
 
     def _one(self, flat: torch.Tensor, z: torch.Tensor, log_beta: torch.Tensor, eps: Nets, x: torch.Tensor,
-             y: torch.Tensor, gate: torch.Tensor | None, anneal: torch.Tensor, skip: torch.Tensor, n: int, m: int
-             ) -> tuple:
+             y: torch.Tensor, gate: torch.Tensor | None, keep: torch.Tensor | None, anneal: torch.Tensor,
+             skip: torch.Tensor, n: int, m: int) -> tuple:
         dist = functional_call(self.base, self.views(flat), (z, log_beta), {"skip_scale": skip})
         # vmap returns tensors only: an ungated distribution travels without its None
-        return *step_loss(dist, Draws(n, m, log_beta, z, eps, x, y, gate), self.cfg, anneal), tuple(
+        return *step_loss(dist, Draws(n, m, log_beta, z, eps, x, y, gate, keep), self.cfg, anneal), tuple(
             t for t in dist if t is not None)
 
     @torch.no_grad()
@@ -162,9 +162,10 @@ class SeedStack:
         for (n, m), members in groups.items():
             stack = [draws[i] for i in members]
             eps = Nets(*(put(ts) for ts in zip(*(d.eps for d in stack), strict=True)))
-            gate = None if stack[0].gate is None else put([d.gate for d in stack])
+            gate, keep = (None if getattr(stack[0], f) is None else put([getattr(d, f) for d in stack])
+                          for f in ("gate", "keep"))
             staged.append((n, m, members, put([d.z for d in stack]), put([d.log_beta for d in stack]), eps,
-                           put([d.x for d in stack]), put([d.y for d in stack]), gate))
+                           put([d.x for d in stack]), put([d.y for d in stack]), gate, keep))
         return Staged(list(draws), staged)
 
     def step(self, staged: Staged, anneal: Sequence[float], lrs: Sequence[float],
@@ -175,11 +176,11 @@ class SeedStack:
         device, flat, count = self.flat.device, self.flat, len(staged.draws)
         total, results = 0.0, {}
         losses = torch.full((count,), float("nan"), device=device)
-        for n, m, members, z, log_beta, eps, x, y, gate in staged.groups:
+        for n, m, members, z, log_beta, eps, x, y, gate, keep in staged.groups:
             rows = flat if members == list(range(count)) else flat[members]
             a = torch.tensor([anneal[i] for i in members], device=device)
             skip = torch.tensor([skips[i] if skips else 1.0 for i in members], device=device)
-            loss, mse, bits, y, dist = self.losses(rows, z, log_beta, eps, x, y, gate, a, skip, n, m)
+            loss, mse, bits, y, dist = self.losses(rows, z, log_beta, eps, x, y, gate, keep, a, skip, n, m)
             dist = NetDistribution(*dist)
             total = total + loss.sum()
             losses[members] = loss.detach()

@@ -249,6 +249,12 @@ def validate(cfg: Config) -> Config:
                         "hyper.slot_sinkhorn > 0")
     if h.gate_decided and not h.neuron_gate:
         raise UserError("hyper.gate_decided decides each neuron's presence: it needs hyper.neuron_gate = true")
+    if not 0 <= h.nested <= 1:
+        raise UserError(f"hyper.nested (the share of training networks cut to their first neurons) must be in [0, 1], "
+                        f"got {h.nested}")
+    if h.nested and not h.neuron_rank:
+        raise UserError("hyper.nested cuts networks to the first neurons of their order: it needs hyper.neuron_rank = "
+                        "true")
     if h.skip_until < 0:
         raise UserError(f"hyper.skip_until (steps for the noise skip to decay to 0) must be >= 0, got {h.skip_until}")
     if h.slot_sinkhorn < 0:

@@ -45,6 +45,10 @@ class HyperConfig:
     # channel): the distribution stays exchangeable, but one draw's neurons are distinct, so "the first few carry the
     # function, the rest are off" is a smooth output of the generator (E69); no task is assumed
     neuron_rank: bool = False
+    # The share of training networks cut to the first k neurons of that order (k uniform in 1..m), the rest dropped:
+    # nested dropout (Rippel et al. 2014). The first places must carry the function alone, so the order becomes one
+    # of importance and the last places are free to switch off (E71). Training only; needs neuron_rank
+    nested: float = 0.0
     # The output weight per unit of its neuron's input-weight norm (E28) / the output bias as a sum over neurons (E28)
     out_per_norm: bool = False
     c_per_neuron: bool = False
@@ -243,6 +247,12 @@ class HyperNetwork(nn.Module):
         if cfg.sign_split:
             zn = torch.cat([zn, slots.random_signs(k, m, share, generator, device)[..., None, None]], -1)
         return torch.cat([z, zn.expand(k, m, n, -1)], -1)
+
+    def places(self, z: torch.Tensor) -> torch.Tensor:
+        """(K,m) each neuron's place 0..m-1 in its network's random order, read back from `noise`'s rank channel."""
+        m = z.shape[1]
+        quantile = z[:, :, 0, self.cfg.noise_channels + self.cfg.neuron_noise_channels]
+        return ((quantile + 1) * (m / 2) - 0.5).round().long()
 
     def forward(self, z: torch.Tensor, log_beta: torch.Tensor, reference: bool = False,
                 skip_scale: float | torch.Tensor | None = None) -> NetDistribution:

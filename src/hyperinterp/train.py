@@ -107,6 +107,7 @@ class Draws:
     x: torch.Tensor         # (B,n) inputs
     y: torch.Tensor         # (B,) targets, computed where drawn: outside any vmap, so a user's target may branch
     gate: torch.Tensor | None = None  # (K,m) logistic noise of the neurons' presence (hyper.neuron_gate only)
+    keep: torch.Tensor | None = None  # (K,m) 1 for the neurons a nested cut keeps, 0 for those dropped (hyper.nested)
 
 
 def draw_step(model: HyperNetwork, cfg: Config, task: Task, step: int, gen: torch.Generator,
@@ -119,7 +120,19 @@ def draw_step(model: HyperNetwork, cfg: Config, task: Task, step: int, gen: torc
     gate = None if not cfg.hyper.neuron_gate else torch.zeros(k, m, device=device) if cfg.hyper.gate_decided else \
         gate_noise((k, m), gen, device)
     x = task.sample_x(cfg.optim.inputs_per_step, n, gen, gen.device).to(device)
-    return Draws(n, m, log_beta, z, eps, x, task.target(x), gate)
+    keep = nested_keep(model.places(z), cfg.hyper.nested, gen) if cfg.hyper.nested else None
+    return Draws(n, m, log_beta, z, eps, x, task.target(x), gate, keep)
+
+
+def nested_keep(places: torch.Tensor, share: float, gen: torch.Generator) -> torch.Tensor:
+    """(K,m) which neurons a training network keeps: a `share` of the networks, drawn, keep their first k places (k
+    uniform in 1..m), the others every neuron (hyper.nested)."""
+    k, m = places.shape
+    home = gen.device
+    cut = torch.rand(k, generator=gen, device=home) < share
+    first = torch.randint(1, m + 1, (k,), generator=gen, device=home)
+    kept = torch.where(cut, first, torch.full_like(first, m)).to(places.device)
+    return (places < kept[:, None]).to(torch.float32)
 
 
 def step_loss(dist: NetDistribution, d: Draws, cfg: Config, anneal: float | torch.Tensor,
@@ -127,6 +140,8 @@ def step_loss(dist: NetDistribution, d: Draws, cfg: Config, anneal: float | torc
     """(loss, mse (K,), bits (K,), targets y (B,)) of generated distributions on a step's draws; pure tensor code, so
     the batched trainer runs it under torch.vmap."""
     nets = dist.shift(d.eps, d.gate)
+    if d.keep is not None:
+        nets = nets._replace(a=nets.a * d.keep)
     mse = ((forward(nets, d.x, cfg.task.activation) - d.y) ** 2).mean(1)
     bits = network_bits(dist, cfg.budget.prior, cfg.budget.prior_scale, cfg.hyper.gate_decided)
     beta = anneal * torch.exp(d.log_beta.to(mse.device))
