@@ -468,3 +468,27 @@ def test_a_named_training_with_its_own_steps_decays_the_skip_over_the_same_share
     assert short.optim.steps == 12000 and short.hyper.skip_until == 6000
     assert sweep.job_config(base, spec, sweep.Job("named", 0, extra=named)).hyper.skip_until == 9000
     assert sweep.job_config(base, spec, sweep.Job("same", 0, extra=same)).hyper.skip_until == base.hyper.skip_until
+
+
+def test_a_task_without_labels_gets_mechanism_columns_and_a_report(tmp_path: Path):
+    """A task the L1 rules do not name (|Σx|) is read by direction: every cell names its majority mechanism and its
+    share, and leaves the L1 label columns empty; the seed grid (text and report) shows the mechanism."""
+    training = {"name": "abs", "seeds": [0], "set": {"task.name": "abs_sum", "optim.steps": 20}, "init_from": "",
+                "phases": True, "generalization": True}
+    spec = sweep.SweepSpec(betas=(1e-5, 1e-3), seeds=(0,), count=3, modes=("direct",), direct_steps=300,
+                           direct_seeds=1, generalization_sizes=(3,), generalization_betas=(1e-5,),
+                           trainings=(training,))
+    out = tmp_path / "study"
+    rows = run_tiny(out, spec)
+    abs_rows = [r for r in rows if r["mode"] == "abs"]
+    assert {r["kind"] for r in abs_rows} == {"sweep", "phase", "generalization"}
+    for r in abs_rows:
+        assert r["task"] == "abs_sum" and r["majority"] is None and r["frac_double_sided"] is None
+        assert r["mechanism"] and 0 < r["frac_mechanism"] <= 1 and round(r["frac_mechanism"] * r["count"]) >= 1
+    for r in (r for r in rows if r["mode"] == "direct"):  # the base task (L1) keeps its named labels
+        assert r["task"] == "l1" and r["majority"] in LABELS and r["mechanism"]
+    grid = sweep.seed_grid(rows)
+    assert next(r["mechanism"] for r in abs_rows if r["kind"] == "sweep")[:12] in grid.split("abs (")[1]
+    index = report.write_report(out)
+    page = index.read_text()
+    assert next(r["mechanism"] for r in abs_rows if r["kind"] == "sweep") in page

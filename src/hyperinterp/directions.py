@@ -548,6 +548,18 @@ def _words(groups, nonlin, linear_part, mech, var_f, var_y) -> str:
     return "; ".join(parts)
 
 
+def key(rd: dict[str, Any]) -> str:
+    """A network's mechanism in a few characters, for tables of any task: its main mechanisms (share of the nonlinear
+    variance >= MECHANISM_SHARE, largest first) joined by '+', then '+linear' for a linear part; 'constant' when the
+    output does not move. E.g. 'all:abs' (|Σx|), 'one:relu' (Σ relu(x_i)), 'one:abs+linear'."""
+    if not moves(rd):
+        return "constant"
+    parts = [k for k, v in rd["mechanisms"].items() if v >= MECHANISM_SHARE]
+    if rd["linear_part"]:
+        parts.append("linear")
+    return "+".join(parts) or "constant"
+
+
 # ---- the numbers that families cluster on ------------------------------------------------------------------------
 
 def moves(rd: dict[str, Any]) -> bool:

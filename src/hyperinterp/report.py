@@ -128,22 +128,26 @@ def write_report(sweep_dir: str | Path, out_dir: str | Path | None = None, worke
 
 def _write(sweep_dir: Path, out: Path, spec, base, rows: list[dict[str, Any]], workers: int | None) -> Path:
     sweep_rows = [r for r in rows if r["kind"] == "sweep"]
+    # the label figures, pooled fractions and sentences read the cells of tasks with named labels (L1's rules); the
+    # grid, the families and the tables show every task (its mechanism where it has no labels)
+    named = [r for r in rows if r.get("majority") is not None]
     gen_rows = [r for r in rows if r["kind"] == "generalization"]
-    agg_sweep = aggregate(sweep_rows, ("mode", "beta"))
+    named_sweep, named_gen = ([r for r in named if r["kind"] == kind] for kind in ("sweep", "generalization"))
+    agg_sweep = aggregate(named_sweep, ("mode", "beta"))
     fam_summary = report_families.summarise(cell_files(sweep_dir))
     cells, cell_records = cells_and_pages(sweep_dir, out / "cells", spec.betas, spec.count, workers,
                                           fam_summary["by_file"])
     fam_html, fam_record = report_families.section(cells, fam_summary, out)
     facts = run_facts(sweep_dir, cells)
-    grid = seed_grid(sweep_rows)
+    grid, named_grid = seed_grid(sweep_rows), seed_grid(named_sweep)
     comp = composition(cells)
-    figs = {"phase": fig_phase_portraits(rows, out), "fractions": fig_fractions(agg_sweep, sweep_rows, out),
-            "composition": fig_composition(comp, out), "frontier": fig_frontier(sweep_rows, out),
-            "generalization": fig_generalization(gen_rows, facts, out),
-            "baselines": fig_baselines(sweep_rows, facts, out)}
+    figs = {"phase": fig_phase_portraits(named, out), "fractions": fig_fractions(agg_sweep, named_sweep, out),
+            "composition": fig_composition(comp, out), "frontier": fig_frontier(named_sweep, out),
+            "generalization": fig_generalization(named_gen, facts, out),
+            "baselines": fig_baselines(named_sweep, facts, out)}
     pages = {(c.mode, c.seed, c.beta): c.page for c in cells}
     examples = [example_html(c, lab, k, out, c.page) for c, lab, k in choose_examples(cells)]
-    sentences = {mode: seed_sentences(mode, grid[mode]) for mode in ordered_modes(grid) if mode != "adam"}
+    sentences = {mode: seed_sentences(mode, named_grid[mode]) for mode in ordered_modes(named_grid) if mode != "adam"}
     orders = {mode: {seed: order_of(cells_) for seed, cells_ in grid[mode].items()} for mode in sentences}
 
     summary = {"rules": RULES, "sentences": sentences, "order": orders,
@@ -166,8 +170,8 @@ def _index(spec, base, figs, grid, pages, sentences, examples, agg_sweep, gen_ro
                      + (f", continued from {', '.join(f['continued_from'])}" if f["continued_from"] else "")
                      for mode, f in facts.items())
     ex_html = "".join(body for body, _ in examples) or "<p>No network received one of the four algorithm labels.</p>"
-    gen_cols = ["mode", "seed", "beta", "n", "m", "count", "majority", *[f"frac_{lab}" for lab in LABELS],
-                "rel_mse_median"]
+    gen_cols = ["mode", "seed", "beta", "n", "m", "count", "task", "mechanism", "frac_mechanism", "majority",
+                *[f"frac_{lab}" for lab in LABELS], "rel_mse_median", "carrying_median"]
     return f"""
 <h1>Hypernetwork sweep: {html.escape(base.task.name)} (n={base.task.n}, m={base.task.m}, {base.task.activation})</h1>
 <p>Prior <b>{cfg['budget']['prior']}</b>, beta grid {', '.join(beta_name(b) for b in spec.betas)}, {len(spec.seeds)}
@@ -181,7 +185,9 @@ networks is in the tables.</p>
 <a href="#tables">tables</a></p>
 <h2 id="rules">How this page summarises</h2><ul class="rules">{rules}</ul>
 <h2 id="grid">Per seed: the label of every (seed, beta) cell</h2>
-<p>Majority label and its count out of K per seed and beta (rule <b>seed</b>); click a cell for its networks.</p>
+<p>Majority label and its count out of K per seed and beta (rule <b>seed</b>); for a task without named labels, the
+majority mechanism by direction (e.g. <code>all:abs</code>: double-sided along Σx) and its count; click a cell for its
+networks.</p>
 {seed_grid_html(grid, pages)}
 <p>What the grid says, sentence by sentence (rules <b>span</b>, <b>agree</b>, <b>order</b>):</p><ul>{said}</ul>
 <h2 id="phases">Phases over training, per seed</h2>

@@ -79,10 +79,14 @@ def seed_grid_html(grid: dict[str, dict[int, dict[float, dict[str, Any]]]], page
                 if r is None:
                     tds.append("<td></td>")
                     continue
-                text = f"{SHORT[r['majority']]} {majority_count(r)}/{r['count']}" + (" tie" if is_tie(r) else "")
+                named = r.get("majority") is not None  # else a task without labels: its mechanism
+                text = (f"{SHORT[r['majority']]} {majority_count(r)}/{r['count']}" + (" tie" if is_tie(r) else "")
+                        if named else f"{html.escape(r['mechanism'])} {round(r['frac_mechanism'] * r['count'])}/"
+                                      f"{r['count']}")
                 link = pages.get((mode, seed, beta))
                 inner = f"<a href='cells/{link}'>{text}</a>" if link else text
-                tds.append(f"<td style='background:{_tint(r['majority'])}'>{inner}</td>")
+                tds.append(f"<td style='background:{_tint(r['majority'])}'>{inner}</td>" if named else
+                           f"<td>{inner}</td>")
             body.append(f"<tr><td>{mode}</td><td>{seed}</td>{''.join(tds)}</tr>")
     return (f"<div class='scroll'><table class='grid'><thead><tr>{head}</tr></thead>"
             f"<tbody>{''.join(body)}</tbody></table></div>")

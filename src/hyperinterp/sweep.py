@@ -42,8 +42,8 @@ from typing import Any
 
 import numpy as np
 
-from . import checkpoint, netfile, readout, threads
-from .classify import LABELS, classify_arrays
+from . import checkpoint, directions, netfile, readout, tasks, threads
+from .classify import LABELS
 from .config import Config, from_dict
 from .errors import UserError
 
@@ -53,8 +53,11 @@ MULTI_N_SIZES = (6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26)
 MODES = ("range", "per_beta", "multi_n", "wide", "direct", "adam")
 WIDE_M_PER_N = 7.0
 PAPER_SEEDS = 33
-COLUMNS = ("kind", "mode", "seed", "beta", "step", "n", "m", "count", *(f"frac_{lab}" for lab in LABELS),
-           "majority", "rel_mse_median", "rel_mse_mean_weights_median", "mse_median", "bits_median",
+# Every task's columns: its networks' majority mechanism by direction (directions.key) and its share, error, bits,
+# neurons; then the L1 rules' label columns, which only a task with named labels fills (tasks.has_labels)
+COLUMNS = ("kind", "mode", "seed", "beta", "step", "n", "m", "count", "task", "mechanism", "frac_mechanism",
+           *(f"frac_{lab}" for lab in LABELS), "majority", "rel_mse_median", "rel_mse_mean_weights_median",
+           "mse_median", "bits_median",
            "active_median", "effective_median", "carrying_median", "loss_median")
 
 
@@ -199,15 +202,22 @@ def job_config(base: Config, spec: SweepSpec, job: Job) -> Config:
 
 # ---------------------------------------------------------------- evaluation of one cell
 
-def cell_row(arrays: dict[str, np.ndarray], results: list[dict[str, Any]], **keys: Any) -> dict[str, Any]:
-    """One table row from K networks and their classifications."""
+def cell_row(arrays: dict[str, np.ndarray], results: list[dict[str, Any]], readings: list[dict[str, Any]],
+             **keys: Any) -> dict[str, Any]:
+    """One table row from K networks, their classifications and their readings by direction."""
+    task = results[0]["task"]
+    mechanisms = [directions.key(rd) for rd in readings]
+    mechanism = max(dict.fromkeys(mechanisms), key=mechanisms.count)  # ties: the first drawn
     labels = [r["label"] for r in results]
-    fracs = {f"frac_{lab}": labels.count(lab) / len(labels) for lab in LABELS}
+    named = {}
+    if tasks.has_labels(task):
+        named = {f"frac_{lab}": labels.count(lab) / len(labels) for lab in LABELS}
+        named["majority"] = max(LABELS, key=lambda lab: (labels.count(lab), -LABELS.index(lab)))
     beta = float(arrays["beta"][0])
     with np.errstate(divide="ignore"):
         loss = np.log(arrays["mse"].astype(float)) + beta * arrays["bits"].astype(float)
-    row = {**keys, "count": len(labels), **fracs,
-           "majority": max(LABELS, key=lambda lab: (labels.count(lab), -LABELS.index(lab))),
+    row = {**keys, "count": len(labels), "task": task, "mechanism": mechanism,
+           "frac_mechanism": mechanisms.count(mechanism) / len(mechanisms), **named,
            "rel_mse_median": float(np.median(arrays["rel_mse"])),
            "rel_mse_mean_weights_median": float(np.median(arrays["rel_mse_mean"])) if "rel_mse_mean" in arrays
            else float("nan"),
@@ -378,13 +388,13 @@ def run_job(out_dir: str | Path, spec: SweepSpec, base: Config, job: Job) -> lis
 
     def record(arrays, meta, kind: str, beta: float, step: int, n: int, m: int, save: bool) -> None:
         if not save:
-            results = classify_arrays(arrays, meta)
+            results, _, readings = readout.read(arrays, meta)
         else:  # read out from the saved file, and kept beside it: the report reuses it instead of redoing it
             saved = netfile.save(net_dir / f"beta_{beta_name(beta)}.npz", arrays,
                                   {**meta, "mode": job.mode, "thread_pools": pools})
-            results, fingerprints, directions = readout.read(*netfile.load(saved))
-            readout.write(saved, labels=results, fingerprints=fingerprints, directions=directions)
-        rows.append(cell_row(arrays, results, kind=kind, mode=job.mode, seed=job.seed, beta=beta, step=step,
+            results, fingerprints, readings = readout.read(*netfile.load(saved))
+            readout.write(saved, labels=results, fingerprints=fingerprints, directions=readings)
+        rows.append(cell_row(arrays, results, readings, kind=kind, mode=job.mode, seed=job.seed, beta=beta, step=step,
                              n=n, m=m))
 
     if job.mode in ("direct", "adam"):
@@ -481,17 +491,25 @@ def seed_grid(rows: list[dict[str, Any]]) -> str:
         lines.append(f"  {'beta':<9} " + " ".join(f"{beta_name(b):>15}" for b in betas))
         for seed in sorted({r["seed"] for r in cells}):
             by_beta = {r["beta"]: r for r in cells if r["seed"] == seed}
-            parts = [f"{'':>15}" if (r := by_beta.get(b)) is None else
-                     f"{r['majority']:>12} {round(r['frac_' + r['majority']] * r['count']):>2}" for b in betas]
+            parts = [f"{'':>15}" if (r := by_beta.get(b)) is None else f"{_cell_words(r):>15}" for b in betas]
             lines.append(f"  seed {seed:<4} " + " ".join(parts))
     return "\n".join(lines)
 
 
+def _cell_words(row: dict[str, Any]) -> str:
+    """A cell in the seed grid: its majority label and count where the task has labels, else its mechanism's."""
+    if row.get("majority") is not None:
+        return f"{row['majority']:>12} {round(row['frac_' + row['majority']] * row['count']):>2}"
+    return f"{row['mechanism'][:12]:>12} {round(row['frac_mechanism'] * row['count']):>2}"
+
+
 def with_every_label(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """Rows written before a label existed (`constant`, 2026-12-05: such networks were `other` then) get 0 for it, and
-    before effective neurons were measured (2026-12-07) None for them."""
-    return [{**{f"frac_{lab}": 0.0 for lab in LABELS}, "effective_median": None, "carrying_median": None,
-             **r} for r in rows]
+    before effective neurons or mechanisms were measured (2026-12-07) None for them (the L1 rules labelled every
+    task's networks then, and the row did not name its task)."""
+    return [{**({f"frac_{lab}": 0.0 for lab in LABELS} if r.get("majority") is not None else {}),
+             "effective_median": None, "carrying_median": None, "task": None, "mechanism": None,
+             "frac_mechanism": None, **r} for r in rows]
 
 
 def collect(out_dir: str | Path, spec: SweepSpec) -> list[dict[str, Any]]:

@@ -53,6 +53,16 @@ TASKS: dict[str, Callable[[torch.Tensor], torch.Tensor]] = {
 }
 
 
+# The tasks whose algorithms have named labels (classify.py's rules: double-sided, pudding±, convexity, other,
+# constant). Every other task is read by what any network is read by: its directions' mechanisms (directions.py).
+LABELLED = ("l1",)
+
+
+def has_labels(name: str) -> bool:
+    """The task has named algorithms that classify.py's rules decide (only L1's, today)."""
+    return name in LABELLED
+
+
 def is_user_task(name: str) -> bool:
     """A ``module:function`` name (the built-in names hold no colon)."""
     return ":" in name
