@@ -5,7 +5,7 @@ network's own neurons that carry it; measure.counts_of), with 95% Clopper-Pearso
 
     python scripts/concentration_table.py runs/e68 runs/e69 [--tolerance 0.02] [--slack 2]
 
-A training named ARM_TASK (e.g. gate_abs_sum) is arm ARM on task TASK (a built-in with a known minimal count).
+A training named ARM_TASK (e.g. gate_abs_sum) is arm ARM on task TASK (a built-in of MINIMAL).
 """
 
 from __future__ import annotations
@@ -17,8 +17,10 @@ from pathlib import Path
 
 from scipy.stats import beta as beta_dist
 
-# the fewest hidden neurons known to compute each task at n = 16 (docs/experiments/E66.md)
-MINIMAL = {"abs_sum": 2, "relu_sum": 16, "sum_squares": 16, "l1": 17}
+# the fewest hidden neurons known to compute each task at n = 16 (docs/experiments/E66.md); None: no small network
+# known (the criterion does not apply; the seeds' cells are still listed)
+MINIMAL: dict[str, int | None] = {"abs_sum": 2, "relu_sum": 16, "sum_squares": 16, "l1": 17, "linf": None,
+                                  "count_positive": None}
 
 
 def interval(k: int, n: int) -> tuple[float, float]:
@@ -53,7 +55,7 @@ def main() -> None:
           "effective / carrying / active |")
     print("|---|---|---|---|---|---|")
     for (arm, task), by_seed in sorted(seeds.items(), key=lambda kv: (kv[0][1], kv[0][0])):
-        limit = MINIMAL[task] + args.slack
+        limit = MINIMAL[task] + args.slack if MINIMAL[task] is not None else -1
         hits = {"effective": 0, "carrying": 0}
         words = []
         for seed, cells in sorted(by_seed.items()):
@@ -64,10 +66,13 @@ def main() -> None:
             best = min(ok, key=lambda c: (c["carrying_median"], c["effective_median"])) if ok else \
                 min(cells, key=lambda c: c["rel_mse_median"])
             words.append(f"s{seed}: {best['beta']:g}, {best['rel_mse_median']:.2g}, {best['effective_median']:g} / "
-                         f"{best['carrying_median']:g} / {best['active_median']:g}")
+                         f"{best['carrying_median']:g} / {best['active_median']:g}"
+                         + (f" {best['mechanism']}" if best.get("mechanism") else ""))
         n = len(by_seed)
-        cols = [f"{k}/{n} [{interval(k, n)[0]:.2f}, {interval(k, n)[1]:.2f}]" for k in hits.values()]
-        print(f"| {arm} | {task} ({MINIMAL[task]}) | {n} | {cols[0]} | {cols[1]} | {'; '.join(words)} |")
+        cols = [f"{k}/{n} [{interval(k, n)[0]:.2f}, {interval(k, n)[1]:.2f}]" if MINIMAL[task] is not None else
+                "n/a" for k in hits.values()]
+        minimal = MINIMAL[task] or "none known"
+        print(f"| {arm} | {task} ({minimal}) | {n} | {cols[0]} | {cols[1]} | {'; '.join(words)} |")
 
 
 if __name__ == "__main__":
