@@ -355,7 +355,9 @@ def test_hidden_width_follows_the_training_sizes():
     assert multi.width(16) == 80 and multi.width(7) == 35
     from hyperinterp.sweep import Job, SweepSpec, job_config
     base = config.load(None, ["task.m_per_n=5.0"])
-    cfg = job_config(base, SweepSpec(), Job("multi_n", 1))
+    sizes = {"name": "multi_n", "seeds": [1], "set": {"task.train_sizes": [6, 8, 10]}, "init_from": "", "phases": False,
+             "generalization": True}  # a training over several sizes, as configs/studies/multi_n.toml has it
+    cfg = job_config(base, SweepSpec(trainings=(sizes,)), Job("multi_n", 1, extra=sizes))
     assert cfg.task.m_per_n == 5.0 and len(cfg.task.train_sizes) > 1 and cfg.task.width(16) == 80
 
 

@@ -202,8 +202,10 @@ def test_sweep_on_ray_survives_a_killed_worker(cluster: Cluster, tmp_path: Path,
     sweep.prepare(Path("ray"), SPEC, base)
     killer = Killer(cluster, out)
     killer.start()
-    try:
-        failures = executor.run_ray(Path("ray"), SPEC, base, jobs, cluster.address, retries=2, progress=False)
+    failures = {}
+    try:  # wave by wave, as run_sweep runs them: the wide training continues the multi_n run of its seed
+        for wave in sweep.waves(jobs):
+            failures |= executor.run_ray(Path("ray"), SPEC, base, wave, cluster.address, retries=2, progress=False)
     finally:
         killer.stop.set()
         killer.join()
@@ -217,7 +219,8 @@ def test_sweep_on_ray_survives_a_killed_worker(cluster: Cluster, tmp_path: Path,
 
     local = tmp_path / "local"
     sweep.prepare(local, SPEC, base)
-    assert executor.run_local(local, SPEC, base, jobs, workers=2, retries=0, progress=False) == {}
+    for wave in sweep.waves(jobs):
+        assert executor.run_local(local, SPEC, base, wave, workers=2, retries=0, progress=False) == {}
     sweep.collect(local, SPEC)
     assert (out / "table.csv").read_bytes() == (local / "table.csv").read_bytes()
     assert (out / "table.json").read_bytes() == (local / "table.json").read_bytes()

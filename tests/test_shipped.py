@@ -55,5 +55,6 @@ def test_the_plain_generators_runs_load_as_what_the_plain_study_trains(run):
     mode, name = run.split("/")
     _, cfg, _ = load_model(SHIPPED / "experiments/plain" / run)
     spec, base, _ = study.load(SHIPPED.parent / "configs/studies/plain.toml")
+    extra = next((t for t in spec.trainings if t["name"] == mode), {})  # multi_n, wide: named trainings now
     assert cfg.hyper.slot_sinkhorn == 0 and not cfg.hyper.sign_split
-    assert cfg == sweep.job_config(base, spec, sweep.Job(mode, int(name.split("_")[1])))
+    assert cfg == sweep.job_config(base, spec, sweep.Job(mode, int(name.split("_")[1]), extra=extra))

@@ -13,6 +13,7 @@ from hyperinterp import checkpoint, cli, config, demo, study, sweep
 from hyperinterp.errors import UserError
 
 STUDIES = Path(__file__).resolve().parents[1] / "configs" / "studies"
+MULTI_N_SIZES = [6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26]  # what the sweep mode multi_n trained over
 TINY_SET = ["hyper.layers=1", "hyper.width=8", "optim.nets_per_step=4", "optim.inputs_per_step=32",
             "optim.checkpoint_every=10", "optim.log_every=10", "task.n=4", "task.m=12", "optim.steps=20"]
 
@@ -57,7 +58,54 @@ def test_the_demo_runs_its_study_file():
     assert spec.per_beta_seeds == 1 and spec.betas == sweep.DEFAULT_BETAS and base.optim.compile
     (e24,) = spec.trainings
     assert e24["name"] == "multi_n_e24" and e24["seeds"] == [0] and e24["generalization"]
-    assert e24["set"]["task.train_sizes"] == list(sweep.MULTI_N_SIZES) and e24["set"]["optim.compile"] is False
+    assert e24["set"]["task.train_sizes"] == MULTI_N_SIZES and e24["set"]["optim.compile"] is False
+
+
+def _old_mode_config(base: config.Config, seed: int, wide: bool) -> config.Config:
+    """The configuration the sweep modes multi_n and wide built (sweep.job_config before they became a study)."""
+    d = base.to_dict()
+    d["optim"].update(seed=seed, threads=1)
+    d["task"]["train_sizes"] = MULTI_N_SIZES
+    if wide:
+        d["task"]["m_per_n"] = 7.0
+        d["optim"].update(steps=12000, lr=base.optim.lr / 2, init_from=f"train/multi_n/seed_{seed}")
+        if base.hyper.skip_until:  # its start ended with the noise skip decayed: kept off
+            d["hyper"]["skip"] = 0.0
+    return config.from_dict(d)
+
+
+def test_the_multi_n_study_trains_what_the_modes_multi_n_and_wide_did():
+    """configs/studies/multi_n.toml is `sweep --modes multi_n,wide` with the default configuration (one seed, the
+    default grid): the same jobs, run folders and configurations, the continuation a wave after its start; the plain
+    generator's pair in plain.toml likewise."""
+    spec, base, _ = study.load(STUDIES / "multi_n.toml")
+    assert base == config.Config() and spec.modes == () and spec == sweep.SweepSpec(modes=(), trainings=spec.trainings)
+    jobs = sweep.plan(spec)
+    assert [[j.name for j in w] for w in sweep.waves(jobs)] == [["multi_n_seed0"], ["wide_seed0"]]
+    assert [sweep.run_folder(Path("out"), j) for j in jobs] == [Path("out/train/multi_n/seed_0"),
+                                                                Path("out/train/wide/seed_0")]
+    multi_n, wide = (sweep.job_config(base, spec, j) for j in jobs)
+    assert multi_n == _old_mode_config(base, 0, wide=False) and wide == _old_mode_config(base, 0, wide=True)
+    assert multi_n.task.train_sizes == tuple(MULTI_N_SIZES) and multi_n.task.m_per_n == 3.0
+    assert wide.task.train_sizes == tuple(MULTI_N_SIZES) and wide.task.m_per_n == 7.0 and wide.hyper.skip == 0.0
+    assert wide.optim.steps == 12000 and wide.optim.lr == base.optim.lr / 2 == 1e-3
+    assert wide.optim.init_from == "train/multi_n/seed_0"
+    assert all(t["generalization"] and not t["phases"] for t in spec.trainings)
+    plain_spec, plain_base, _ = study.load(STUDIES / "plain.toml")
+    plain = {t["name"]: t for t in plain_spec.trainings}
+    for name, is_wide in (("multi_n", False), ("wide", True)):
+        job = sweep.Job(name, 0, extra=plain[name])
+        assert sweep.job_config(plain_base, plain_spec, job) == _old_mode_config(plain_base, 0, wide=is_wide)
+
+
+def test_a_new_sweep_asking_for_a_retired_mode_is_told_the_study_file(tmp_path, capsys):
+    for mode in ("multi_n", "wide"):
+        with pytest.raises(UserError, match="study configs/studies/multi_n.toml"):
+            sweep.SweepSpec(modes=("range", mode)).validate()
+        code = cli.main(["sweep", str(tmp_path / "out"), "--modes", f"range,{mode}"])
+        err = capsys.readouterr().err
+        assert code == 2 and len(err.splitlines()) == 1 and "configs/studies/multi_n.toml" in err
+        assert not (tmp_path / "out").exists()
 
 
 @pytest.mark.parametrize("name", sorted(p.name for p in STUDIES.glob("*.toml")
@@ -107,6 +155,8 @@ def test_a_study_trains_its_variants_and_continuations(tmp_path):
     ("[[training]]\nname = 'a'\nseeds = [-1]\n", "seeds"),
     ("[[training]]\nname = 'a'\nseeds = [0]\ncolour = 1\n", "unknown training key 'colour'"),
     ("[sweep]\nbetas = ['x']\n", "wrong type"),
+    ("[sweep]\nmodes = ['multi_n']\n", "hyperinterp study configs/studies/multi_n.toml"),
+    ("[sweep]\nwide_steps = 12000\n", "see configs/studies/multi_n.toml"),
     ("[sweep\n", "not valid TOML"),
 ])
 def test_a_bad_study_file_is_one_line(tmp_path, capsys, text, words):

@@ -16,10 +16,18 @@ from hyperinterp import classify, config, executor, netfile, report, sweep
 from hyperinterp.classify import ALGORITHMS, LABELS
 from hyperinterp.errors import UserError
 
+STUDIES = Path(__file__).resolve().parents[1] / "configs" / "studies"
 TINY = ["hyper.layers=1", "hyper.width=8", "optim.nets_per_step=4", "optim.inputs_per_step=32",
         "optim.checkpoint_every=10", "optim.log_every=10", "task.n=4", "task.m=12"]
+# configs/studies/multi_n.toml in small (once the modes multi_n and wide): a training over several sizes, evaluated at
+# the generalization sizes, and its continuation at m = 7n at half the learning rate with the noise skip off
+MULTI_N = {"name": "multi_n", "seeds": [0], "set": {"task.train_sizes": [4, 6, 8], "optim.steps": 20}, "init_from": "",
+           "phases": False, "generalization": True}
+WIDE = {"name": "wide", "seeds": [0], "init_from": "multi_n", "phases": False, "generalization": True,
+        "set": {"task.m_per_n": 7.0, "optim.steps": 20, "optim.lr": config.Config().optim.lr / 2, "hyper.skip": 0.0}}
 SPEC = sweep.SweepSpec(betas=(1e-5, 1e-3), seeds=(0, 1), count=4, steps=20, per_beta_steps=10, direct_steps=20,
-                       wide_steps=20, generalization_sizes=(3, 6), generalization_betas=(1e-5,), per_beta_seeds=1)
+                       generalization_sizes=(3, 6), generalization_betas=(1e-5,), per_beta_seeds=1,
+                       trainings=(MULTI_N, WIDE))
 
 
 # The tiny sweep's direct baselines train for 2,000 steps (one tiny network: seconds) so that some draws take a label
@@ -46,8 +54,8 @@ def test_plan_has_every_cell_once():
     jobs = sweep.plan(SPEC)
     names = [j.name for j in jobs]
     assert len(names) == len(set(names))
-    # range 2 seeds, per_beta 2 betas x 1 seed, multi_n 1, wide 1, direct 2 betas x 2 seeds, adam 2 seeds
-    assert len(jobs) == 2 + 2 + 1 + 1 + 4 + 2
+    # range 2 seeds, per_beta 2 betas x 1 seed, direct 2 betas x 2 seeds, adam 2 seeds; trainings multi_n 1, wide 1
+    assert len(jobs) == 2 + 2 + 4 + 2 + 1 + 1
     assert [j.mode for j in sweep.waves(jobs)[1]] == ["wide"]  # after the multi_n run it continues
 
 
@@ -78,7 +86,7 @@ def test_table_is_tidy_and_complete(tiny_sweep: Path):
         assert r["count"] == SPEC.count and r["majority"] in LABELS
     gen = [r for r in rows if r["kind"] == "generalization"]
     assert {(r["mode"], r["n"]) for r in gen} == {(m, n) for m in ("range", "multi_n", "wide") for n in (3, 6)}
-    assert all(r["m"] == (sweep.WIDE_M_PER_N if r["mode"] == "wide" else 3) * r["n"] for r in gen)
+    assert all(r["m"] == (7 if r["mode"] == "wide" else 3) * r["n"] for r in gen)
     assert any(r["kind"] == "phase" for r in rows)  # earlier checkpoints of the range runs
     header = (tiny_sweep / "table.csv").read_text().splitlines()[0].split(",")
     assert tuple(header) == sweep.COLUMNS
@@ -264,7 +272,9 @@ def test_cli_sweep_bad_input_one_line(tmp_path: Path):
     assert res.returncode == 2 and "beta" in res.stderr and res.stderr.count("\n") == 1
 
 
-def test_wide_mode_continues_the_multi_n_run_with_wider_targets(tiny_sweep: Path):
+def test_a_training_continues_the_multi_n_run_with_wider_targets(tiny_sweep: Path):
+    """What the mode `wide` did, as a named training: it starts where the multi_n training of its seed ended, keeps its
+    sizes, and trains at m = 7n with its own steps and learning rate."""
     from hyperinterp import checkpoint
 
     wide, parent = tiny_sweep / "train" / "wide" / "seed_0", tiny_sweep / "train" / "multi_n" / "seed_0"
@@ -273,11 +283,33 @@ def test_wide_mode_continues_the_multi_n_run_with_wider_targets(tiny_sweep: Path
     assert meta["step"] == 0 and all(first[k].equal(final[k]) for k in final)  # starts where multi_n ended
     cfg = config.from_dict(meta["config"])
     base = config.load(None, TINY)
-    assert cfg.task.m_per_n == sweep.WIDE_M_PER_N and cfg.task.train_sizes == sweep.MULTI_N_SIZES
-    assert cfg.optim.lr == base.optim.lr / 2 and cfg.optim.steps == SPEC.wide_steps
+    assert cfg.task.m_per_n == 7.0 and cfg.task.train_sizes == (4, 6, 8) and cfg.hyper.skip == 0.0
+    assert cfg.optim.lr == base.optim.lr / 2 and cfg.optim.steps == 20
     assert cfg.optim.init_from == "train/multi_n/seed_0"  # relative: the same record in any sweep folder
     rows = [r for r in json.loads((tiny_sweep / "table.json").read_text()) if r["mode"] == "wide"]
-    assert {r["m"] for r in rows if r["kind"] == "sweep"} == {round(sweep.WIDE_M_PER_N * 4)}
+    assert {r["m"] for r in rows if r["kind"] == "sweep"} == {7 * 4}
+
+
+def test_a_sweep_saved_with_the_retired_modes_still_reports(tiny_sweep: Path, tmp_path: Path):
+    """A sweep folder saved while multi_n and wide were modes (its spec names them and has multi_n_seeds, wide_steps;
+    its rows say mode multi_n and wide): the report reads it and shows them; continuing it is refused, its table
+    untouched."""
+    out = tmp_path / "old"
+    shutil.copytree(tiny_sweep, out, ignore=shutil.ignore_patterns("report"))
+    record = json.loads((out / "sweep.json").read_text())
+    record["spec"].update(modes=["range", "per_beta", "multi_n", "wide", "direct", "adam"], multi_n_seeds=1,
+                          wide_steps=20, trainings=[])
+    (out / "sweep.json").write_text(json.dumps(record))
+    spec, _ = sweep.load_spec(out)
+    assert spec.modes == ("range", "per_beta", "multi_n", "wide", "direct", "adam") and not spec.trainings
+    index = report.write_report(out, workers=1)
+    summary = json.loads((index.parent / "summary.json").read_text())
+    assert {"multi_n", "wide"} <= {c["mode"] for c in summary["cells"]} & set(summary["sentences"])
+    assert {r["mode"] for r in summary["generalization"]} == {"range", "multi_n", "wide"}
+    table = (out / "table.csv").read_bytes()
+    with pytest.raises(UserError, match="other settings"):
+        sweep.prepare(out, dataclasses.replace(SPEC, trainings=()), config.load(None, TINY))
+    assert (out / "table.csv").read_bytes() == table
 
 
 def test_report_shows_a_studys_named_training_per_seed(tmp_path: Path):
@@ -418,16 +450,16 @@ def test_packed_sweep_trains_seeds_together_and_gives_the_same_networks(tmp_path
 
 
 def test_a_run_folder_is_trained_by_one_worker_at_a_time(tmp_path: Path):
-    """The wide job trains its multi_n start while the multi_n job may train the same folder: the second waits
-    for the first and then finds the run trained, instead of replacing its checkpoints under a reader (CI once
-    read a multi_n cell at step 10 of 20 that way)."""
+    """Two workers may train the same folder (a retried job beside an attempt still running; once the wide mode's
+    start beside the multi_n job): the second waits for the first and then finds the run trained, instead of
+    replacing its checkpoints under a reader (CI once read a multi_n cell at step 10 of 20 that way)."""
     import threading
 
     from hyperinterp import checkpoint
     from hyperinterp.train import train
 
-    cfg = sweep.job_config(config.load(None, TINY), SPEC, sweep.Job("multi_n", 0))
-    run_dir = tmp_path / "train" / "multi_n" / "seed_0"
+    cfg = sweep.job_config(config.load(None, TINY), SPEC, sweep.Job("range", 0))
+    run_dir = tmp_path / "train" / "range" / "seed_0"
     waiter = threading.Thread(target=sweep._train, args=(cfg, run_dir))
     with sweep._training_lock(run_dir):
         waiter.start()
@@ -442,17 +474,23 @@ def test_a_run_folder_is_trained_by_one_worker_at_a_time(tmp_path: Path):
 
 def test_a_mode_decays_the_noise_skip_over_the_same_share_of_its_own_steps():
     """The default generator's skip is gone by half-way: a per_beta run (4,000 steps) decays it over 2,000; the
-    wide continuation starts from a run whose skip has decayed, so keeps it off; the plain generator is untouched."""
+    wide continuation (configs/studies/multi_n.toml) starts from a run whose skip has decayed, so keeps it off; the
+    plain generator is untouched, its wide continuation (configs/studies/plain.toml) included."""
+    from hyperinterp import study
+
     base, spec = config.Config(), sweep.SweepSpec(per_beta_steps=4000)
     assert base.hyper.skip_until * 2 == base.optim.steps
     per_beta = sweep.job_config(base, spec, sweep.Job("per_beta", 0, 1e-3))
     assert per_beta.optim.steps == 4000 and per_beta.hyper.skip_until == 2000 and per_beta.hyper.skip == 0.5
-    wide = sweep.job_config(base, spec, sweep.Job("wide", 0))
+    wide_spec, wide_base, _ = study.load(STUDIES / "multi_n.toml")
+    wide = sweep.job_config(wide_base, wide_spec, sweep.Job("wide", 0, extra=wide_spec.trainings[1]))
     assert wide.hyper.skip == 0.0
     assert sweep.job_config(base, spec, sweep.Job("range", 0)).hyper == base.hyper
     plain = config.load("configs/plain.toml")
-    for job in (sweep.Job("per_beta", 0, 1e-3), sweep.Job("wide", 0)):
-        assert sweep.job_config(plain, spec, job).hyper == plain.hyper
+    assert sweep.job_config(plain, spec, sweep.Job("per_beta", 0, 1e-3)).hyper == plain.hyper
+    plain_spec, plain_base, _ = study.load(STUDIES / "plain.toml")
+    assert plain_base == plain and plain_spec.trainings[1]["name"] == "wide"
+    assert sweep.job_config(plain, plain_spec, sweep.Job("wide", 0, extra=plain_spec.trainings[1])).hyper == plain.hyper
 
 
 def test_a_named_training_with_its_own_steps_decays_the_skip_over_the_same_share():

@@ -164,9 +164,7 @@ def _sweep_spec(args: argparse.Namespace):
     modes = tuple(m.strip() for m in args.modes.split(",") if m.strip())
     kwargs = {"seeds": seeds, "count": args.count, "modes": modes, "steps": args.steps,
               "per_beta_steps": args.per_beta_steps, "direct_steps": args.direct_steps,
-              "per_beta_seeds": args.per_beta_seeds, "multi_n_seeds": args.multi_n_seeds,
-              "wide_steps": args.wide_steps,
-              "direct_seeds": args.direct_seeds}
+              "per_beta_seeds": args.per_beta_seeds, "direct_seeds": args.direct_seeds}
     if args.betas:
         kwargs["betas"] = args.betas
     if args.generalization_sizes:
@@ -224,19 +222,16 @@ def _add_sweep_args(w: argparse.ArgumentParser) -> None:
     w.add_argument("--seeds", type=_positive_int, default=4, help="seeds 0..S-1")
     w.add_argument("--paper", action="store_true", help="the original study's 33 seeds")
     w.add_argument("--count", type=_positive_int, default=16, help="networks sampled per (beta, seed) cell")
-    w.add_argument("--modes", default="range,per_beta,multi_n,wide,direct,adam",
-                   help="comma-separated: range, per_beta, multi_n, wide, direct, adam")
+    w.add_argument("--modes", default="range,per_beta,direct,adam",
+                   help="comma-separated: range, per_beta, direct, adam (training over several n and its wide "
+                   "continuation: hyperinterp study configs/studies/multi_n.toml)")
     w.add_argument("--steps", type=_positive_int,
-                   help="training steps of range and multi_n runs (none: the config's optim.steps, 24000)")
+                   help="training steps of range runs (none: the config's optim.steps, 24000)")
     w.add_argument("--per-beta-steps", type=_positive_int, help="training steps of each per_beta run (none: as "
                    "--steps)")
     w.add_argument("--direct-steps", type=_positive_int, default=4000, help="Adam steps of the baselines")
     w.add_argument("--per-beta-seeds", type=_positive_int, help="per_beta runs on the first S seeds only (none: all)")
     w.add_argument("--direct-seeds", type=_positive_int, help="direct baseline on the first S seeds only (none: all)")
-    w.add_argument("--multi-n-seeds", type=_positive_int, default=1,
-                   help="multi_n (and wide) runs on the first S seeds")
-    w.add_argument("--wide-steps", type=_positive_int, default=12000,
-                   help="steps of the wide continuation of each multi_n run (m = 7n)")
     w.add_argument("--generalization-sizes", type=_ints, help="comma-separated n (none: 2,4,...,64)")
     w.add_argument("--workers", type=_positive_int, help="local processes (none: the CPU count)")
     w.add_argument("--ray-address", help="run jobs as Ray tasks on this cluster ('auto' for a local one)")

@@ -32,6 +32,8 @@ from .sweep import beta_name  # noqa: E402
 COLORS = {"double_sided": "#1b9e77", "pudding_pos": "#d95f02", "pudding_neg": "#e7298a",
           "convexity": "#7570b3", "constant": "#e0d6b8",
           "other": "#bbbbbb"}
+# multi_n and wide: once sweep modes, now the trainings of configs/studies/multi_n.toml (and plain.toml); their
+# colours, words and markers stay, for those and for sweep folders saved before
 MODE_COLORS = {"range": "#1f77b4", "per_beta": "#8c564b", "multi_n": "#17becf", "wide": "#d62728",
                "direct": "#ff7f0e", "adam": "#555555"}
 MODE_NAMES = {"range": "hypernetwork, one model over the beta range", "per_beta": "hypernetwork, one model per beta",

@@ -7,7 +7,7 @@ number of named trainings (a generator variant, a continuation, an ablation), ru
     set = ["optim.steps=16000"]           # optional overrides of the base config
 
     [sweep]                               # SweepSpec fields (sweep.py); every key optional
-    modes = []                            # built-in modes: range, per_beta, multi_n, wide, direct, adam
+    modes = []                            # built-in modes: range, per_beta, direct, adam
                                           # (all of them when [sweep] says nothing; NONE without a [sweep]
                                           # table: a study of trainings only runs just its trainings)
     betas = [1e-6, 1e-4, 1e-3, 3e-3]
@@ -18,10 +18,13 @@ number of named trainings (a generator variant, a continuation, an ablation), ru
     name = "sign_split"
     seeds = [0, 1, 2, 3]
     set = { "hyper.sign_split" = true }   # its own overrides, on top of the base
-    init_from = ""                        # a training defined above (or range, multi_n): continue its run of
-                                          # the same seed, with its overrides and then these
+    init_from = ""                        # a training defined above (or range): continue its run of the
+                                          # same seed, with its overrides and then these
     phases = false                        # also evaluate along training (phase diagram)
     generalization = false                # also evaluate at the sweep's generalization sizes
+
+Training over several input sizes (set task.train_sizes) and continuing that run wider (init_from it, set
+task.m_per_n) were the sweep modes multi_n and wide: they are the study configs/studies/multi_n.toml.
 
 A study folder is a sweep folder: rerunning skips finished jobs; `hyperinterp report` reads it.
 """
@@ -34,7 +37,7 @@ from typing import Any
 
 from . import config
 from .errors import UserError
-from .sweep import SweepSpec, training_overrides
+from .sweep import RETIRED_SPEC_KEYS, SweepSpec, training_overrides
 
 TRAINING_KEYS = {"name": str, "seeds": list, "set": dict, "init_from": str, "phases": bool, "generalization": bool}
 TOP_KEYS = ("description", "config", "set", "sweep", "training", "tag")
@@ -84,6 +87,9 @@ def load(path: str | Path) -> tuple[SweepSpec, config.Config, str]:
     # Without a [sweep] table a study runs only its named trainings, never the whole default sweep beside them.
     kwargs: dict[str, Any] = {} if "sweep" in data else {"modes": ()}
     for key, value in raw.items():
+        if key in RETIRED_SPEC_KEYS:  # a setting of the modes multi_n and wide, a study of their own now
+            raise UserError(f"{p}: sweep key {key!r} set the retired modes multi_n and wide: see configs/studies/"
+                            f"multi_n.toml")
         if key not in sweep_keys:
             raise UserError(f"{p}: unknown sweep key {key!r} (known: {', '.join(sweep_keys)})")
         kwargs[key] = tuple(value) if isinstance(value, list) else value

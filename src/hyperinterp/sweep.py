@@ -16,15 +16,14 @@ Modes:
   range     one beta-conditioned hypernetwork per seed, evaluated at every beta of the grid,
             at checkpoints along training (phases), and at other n (generalization)
   per_beta  one fixed-beta hypernetwork per (beta, seed)
-  multi_n   like range, trained over a set of input sizes (m = 3n), for generalization
-  wide      the multi_n generator of the same seed continued with wider targets (m = 7n): double-
-            sided needs all 2n (input, sign) slots covered, and coverage grows with m (E7)
   direct    log MSE + beta * bits optimised on the target weights directly, per (beta, seed)
   adam      plain Adam on the target weights, no budget, per seed
 
 Beyond the modes, a sweep holds named `trainings` (from a study file, `study.py`): each is the base
 configuration plus its own overrides, trained per seed (optionally continuing another training of the
-same seed) and evaluated like `range`. A generator variant or an ablation is such a training, not code.
+same seed) and evaluated like `range`. A generator variant or an ablation is such a training, not code: training
+over several input sizes and its wider continuation (once the modes multi_n and wide) are the study
+configs/studies/multi_n.toml.
 """
 
 from __future__ import annotations
@@ -49,9 +48,10 @@ from .errors import UserError
 
 DEFAULT_BETAS = (1e-6, 1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 2e-3, 3e-3, 5e-3, 1e-2)
 GENERALIZATION_SIZES = (2, 4, 8, 12, 16, 20, 24, 32, 48, 64)
-MULTI_N_SIZES = (6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26)
-MODES = ("range", "per_beta", "multi_n", "wide", "direct", "adam")
-WIDE_M_PER_N = 7.0
+MODES = ("range", "per_beta", "direct", "adam")
+# Modes retired into study files: a new sweep asking for one is told the file; a saved sweep's spec still reads
+RETIRED_MODES = {"multi_n": "configs/studies/multi_n.toml", "wide": "configs/studies/multi_n.toml"}
+RETIRED_SPEC_KEYS = ("multi_n_seeds", "wide_steps")  # their settings: in the study file now
 PAPER_SEEDS = 33
 # Every task's columns: its networks' majority mechanism by direction (directions.key) and its share, error, bits,
 # neurons; then the L1 rules' label columns, which only a task with named labels fills (tasks.has_labels)
@@ -67,19 +67,17 @@ class SweepSpec:
     seeds: tuple[int, ...] = (0, 1, 2, 3)
     count: int = 16                       # K sampled networks per (beta, seed) cell
     modes: tuple[str, ...] = MODES
-    steps: int | None = None              # training steps of range/multi_n (None: the config's)
+    steps: int | None = None              # training steps of range (None: the config's)
     per_beta_steps: int | None = None     # per_beta runs are many: often shorter
     direct_steps: int = 4000
     phase_points: int = 8                 # checkpoints evaluated along training
     generalization_sizes: tuple[int, ...] = GENERALIZATION_SIZES
     generalization_betas: tuple[float, ...] = (1e-6, 1e-4)
-    multi_n_seeds: int = 1                # the multi_n (and wide) experiment runs on the first seeds only
-    wide_steps: int = 12000               # steps of the wide continuation (at half the base learning rate)
     per_beta_seeds: int | None = None     # None: every seed
     direct_seeds: int | None = None       # direct baseline on the first seeds only (None: every seed)
     sample_seed: int = 0
-    # named trainings: {"name", "seeds", "set": {"section.key": value}, "init_from": a training or mode of
-    # this sweep continued per seed ("" for none), "phases": bool, "generalization": bool}; see study.py
+    # named trainings: {"name", "seeds", "set": {"section.key": value}, "init_from": a training of this sweep
+    # or range, continued per seed ("" for none), "phases": bool, "generalization": bool}; see study.py
     trainings: tuple[dict[str, Any], ...] = ()
 
     def validate(self) -> None:
@@ -89,6 +87,9 @@ class SweepSpec:
         if len(self.betas) < 1 or len(self.seeds) < 1:
             raise UserError("a sweep needs at least one beta and one seed")
         unknown = [m for m in self.modes if m not in MODES]
+        if unknown and unknown[0] in RETIRED_MODES:
+            raise UserError(f"sweep mode {unknown[0]!r} is a study now: hyperinterp study "
+                            f"{RETIRED_MODES[unknown[0]]} OUT_DIR")
         if unknown:
             raise UserError(f"unknown sweep mode {unknown[0]!r} (known: {', '.join(MODES)})")
         if self.count < 1 or any(n < 1 for n in self.generalization_sizes):
@@ -98,9 +99,9 @@ class SweepSpec:
             name = t["name"]
             if name in MODES or name in names or not name.replace("_", "").isalnum():
                 raise UserError(f"training name {name!r} must be a new identifier (not a mode: {', '.join(MODES)})")
-            if t["init_from"] and t["init_from"] not in (*names, "range", "multi_n"):
+            if t["init_from"] and t["init_from"] not in (*names, "range"):
                 raise UserError(f"training {name!r}: init_from {t['init_from']!r} is not a training defined before it "
-                                f"(or range, multi_n)")
+                                f"(or range)")
             names.append(name)
 
 
@@ -133,8 +134,6 @@ def plan(spec: SweepSpec) -> list[Job]:
     for mode in spec.modes:
         if mode == "range":
             jobs += [Job(mode, s) for s in spec.seeds]
-        elif mode in ("multi_n", "wide"):
-            jobs += [Job(mode, s) for s in spec.seeds[: spec.multi_n_seeds]]
         elif mode in ("per_beta", "direct"):
             seeds = per_beta_seeds if mode == "per_beta" else spec.seeds[: spec.direct_seeds or len(spec.seeds)]
             jobs += [Job(mode, s, b) for b in spec.betas for s in seeds]
@@ -147,7 +146,7 @@ def plan(spec: SweepSpec) -> list[Job]:
 
 def waves(jobs: list[Job]) -> list[list[Job]]:
     """Jobs in the order they may run: a continuation starts in the wave after the run it continues."""
-    depth: dict[str, int] = {"wide": 1}
+    depth: dict[str, int] = {}
     for job in jobs:  # trainings come after the modes, each after its init_from (checked by validate)
         init = job.extra.get("init_from")
         depth.setdefault(job.mode, 1 + depth.get(init, 0) if init else 0)
@@ -166,26 +165,18 @@ def training_overrides(spec: SweepSpec, training: dict[str, Any]) -> dict[str, A
 def job_config(base: Config, spec: SweepSpec, job: Job) -> Config:
     """The training configuration of one job: the base, its seed, one thread (reproducible)."""
     optim = {"seed": job.seed, "threads": 1}
-    task: dict[str, Any] = {}
     budget: dict[str, Any] = {}
-    if job.mode in ("range", "multi_n") and spec.steps:
+    if job.mode == "range" and spec.steps:
         optim["steps"] = spec.steps
     if job.mode == "per_beta":
         budget = {"beta_mode": "fixed", "beta": job.beta}
         if spec.per_beta_steps:
             optim["steps"] = spec.per_beta_steps
-    if job.mode in ("multi_n", "wide"):
-        task = {"train_sizes": base.task.train_sizes or MULTI_N_SIZES}
-    if job.mode == "wide":  # relative to the sweep folder (see _train): the same record in every sweep
-        task["m_per_n"] = WIDE_M_PER_N
-        optim.update(steps=spec.wide_steps, lr=base.optim.lr / 2, init_from=f"train/multi_n/seed_{job.seed}")
     # a named training: its overrides, then its seed; init_from names a run of this sweep
     overrides = training_overrides(spec, job.extra) if job.extra else {}
     steps = optim.get("steps", overrides.get("optim.steps", base.optim.steps))
     hyper: dict[str, Any] = {}
-    if base.hyper.skip_until and job.mode == "wide":  # its start ended with the noise skip decayed: keep it off
-        hyper["skip"] = 0.0
-    elif base.hyper.skip_until and steps != base.optim.steps and "hyper.skip_until" not in overrides:
+    if base.hyper.skip_until and steps != base.optim.steps and "hyper.skip_until" not in overrides:
         # a shorter (per_beta) or longer training, a mode's or a named one's, decays the skip over the same share of
         # its own steps (E32 set it by hand)
         hyper["skip_until"] = max(1, round(base.hyper.skip_until * steps / base.optim.steps))
@@ -193,9 +184,9 @@ def job_config(base: Config, spec: SweepSpec, job: Job) -> Config:
     for key, value in overrides.items():
         section, name = key.split(".", 1)
         d.setdefault(section, {})[name] = value
-    if job.extra and job.extra["init_from"]:
+    if job.extra and job.extra["init_from"]:  # relative to the sweep folder (see _train): the same record in any sweep
         optim["init_from"] = f"train/{job.extra['init_from']}/seed_{job.seed}"
-    for section, values in (("optim", optim), ("task", task), ("budget", budget), ("hyper", hyper)):
+    for section, values in (("optim", optim), ("budget", budget), ("hyper", hyper)):
         d[section] = {**d[section], **values}
     return from_dict(d)
 
@@ -268,16 +259,15 @@ def _trained(cfg: Config, run_dir: Path) -> bool | None:
 
 
 def _init_root(out: Path, job: Job) -> Path | None:
-    """The wide mode's and a named training's init_from name a run inside the sweep; a base config's is the
-    user's path."""
-    return out if job.mode == "wide" or job.extra.get("init_from") else None
+    """A named training's init_from names a run inside the sweep; a base config's is the user's path."""
+    return out if job.extra.get("init_from") else None
 
 
 @contextlib.contextmanager
 def _training_lock(run_dir: Path):
-    """One process at a time trains a run folder. The wide job trains its multi_n start, which the multi_n job
-    trains too, maybe at the same moment on another worker: two writers replacing one checkpoint let a reader
-    take the one before it as the latest. The lock dies with its process, so a killed worker frees it."""
+    """One process at a time trains a run folder: a retried job beside an attempt still running on another worker, or
+    two sweeps of one folder, may train the same run, and two writers replacing one checkpoint let a reader take the
+    one before it as the latest. The lock dies with its process, so a killed worker frees it."""
     if run_dir.exists() and not run_dir.is_dir():
         raise UserError(f"run folder {run_dir} is a file")
     run_dir.mkdir(parents=True, exist_ok=True)
@@ -296,12 +286,6 @@ def _train(cfg: Config, run_dir: Path, init_root: Path | None = None) -> None:
         if not trained:
             train(cfg, run_dir, resume=trained is not None, progress=False, command="hyperinterp sweep",
                   init_root=init_root)
-
-
-def _train_start(out: Path, spec: SweepSpec, base: Config, job: Job) -> None:
-    """The wide mode's start: the multi_n run of the same seed (trained here if missing)."""
-    if job.mode == "wide":
-        _train(job_config(base, spec, Job("multi_n", job.seed)), run_folder(out, Job("multi_n", job.seed)))
 
 
 @dataclass(frozen=True)
@@ -344,7 +328,6 @@ def train_pack(out_dir: str | Path, spec: SweepSpec, base: Config, pack: Pack) -
     runs = []
     with contextlib.ExitStack() as locks:
         for job in pack.jobs:
-            _train_start(out, spec, base, job)
             cfg, run_dir = job_config(base, spec, job), run_folder(out, job)
             locks.enter_context(_training_lock(run_dir))
             trained = _trained(cfg, run_dir)
@@ -403,7 +386,6 @@ def run_job(out_dir: str | Path, spec: SweepSpec, base: Config, job: Job) -> lis
         record(arrays, meta, "sweep", beta or 0.0, spec.direct_steps, n, m, save=True)
     else:
         run_dir = run_folder(out, job)
-        _train_start(out, spec, base, job)
         _train(cfg, run_dir, _init_root(out, job))
         latest = checkpoint.load_latest(run_dir)
         if latest is None:
@@ -420,7 +402,7 @@ def run_job(out_dir: str | Path, spec: SweepSpec, base: Config, job: Job) -> lis
                 meta.update(checkpoint=str(run_dir.relative_to(out)), checkpoint_step=step)
                 record(arrays, meta, "sweep" if step == final_step else "phase", beta, step, n, m,
                        save=step == final_step)
-        if job.mode in ("range", "multi_n", "wide") or job.extra.get("generalization", False):
+        if job.mode == "range" or job.extra.get("generalization", False):
             if phase_steps[-1] != final_step:  # the phase loop ended on another checkpoint
                 model, mcfg, _ = load_model(final)
             for beta in spec.generalization_betas:
@@ -476,7 +458,10 @@ def load_spec(out_dir: str | Path) -> tuple[SweepSpec, Config]:
 
 
 def _spec_from(saved: dict[str, Any]) -> SweepSpec:
-    return SweepSpec(**{k: tuple(v) if isinstance(v, list) else v for k, v in saved.items()})
+    """A saved spec, as read back: a sweep saved before the modes multi_n and wide became a study keeps their names in
+    its modes (unvalidated: its rows still read; continuing it is refused as other settings) and drops their keys."""
+    return SweepSpec(**{k: tuple(v) if isinstance(v, list) else v for k, v in saved.items()
+                        if k not in RETIRED_SPEC_KEYS})
 
 
 def seed_grid(rows: list[dict[str, Any]]) -> str:
