@@ -530,3 +530,5 @@ def test_a_task_without_labels_gets_mechanism_columns_and_a_report(tmp_path: Pat
     index = report.write_report(out)
     page = index.read_text()
     assert next(r["mechanism"] for r in abs_rows if r["kind"] == "sweep") in page
+    cell_page = next((index.parent / "cells").glob("abs_*.html")).read_text()  # each draw's mechanism in words
+    assert "<th>mechanism (by direction)</th>" in cell_page

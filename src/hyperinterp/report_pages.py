@@ -14,7 +14,7 @@ from typing import Any
 import matplotlib.pyplot as plt
 import numpy as np
 
-from . import netfile
+from . import netfile, readout
 from .decode import decode
 from .draw import draw_graph, draw_heatmap, draw_heatmaps
 from .report_figures import COLORS, MODE_NAMES, Figure, _save, ordered_modes
@@ -161,10 +161,12 @@ def cell_page(cell: Cell, out: Path, fams: list[str] | None = None) -> dict[str,
     out.mkdir(exist_ok=True)
     stem = cell.page[:-len(".html")]
     rows = []
+    readings = readout.directions_of(cell.path, cell.arrays, cell.meta)  # saved by the sweep beside the file
     for k, res in enumerate(cell.results):
         dec = _decode(cell, k)
         comp = res["composition"]
         rows.append({"#": k, "label": res["label"], "family": fams[k] if fams else "",
+                     "mechanism (by direction)": readings[k]["words"],
                      "rel MSE": float(cell.arrays["rel_mse"][k]),
                      "bits": float(cell.arrays["bits"][k]), "active": res["n_active"],
                      "inputs: pair / pos / neg / none": f"{comp['pair']} / {comp['pos_only']} / {comp['neg_only']} / "
