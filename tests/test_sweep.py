@@ -83,6 +83,8 @@ def test_table_is_tidy_and_complete(tiny_sweep: Path):
     assert {(s, b) for m, s, b in cells if m == "per_beta"} == {(0, b) for b in SPEC.betas}
     for r in rows:
         assert abs(sum(r[f"frac_{lab}"] for lab in LABELS) - 1) < 1e-9
+        # L1 has named labels: its final cells are read by direction too, its phase and generalization cells by them
+        assert r["task"] == "l1" and (r["mechanism"] is not None) == (r["kind"] == "sweep")
         assert r["count"] == SPEC.count and r["majority"] in LABELS
     gen = [r for r in rows if r["kind"] == "generalization"]
     assert {(r["mode"], r["n"]) for r in gen} == {(m, n) for m in ("range", "multi_n", "wide") for n in (3, 6)}

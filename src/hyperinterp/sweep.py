@@ -53,8 +53,9 @@ MODES = ("range", "per_beta", "direct", "adam")
 RETIRED_MODES = {"multi_n": "configs/studies/multi_n.toml", "wide": "configs/studies/multi_n.toml"}
 RETIRED_SPEC_KEYS = ("multi_n_seeds", "wide_steps")  # their settings: in the study file now
 PAPER_SEEDS = 33
-# Every task's columns: its networks' majority mechanism by direction (directions.key) and its share, error, bits,
-# neurons; then the L1 rules' label columns, which only a task with named labels fills (tasks.has_labels)
+# Every task's columns: its networks' majority mechanism by direction (directions.key) and its share (every cell of a
+# task without named labels; a labelled task's final cells), error, bits, neurons; then the L1 rules' label columns,
+# which only a task with named labels fills (tasks.has_labels)
 COLUMNS = ("kind", "mode", "seed", "beta", "step", "n", "m", "count", "task", "mechanism", "frac_mechanism",
            *(f"frac_{lab}" for lab in LABELS), "majority", "rel_mse_median", "rel_mse_mean_weights_median",
            "mse_median", "bits_median",
@@ -198,7 +199,7 @@ def cell_row(arrays: dict[str, np.ndarray], results: list[dict[str, Any]], readi
     """One table row from K networks, their classifications and their readings by direction."""
     task = results[0]["task"]
     mechanisms = [directions.key(rd) for rd in readings]
-    mechanism = max(dict.fromkeys(mechanisms), key=mechanisms.count)  # ties: the first drawn
+    mechanism = max(dict.fromkeys(mechanisms), key=mechanisms.count) if mechanisms else None  # ties: the first drawn
     labels = [r["label"] for r in results]
     named = {}
     if tasks.has_labels(task):
@@ -208,7 +209,7 @@ def cell_row(arrays: dict[str, np.ndarray], results: list[dict[str, Any]], readi
     with np.errstate(divide="ignore"):
         loss = np.log(arrays["mse"].astype(float)) + beta * arrays["bits"].astype(float)
     row = {**keys, "count": len(labels), "task": task, "mechanism": mechanism,
-           "frac_mechanism": mechanisms.count(mechanism) / len(mechanisms), **named,
+           "frac_mechanism": mechanisms.count(mechanism) / len(mechanisms) if mechanisms else None, **named,
            "rel_mse_median": float(np.median(arrays["rel_mse"])),
            "rel_mse_mean_weights_median": float(np.median(arrays["rel_mse_mean"])) if "rel_mse_mean" in arrays
            else float("nan"),
@@ -370,8 +371,9 @@ def run_job(out_dir: str | Path, spec: SweepSpec, base: Config, job: Job) -> lis
     n, m = cfg.task.n, cfg.task.width(cfg.task.n)
 
     def record(arrays, meta, kind: str, beta: float, step: int, n: int, m: int, save: bool) -> None:
-        if not save:
-            results, _, readings = readout.read(arrays, meta)
+        if not save:  # a labelled task's phase and generalization cells: its labels (directions cost ~15x more)
+            by_direction = not tasks.has_labels(meta.get("task", "l1"))
+            results, _, readings = readout.read(arrays, meta, with_directions=by_direction)
         else:  # read out from the saved file, and kept beside it: the report reuses it instead of redoing it
             saved = netfile.save(net_dir / f"beta_{beta_name(beta)}.npz", arrays,
                                   {**meta, "mode": job.mode, "thread_pools": pools})
