@@ -199,3 +199,17 @@ def test_a_nested_cut_needs_the_places():
         config.load(None, ["hyper.nested=0.5"])
     with pytest.raises(UserError, match="hyper.nested"):
         config.load(None, ["hyper.neuron_rank=true", "hyper.nested=1.5"])
+
+
+def test_the_nested_cut_travels_with_its_neurons_and_any_size_is_cut():
+    """Permuting the neurons of the noise permutes which neurons a cut keeps (the places travel with their neurons), so
+    the cut generator stays exchangeable in distribution; any (m, n) is generated and cut."""
+    model = _model(neuron_rank=True)
+    gen = torch.Generator().manual_seed(6)
+    for m, n in ((5, 3), (31, 7)):
+        z = model.noise(8, m, n, gen)
+        rows = torch.randperm(m, generator=gen)
+        keep = train.nested_keep(model.places(z), 1.0, torch.Generator().manual_seed(7))
+        keep_p = train.nested_keep(model.places(z[:, rows]), 1.0, torch.Generator().manual_seed(7))
+        assert torch.equal(keep_p, keep[:, rows])
+        assert keep.shape == (8, m) and (keep.sum(1) >= 1).all()  # a cut network keeps its first place at least
