@@ -148,7 +148,7 @@ def _write(sweep_dir: Path, out: Path, spec, base, rows: list[dict[str, Any]], w
     pages = {(c.mode, c.seed, c.beta): c.page for c in cells}
     examples = [example_html(c, lab, k, out, c.page) for c, lab, k in choose_examples(cells)]
     sentences = {mode: seed_sentences(mode, named_grid[mode]) for mode in ordered_modes(named_grid) if mode != "adam"}
-    orders = {mode: {seed: order_of(cells_) for seed, cells_ in grid[mode].items()} for mode in sentences}
+    orders = {mode: {seed: order_of(cells_) for seed, cells_ in named_grid[mode].items()} for mode in sentences}
 
     summary = {"rules": RULES, "sentences": sentences, "order": orders,
                "examples": [rec for _, rec in examples], "cells": cell_records, "by_mode_beta": agg_sweep,

@@ -42,7 +42,7 @@ from typing import Any
 import numpy as np
 
 from . import checkpoint, directions, netfile, readout, tasks, threads
-from .classify import LABELS
+from .classify import LABELS, classify_arrays
 from .config import Config, from_dict
 from .errors import UserError
 
@@ -371,9 +371,10 @@ def run_job(out_dir: str | Path, spec: SweepSpec, base: Config, job: Job) -> lis
     n, m = cfg.task.n, cfg.task.width(cfg.task.n)
 
     def record(arrays, meta, kind: str, beta: float, step: int, n: int, m: int, save: bool) -> None:
-        if not save:  # a labelled task's phase and generalization cells: its labels (directions cost ~15x more)
-            by_direction = not tasks.has_labels(meta.get("task", "l1"))
-            results, _, readings = readout.read(arrays, meta, with_directions=by_direction)
+        if not save and tasks.has_labels(meta.get("task", "l1")):  # its labels only: directions cost ~15x more
+            results, readings = classify_arrays(arrays, meta), []
+        elif not save:
+            results, _, readings = readout.read(arrays, meta)
         else:  # read out from the saved file, and kept beside it: the report reuses it instead of redoing it
             saved = netfile.save(net_dir / f"beta_{beta_name(beta)}.npz", arrays,
                                   {**meta, "mode": job.mode, "thread_pools": pools})
