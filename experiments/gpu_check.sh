@@ -53,8 +53,8 @@ from pathlib import Path
 
 import torch
 
-from hyperinterp import checkpoint, sample
-from hyperinterp.sweep import DEFAULT_BETAS
+from hyperinterp.generate import checkpoint, sample
+from hyperinterp.experiments.sweep import DEFAULT_BETAS
 
 study, start, trained, device = Path(sys.argv[1]), float(sys.argv[2]), float(sys.argv[3]), sys.argv[4]
 runs = sorted(study.glob("seed_*"))

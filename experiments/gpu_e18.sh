@@ -57,7 +57,7 @@ fi
 "$py" - "$dir" <<'PY'
 import json, sys
 from pathlib import Path
-from hyperinterp import checkpoint
+from hyperinterp.generate import checkpoint
 for run in sorted(Path(sys.argv[1]).glob("seed_*")):
     last = checkpoint.list_steps(run)[-1] if checkpoint.list_steps(run) else None
     lines = (run / "metrics.jsonl").read_text().splitlines() if (run / "metrics.jsonl").is_file() else []

@@ -3,9 +3,9 @@ python3 -c "import torch; print(torch.cuda.get_device_name(0))"
 python3 - <<'PY'
 import time, torch
 from concurrent.futures import ThreadPoolExecutor
-from hyperinterp.config import load
-from hyperinterp.train import build_model, draw_step
-from hyperinterp.tasks import make_task
+from hyperinterp.generate.config import load
+from hyperinterp.generate.train import build_model, draw_step
+from hyperinterp.generate.tasks import make_task
 torch.set_num_threads(1)
 cfg = load(None, []); mdl = build_model(cfg); task = make_task("l1"); cpu = torch.device("cpu")
 gens = [torch.Generator().manual_seed(i) for i in range(33)]

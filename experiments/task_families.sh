@@ -57,7 +57,7 @@ for task in $tasks; do
   "$hi" families "${files[@]}" --json > "$out/$task/families.json"
   .venv/bin/python - "$out/$task" <<'EOF'
 import json, sys
-from hyperinterp import families
+from hyperinterp.read import families
 folder = sys.argv[1]
 summary = json.load(open(f"{folder}/families.json"))
 families.figure_fractions(summary).savefig(f"{folder}/families_beta.png", dpi=110, bbox_inches="tight")

@@ -17,8 +17,8 @@ import math
 import torch
 import torch.nn.functional as F
 
-from hyperinterp import sample
-from hyperinterp.target import Nets, forward
+from hyperinterp.generate import sample
+from hyperinterp.generate.target import Nets, forward
 
 
 def _refit(nets: Nets, x: torch.Tensor, y: torch.Tensor) -> Nets:

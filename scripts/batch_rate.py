@@ -10,7 +10,7 @@ import json
 import sys
 from pathlib import Path
 
-from hyperinterp import checkpoint
+from hyperinterp.generate import checkpoint
 
 
 def main() -> None:

@@ -19,7 +19,8 @@ import statistics
 
 import torch
 
-from hyperinterp import classify, complexity, sample
+from hyperinterp.generate import complexity, sample
+from hyperinterp.read import classify
 
 
 def roles(run: str, beta: float, count: int, n: int | None, m: int | None) -> list[dict]:

@@ -17,9 +17,10 @@ from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-from hyperinterp import classify, sample
-from hyperinterp.report_stats import EXPECTED_ORDER, SHORT
-from hyperinterp.report_stats import family as label_family
+from hyperinterp.generate import sample
+from hyperinterp.read import classify
+from hyperinterp.report.stats import EXPECTED_ORDER, SHORT
+from hyperinterp.report.stats import family as label_family
 
 
 def scan(run: str, step: int, betas: list[float], count: int) -> dict:

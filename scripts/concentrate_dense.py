@@ -21,9 +21,10 @@ import statistics
 import numpy as np
 import torch
 
-from hyperinterp import classify, complexity, sample
-from hyperinterp.target import Nets, forward
-from hyperinterp.tasks import make_task
+from hyperinterp.generate import complexity, sample
+from hyperinterp.generate.target import Nets, forward
+from hyperinterp.generate.tasks import make_task
+from hyperinterp.read import classify
 
 DRAWS, INPUTS = 16, 4096
 

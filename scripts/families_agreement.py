@@ -20,7 +20,7 @@ from collections import defaultdict
 
 from sklearn.metrics import adjusted_rand_score, homogeneity_score
 
-from hyperinterp import classify, families
+from hyperinterp.read import classify, families
 
 
 def refined(result: dict) -> str:

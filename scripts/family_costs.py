@@ -19,9 +19,10 @@ import statistics
 from collections import Counter
 from pathlib import Path
 
-from hyperinterp import classify, sample
-from hyperinterp.report_stats import SHORT
-from hyperinterp.sweep import beta_name
+from hyperinterp.experiments.sweep import beta_name
+from hyperinterp.generate import sample
+from hyperinterp.read import classify
+from hyperinterp.report.stats import SHORT
 
 FAMILIES = ("double_sided", "pudding_pos", "pudding_neg", "convexity")
 

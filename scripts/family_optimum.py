@@ -25,10 +25,12 @@ import statistics
 
 import torch
 
-from hyperinterp import baselines, classify, config, references, sample
-from hyperinterp.report_stats import SHORT
-from hyperinterp.sweep import beta_name
-from hyperinterp.target import Nets
+from hyperinterp.experiments import baselines
+from hyperinterp.experiments.sweep import beta_name
+from hyperinterp.generate import config, sample
+from hyperinterp.generate.target import Nets
+from hyperinterp.read import classify, references
+from hyperinterp.report.stats import SHORT
 
 FAMILIES = ("double_sided", "pudding_pos", "convexity")  # pudding_neg is pudding_pos mirrored: the same costs
 

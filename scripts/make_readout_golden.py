@@ -18,8 +18,9 @@ from pathlib import Path
 
 import numpy as np
 
-from hyperinterp import classify, fingerprint, netfile, readout
-from hyperinterp.sample import load_model, sample
+from hyperinterp.generate import netfile
+from hyperinterp.generate.sample import load_model, sample
+from hyperinterp.read import classify, fingerprint, readout
 
 OUT = Path(__file__).resolve().parents[1] / "tests" / "data" / "readout_golden"
 

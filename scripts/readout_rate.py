@@ -26,15 +26,17 @@ for _var in ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS"):  # b
 
 import torch  # noqa: E402
 
-from hyperinterp import classify, netfile, readout  # noqa: E402
+from hyperinterp.generate import netfile  # noqa: E402
+from hyperinterp.read import classify, readout  # noqa: E402
 
 
 def range_job(run: str, out: str) -> None:
     """The cells a range job classifies: every beta at its phase checkpoints, and at the generalization sizes."""
     from pathlib import Path
 
-    from hyperinterp import checkpoint, sweep
-    from hyperinterp.sample import load_model, sample
+    from hyperinterp.experiments import sweep
+    from hyperinterp.generate import checkpoint
+    from hyperinterp.generate.sample import load_model, sample
 
     spec, folder = sweep.SweepSpec(), Path(out)
     folder.mkdir(exist_ok=True)

@@ -9,9 +9,9 @@ import json
 import sys
 from pathlib import Path
 
-from hyperinterp.report import aggregate
-from hyperinterp.report_stats import SHORT
-from hyperinterp.sweep import beta_name, with_every_label
+from hyperinterp.experiments.sweep import beta_name, with_every_label
+from hyperinterp.report.build import aggregate
+from hyperinterp.report.stats import SHORT
 
 
 def main(sweep_dir: str) -> None:

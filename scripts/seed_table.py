@@ -21,9 +21,10 @@ from pathlib import Path
 
 from scipy.stats import binomtest
 
-from hyperinterp import classify, sample
-from hyperinterp.report_stats import SHORT
-from hyperinterp.sweep import beta_name
+from hyperinterp.experiments.sweep import beta_name
+from hyperinterp.generate import sample
+from hyperinterp.read import classify
+from hyperinterp.report.stats import SHORT
 
 THRESHOLDS = (0.3, 0.03, 0.01)  # low-β relative errors whose first step is reported
 

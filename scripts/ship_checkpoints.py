@@ -18,9 +18,10 @@ from pathlib import Path
 
 import numpy as np
 
-from hyperinterp import checkpoint, sweep
-from hyperinterp.demo import DEMO_SPEC, SHIPPED
-from hyperinterp.sample import load_model, sample
+from hyperinterp.experiments import sweep
+from hyperinterp.experiments.demo import DEMO_SPEC, SHIPPED
+from hyperinterp.generate import checkpoint
+from hyperinterp.generate.sample import load_model, sample
 
 
 def recorded_figures(run: Path) -> dict:

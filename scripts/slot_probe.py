@@ -17,7 +17,7 @@ import math
 
 import torch
 
-from hyperinterp import sample
+from hyperinterp.generate import sample
 
 
 def main() -> None:

@@ -11,8 +11,9 @@ import argparse
 import statistics
 from collections import Counter
 
-from hyperinterp import classify, sample
-from hyperinterp.sweep import beta_name
+from hyperinterp.experiments.sweep import beta_name
+from hyperinterp.generate import sample
+from hyperinterp.read import classify
 
 
 def main() -> None:

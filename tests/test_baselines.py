@@ -6,8 +6,10 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from hyperinterp import baselines, classify, config, references
-from hyperinterp.target import Nets
+from hyperinterp.experiments import baselines
+from hyperinterp.generate import config
+from hyperinterp.generate.target import Nets
+from hyperinterp.read import classify, references
 
 
 def _cfg(n: int = 6, m: int = 18) -> config.Config:

@@ -11,7 +11,8 @@ import torch
 from conftest import TINY
 from safetensors.torch import load_file
 
-from hyperinterp import batched, checkpoint, cli, config, kernels, sample, train
+from hyperinterp import cli
+from hyperinterp.generate import batched, checkpoint, config, kernels, sample, train
 
 # float32 rounding differs between a seed's stacked (bmm) and solo (mm) arithmetic; after 30 Adam steps the
 # parameters agree to about 4e-7 of each tensor's largest entry (measured), asserted with margin

@@ -6,12 +6,12 @@ import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from hyperinterp import classify as C
-from hyperinterp import netfile
-from hyperinterp import references as R
 from hyperinterp.errors import UserError
-from hyperinterp.target import Nets, forward
-from hyperinterp.tasks import make_task
+from hyperinterp.generate import netfile
+from hyperinterp.generate.target import Nets, forward
+from hyperinterp.generate.tasks import make_task
+from hyperinterp.read import classify as C
+from hyperinterp.read import references as R
 
 ALGORITHM_LABELS = set(R.ALGORITHMS)
 SETTINGS = settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -280,7 +280,7 @@ def test_effective_neurons_count_what_a_network_needs_not_what_it_spreads_over()
 def test_carrying_neurons_from_the_covariance_equal_the_straightforward_sum():
     """measure.neuron_counts computes carrying neurons from prefix sums of the contributions' covariance; the same
     count as subtracting the largest neurons' contributions from f one by one on the data."""
-    from hyperinterp import measure
+    from hyperinterp.read import measure
 
     rng = np.random.default_rng(0)
     for trial in range(20):

@@ -8,7 +8,7 @@ import math
 import numpy as np
 import torch
 
-from hyperinterp import config, curriculum
+from hyperinterp.generate import config, curriculum
 
 
 def test_a_stage_holds_every_schedule_at_its_step():
@@ -28,7 +28,7 @@ def test_a_stage_holds_every_schedule_at_its_step():
 
 
 def test_a_fresh_model_generates_at_the_end_of_the_schedules_with_the_whole_skip():
-    from hyperinterp.hypernet import HyperNetwork
+    from hyperinterp.generate.hypernet import HyperNetwork
 
     model = HyperNetwork(config.DEFAULT_HYPER)
     assert model.stage.skip == 1.0 and model.stage.progress == 1.0

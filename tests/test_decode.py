@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
 
-from hyperinterp import classify as C
-from hyperinterp import decode as D
-from hyperinterp import references as R
+from hyperinterp.read import classify as C
+from hyperinterp.read import decode as D
+from hyperinterp.read import references as R
 
 CASES = [(name, form) for name in R.ALGORITHMS for form in (R.FORMS if name.startswith("pudding") else ("bias",))]
 

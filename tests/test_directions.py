@@ -11,9 +11,9 @@ import pytest
 from sklearn.metrics import adjusted_rand_score
 from test_families import _cli, assert_kinds_apart, reference_zoo
 
-from hyperinterp import directions as D
-from hyperinterp import families as FA
-from hyperinterp import references as R
+from hyperinterp.read import directions as D
+from hyperinterp.read import families as FA
+from hyperinterp.read import references as R
 
 N_SAMPLES = 2048  # the families' features are shares and flags: half the read-out's data reads them the same
 

@@ -3,9 +3,9 @@ import xml.etree.ElementTree as ET
 import numpy as np
 import pytest
 
-from hyperinterp import draw
-from hyperinterp import references as R
 from hyperinterp.errors import UserError
+from hyperinterp.read import draw
+from hyperinterp.read import references as R
 
 
 @pytest.fixture()
@@ -49,7 +49,7 @@ def test_draw_file_bad_input(netfile_path, tmp_path):
 
 def test_graph_leaves_out_inactive_neurons():
     net = R.make_reference("double_sided", 3, 10, 3.0)
-    from hyperinterp.classify import classify
+    from hyperinterp.read.classify import classify
 
     res = classify(**net)
     fig = draw.draw_graph(net["W"], net["a"], res)
@@ -70,7 +70,7 @@ def _texts(fig):
 def test_heatmap_rows_pair_each_inputs_two_sides_and_fonts_are_readable():
     import matplotlib.pyplot as plt
 
-    from hyperinterp.classify import classify
+    from hyperinterp.read.classify import classify
 
     net = R.permute(R.make_reference("double_sided", 5, 14, 3.0), seed=2)  # neurons shuffled
     res = classify(**net)

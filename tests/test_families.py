@@ -11,11 +11,11 @@ import pytest
 from conftest import tiny_sets
 from sklearn.metrics import adjusted_rand_score
 
-from hyperinterp import classify as C
 from hyperinterp import cli
-from hyperinterp import families as FA
-from hyperinterp import fingerprint as F
-from hyperinterp import references as R
+from hyperinterp.read import classify as C
+from hyperinterp.read import families as FA
+from hyperinterp.read import fingerprint as F
+from hyperinterp.read import references as R
 
 
 def _shape(words: str) -> str:
@@ -253,7 +253,7 @@ def test_bad_user_task_is_one_line_exit_2(tmp_path, monkeypatch, capsys, name, m
 
 def test_json_is_strict_with_nan_bits(tmp_path):
     """Plain-Adam networks have bits = NaN: the JSON says null, not NaN."""
-    from hyperinterp import netfile
+    from hyperinterp.generate import netfile
 
     arrays = R.stack([R.make_reference("double_sided", 4, 8), R.make_reference("pudding_neg", 4, 8)])
     arrays.update(bits=np.array([np.nan, 3.0]), beta=np.array([1e-3, 1e-3]))

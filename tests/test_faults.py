@@ -16,8 +16,8 @@ import torch
 from conftest import TINY, run_cli, thread_env, tiny_sets
 from safetensors.torch import load_file
 
-from hyperinterp import checkpoint, config, train
 from hyperinterp.errors import UserError
+from hyperinterp.generate import checkpoint, config, train
 
 # ---------------------------------------------------------------------------------- kill and resume
 

@@ -12,10 +12,11 @@ import pytest
 import torch
 from conftest import TINY, run_cli
 
-from hyperinterp import cli, config, sample
+from hyperinterp import cli
 from hyperinterp.errors import UserError
-from hyperinterp.hypernet import HyperConfig, HyperNetwork
-from hyperinterp.target import Nets, forward, forward_loop
+from hyperinterp.generate import config, sample
+from hyperinterp.generate.hypernet import HyperConfig, HyperNetwork
+from hyperinterp.generate.target import Nets, forward, forward_loop
 
 # ---------------------------------------------------------------------------------------------- config
 
@@ -300,7 +301,7 @@ def test_the_split_floor_balance_equals_a_straightforward_sinkhorn():
     """sinkhorn_split with a floor equals the alternating projections written out per sign and per input column,
     each sign's floor min(1, share); the rows sum to at most 1 (the rest on the idle column) and every column reaches
     its floor. (E43's learnt factor on each floor, hyper.floor_gate, was retired after E64.)"""
-    from hyperinterp.slots import sinkhorn_split
+    from hyperinterp.generate.slots import sinkhorn_split
 
     gen = torch.Generator().manual_seed(0)
     k, m, n = 2, 12, 4
@@ -353,7 +354,7 @@ def test_hidden_width_follows_the_training_sizes():
     assert single.width(16) == 40 and single.width(8) == 24       # other n: m_per_n * n
     multi = config.TaskConfig(train_sizes=(6, 8), m_per_n=5.0)
     assert multi.width(16) == 80 and multi.width(7) == 35
-    from hyperinterp.sweep import Job, SweepSpec, job_config
+    from hyperinterp.experiments.sweep import Job, SweepSpec, job_config
     base = config.load(None, ["task.m_per_n=5.0"])
     sizes = {"name": "multi_n", "seeds": [1], "set": {"task.train_sizes": [6, 8, 10]}, "init_from": "", "phases": False,
              "generalization": True}  # a training over several sizes, as configs/studies/multi_n.toml has it
@@ -363,7 +364,7 @@ def test_hidden_width_follows_the_training_sizes():
 
 def test_width_schedule_sets_the_training_width_along_the_steps():
     """task.width_schedule: m/n piecewise linear in the step fraction, the last ratio held; off by default."""
-    from hyperinterp import train
+    from hyperinterp.generate import train
 
     cfg = config.load(None, ["task.width_schedule=[[0, 3], [0.5, 7], [0.75, 3]]", "optim.steps=100"])
     gen = torch.Generator().manual_seed(0)
@@ -404,8 +405,8 @@ def test_a_sign_share_schedule_sets_the_plus_count_along_training_and_a_checkpoi
     """hyper.sign_share_by_beta with one beta (every beta takes the nearest schedule): the share of + neurons
     piecewise linear in the step fraction (a repeated fraction a jump), held after its last point; a checkpoint
     generates with its step's share."""
-    from hyperinterp import train
-    from hyperinterp.curriculum import plus_share
+    from hyperinterp.generate import train
+    from hyperinterp.generate.curriculum import plus_share
 
     jump = config.load(None, [*TINY, "task.m=48", "optim.steps=100",
                               "hyper.sign_share_by_beta=[[1e-3, [[0, 0.98], [0.5, 0.98], [0.5, 0.5]]]]"])
@@ -435,8 +436,8 @@ def test_a_sign_share_schedule_sets_the_plus_count_along_training_and_a_checkpoi
 def test_sign_share_by_beta_gives_each_network_the_share_of_its_beta_along_training(tmp_path):
     """hyper.sign_share_by_beta: a schedule per beta, shares linear in log beta between them, the nearest outside;
     training draws each network's + count from its own beta, and a checkpoint generates with its step's shares."""
-    from hyperinterp import train
-    from hyperinterp.curriculum import plus_share
+    from hyperinterp.generate import train
+    from hyperinterp.generate.curriculum import plus_share
 
     by_beta = ("hyper.sign_share_by_beta=[[1e-4, [[0, 0.9], [0.5, 0.9], [0.5, 0.5]]], "
                "[1e-2, [[0, 0.9], [0.25, 0.9], [0.75, 0.5]]]]")
@@ -481,8 +482,8 @@ def test_a_runaway_log_sigma_is_capped_so_bits_and_draws_stay_finite():
     """E57: at an input it never saw one network's output-weight log sigma reached 46.7, sigma^2 overflowed and the
     run was lost at any learning rate. Every log sigma is capped at LOG_SIGMA_MAX (sigma^2 finite in float32);
     below the cap the generator's outputs are unchanged."""
-    from hyperinterp.hypernet import LOG_SIGMA_MAX
-    from hyperinterp.train import network_bits
+    from hyperinterp.generate.hypernet import LOG_SIGMA_MAX
+    from hyperinterp.generate.train import network_bits
 
     torch.manual_seed(0)
     model = HyperNetwork(HyperConfig(layers=2, width=8, **DEFAULT_GENERATOR))  # as initialised: log sigma ~ -3
@@ -516,7 +517,7 @@ def test_sign_split_gives_half_the_neurons_each_sign():
 def test_sinkhorn_slots_are_balanced_and_equivariant():
     """The slot assignment: every (input, sign) slot receives m / 2n, every neuron about 1; the generator with
     it stays equivariant to input and neuron permutations, for any n and m."""
-    from hyperinterp.slots import sinkhorn
+    from hyperinterp.generate.slots import sinkhorn
 
     logits = torch.randn(3, 7, 10, generator=torch.Generator().manual_seed(0)) * 3
     p = sinkhorn(logits, 30, math.log(7 / 10)).exp()
@@ -545,7 +546,7 @@ def test_sinkhorn_slots_are_balanced_and_equivariant():
 def test_shared_slot_magnitude_weighs_both_signs_of_an_input_alike():
     """slot_magnitude = "input": W[j, i] / (P[j, i, +] - P[j, i, -]) is one number per input, whatever the
     neuron or its sign; "entry" lets it differ from neuron to neuron."""
-    from hyperinterp.slots import sinkhorn
+    from hyperinterp.generate.slots import sinkhorn
 
     k, m, n = 2, 9, 4
     h = torch.randn(k, m, n, 8, generator=torch.Generator().manual_seed(0))
@@ -566,7 +567,7 @@ def test_shared_slot_magnitude_weighs_both_signs_of_an_input_alike():
 def test_magnitude_per_input_and_sign_is_each_signs_mean_written_out():
     """slot_magnitude = "input_sign" (E45): neuron j's weight on input i is P[j, i] times exp of the mean slot-head
     magnitude over the neurons of j's sign, written out neuron by neuron; the two signs of an input differ."""
-    from hyperinterp.slots import sinkhorn_split
+    from hyperinterp.generate.slots import sinkhorn_split
 
     model = _random_model(2, **{**DEFAULT_GENERATOR, "slot_magnitude": "input_sign"})
     k, m, n = 2, 9, 4
@@ -600,7 +601,7 @@ def test_magnitude_per_input_and_sign_is_each_signs_mean_written_out():
 def test_split_slots_balance_each_sign_over_the_inputs_and_keep_the_neurons_sign():
     """slot_signs = "split": within the + neurons and within the - neurons, every input receives the same
     mass (that sign's count / n) and every neuron about 1; each neuron's mean weights have its own sign only."""
-    from hyperinterp.slots import sinkhorn_split
+    from hyperinterp.generate.slots import sinkhorn_split
 
     gen = torch.Generator().manual_seed(0)
     logits = torch.randn(3, 9, 4, generator=gen) * 3
@@ -622,7 +623,7 @@ def test_floor_balance_gives_every_slot_at_least_one_neuron_and_keeps_a_sharp_co
     """slot_balance = "floor": every slot receives at least min(1, its share) and every neuron about 1; an
     assignment of whole neurons that already covers every slot stays as it is, where the equal balance (share
     1.5 at m = 3n) must split neurons between slots."""
-    from hyperinterp.slots import sinkhorn, sinkhorn_split
+    from hyperinterp.generate.slots import sinkhorn, sinkhorn_split
 
     gen = torch.Generator().manual_seed(0)
     logits = torch.randn(3, 12, 8, generator=gen) * 3                  # 12 neurons, 8 slots: share 1.5
@@ -645,7 +646,7 @@ def test_idle_slot_takes_only_the_spare_mass_and_keeps_the_generator_equivariant
     one whole neuron of each sign; a neuron that prefers the idle column leaves its input weights ~0 (rows sum to
     1 over the inputs and the idle column), and a neuron that does not is unchanged. The generator stays
     equivariant and makes any n, m; without the floor and the split signs the key is an error."""
-    from hyperinterp.slots import sinkhorn_split
+    from hyperinterp.generate.slots import sinkhorn_split
 
     gen = torch.Generator().manual_seed(0)
     plus = (torch.rand(3, 12, generator=gen).argsort(1) < 6)[:, :, None]  # 6 + neurons over 4 inputs
@@ -738,8 +739,8 @@ def test_a_negative_slot_sinkhorn_is_a_one_line_error():
 def test_noise_skip_decays_to_zero_and_a_checkpoint_generates_with_its_steps_share(tmp_path):
     """hyper.skip_until (E24): the mean weights are sign * (head + skip * share * z0), the share falling linearly
     from 1 to 0 over the first skip_until steps; a checkpoint's networks are made with the share of its step."""
-    from hyperinterp import train
-    from hyperinterp.curriculum import skip_share
+    from hyperinterp.generate import train
+    from hyperinterp.generate.curriculum import skip_share
 
     sets = ["hyper.slot_sinkhorn=3", "hyper.sign_split=true", "hyper.slot_signs=split", "hyper.slot_balance=floor",
             NO_BY_BETA]  # one share throughout: model.noise alone draws a checkpoint's signs

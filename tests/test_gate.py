@@ -8,9 +8,9 @@ import numpy as np
 import torch
 from conftest import TINY
 
-from hyperinterp import batched, complexity, config, sample, train
-from hyperinterp.hypernet import HyperConfig, HyperNetwork, NetDistribution, gate_noise
-from hyperinterp.target import Nets
+from hyperinterp.generate import batched, complexity, config, sample, train
+from hyperinterp.generate.hypernet import HyperConfig, HyperNetwork, NetDistribution, gate_noise
+from hyperinterp.generate.target import Nets
 
 
 def _model(seed: int = 0, **kw) -> HyperNetwork:
@@ -106,7 +106,7 @@ def test_gated_training_is_reproducible_and_its_batched_seeds_match_solo(tmp_pat
 
 
 def test_neuron_places_are_a_permutation_and_the_ranked_generator_is_equivariant_in_distribution():
-    from hyperinterp.hypernet import random_places
+    from hyperinterp.generate.hypernet import random_places
 
     places = random_places(5, 7, torch.Generator().manual_seed(0), "cpu")
     expected = (torch.arange(7) + 0.5) * (2 / 7) - 1

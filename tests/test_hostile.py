@@ -14,7 +14,8 @@ import pytest
 from conftest import run_cli, tiny_sets
 from safetensors.torch import load_file, save_file
 
-from hyperinterp import cli, netfile
+from hyperinterp import cli
+from hyperinterp.generate import netfile
 
 IS_ROOT = hasattr(os, "geteuid") and os.geteuid() == 0
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import pytest
 from conftest import TINY
 
-from hyperinterp import checkpoint, config, train
 from hyperinterp.errors import UserError
+from hyperinterp.generate import checkpoint, config, train
 
 
 def test_init_from_starts_at_the_given_weights(tiny_run, tmp_path):

@@ -8,14 +8,15 @@ import math
 import pytest
 import torch
 
-from hyperinterp import bench, hypernet, kernels, target
-from hyperinterp.config import Config, load, resolve_device
 from hyperinterp.errors import UserError
-from hyperinterp.hypernet import Block, Exchangeable, HyperConfig, HyperNetwork
-from hyperinterp.kernels import pool, pool_reference
-from hyperinterp.target import Nets, forward, forward_loop
-from hyperinterp.tasks import make_task
-from hyperinterp.train import build_model, objective
+from hyperinterp.experiments import bench
+from hyperinterp.generate import hypernet, kernels, target
+from hyperinterp.generate.config import Config, load, resolve_device
+from hyperinterp.generate.hypernet import Block, Exchangeable, HyperConfig, HyperNetwork
+from hyperinterp.generate.kernels import pool, pool_reference
+from hyperinterp.generate.target import Nets, forward, forward_loop
+from hyperinterp.generate.tasks import make_task
+from hyperinterp.generate.train import build_model, objective
 
 POOLS = [("mean",), ("max",), ("mean", "max"), ("max", "mean")]
 
@@ -256,7 +257,7 @@ def test_device_option_is_checked():
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 def test_cuda_gives_the_cpu_results(tmp_path):
-    from hyperinterp import sample, train
+    from hyperinterp.generate import sample, train
 
     cfg = load(None, ["optim.nets_per_step=4", "optim.inputs_per_step=32", "hyper.layers=2", "task.n=5",
                       "task.m=7", "optim.steps=6", "optim.checkpoint_every=3", "optim.log_every=3"])
@@ -287,7 +288,7 @@ def test_cuda_gives_the_cpu_results(tmp_path):
 @pytest.mark.slow
 def test_compiled_blocks_equal_eager():
     """torch.compile'd blocks (optim.compile) compute the eager step to rounding (slow: compiles)."""
-    from hyperinterp.train import compile_blocks
+    from hyperinterp.generate.train import compile_blocks
 
     cfg = load(None, ["optim.nets_per_step=4", "optim.inputs_per_step=32", "hyper.layers=2", "task.n=5", "task.m=7"])
     task = make_task(cfg.task.name)
@@ -311,7 +312,7 @@ def test_parallel_processes_report_their_rate(compiled, batch):
     tiny configuration, one process."""
     from conftest import TINY
 
-    from hyperinterp import config
+    from hyperinterp.generate import config
 
     cfg = config.load(None, TINY)
     rate = bench.parallel_steps_per_second(cfg, 1, 0.3, compiled=compiled, batch=batch)

@@ -24,7 +24,8 @@ from pathlib import Path
 import pytest
 from test_sweep import SPEC, TINY
 
-from hyperinterp import config, executor, sweep
+from hyperinterp.experiments import executor, sweep
+from hyperinterp.generate import config
 
 pytest.importorskip("ray", reason="Ray is not installed: the optional extra 'distributed' (or the 'test' extra)")
 if not Path("/proc/self/stat").exists():

@@ -10,7 +10,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hyperinterp import classify, directions, fingerprint, readout
+from hyperinterp.read import classify, directions, fingerprint, readout
 
 GOLDEN = Path(__file__).parent / "data" / "readout_golden"
 

@@ -1,9 +1,9 @@
 import numpy as np
 import pytest
 
-from hyperinterp import netfile
-from hyperinterp import references as R
 from hyperinterp.errors import UserError
+from hyperinterp.generate import netfile
+from hyperinterp.read import references as R
 
 
 def _rel(net, n, act="silu", seed=0):
@@ -94,7 +94,7 @@ def test_nnls_is_the_exact_non_negative_least_squares_solution():
     system, duplicated columns included, every coefficient >= 0."""
     import scipy.optimize
 
-    from hyperinterp import netmath
+    from hyperinterp.read import netmath
 
     rng = np.random.default_rng(3)
     for m in (5, 40):

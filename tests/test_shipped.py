@@ -7,9 +7,9 @@ import json
 import numpy as np
 import pytest
 
-from hyperinterp import study, sweep
-from hyperinterp.demo import DEMO_BASE, DEMO_SPEC, SHIPPED
-from hyperinterp.sample import load_model, sample
+from hyperinterp.experiments import study, sweep
+from hyperinterp.experiments.demo import DEMO_BASE, DEMO_SPEC, SHIPPED
+from hyperinterp.generate.sample import load_model, sample
 
 FIGURES = SHIPPED / "figures.json"
 pytestmark = pytest.mark.skipif(not FIGURES.exists(), reason="no shipped checkpoints in this checkout")

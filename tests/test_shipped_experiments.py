@@ -18,9 +18,10 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from hyperinterp import classify, sample
-from hyperinterp.config import Config
-from hyperinterp.demo import SHIPPED
+from hyperinterp.experiments.demo import SHIPPED
+from hyperinterp.generate import sample
+from hyperinterp.generate.config import Config
+from hyperinterp.read import classify
 
 E15 = SHIPPED / "experiments" / "slot_temperature"
 E18 = SHIPPED / "experiments" / "slot_split"
@@ -44,8 +45,9 @@ def needs(*names: str) -> None:
 
 def _e41_range_config(seed: int) -> Config:
     """A range seed of E41's generator (configs/e41.toml, the default before E59) as the demo trains one."""
-    from hyperinterp import config, sweep
-    from hyperinterp.demo import DEMO_SPEC
+    from hyperinterp.experiments import sweep
+    from hyperinterp.experiments.demo import DEMO_SPEC
+    from hyperinterp.generate import config
 
     base = config.load(SHIPPED.parent / "configs" / "e41.toml", ["optim.compile=true"])
     return sweep.job_config(base, DEMO_SPEC, sweep.Job("range", seed))
@@ -294,8 +296,8 @@ def test_e59s_sixteen_seeds_are_the_default_configuration_double_sided_or_puddin
     with its own seed, and samples with half of its neurons - (every schedule's end). Seed 0 is double-sided at
     beta = 1e-6 (measured, 16 draws: ds 16 of 16, pairs 1.00, rel 0.0001), seed 1 pudding+ at 1e-4 (16 of 16, rel
     0.001) and convexity at 2e-3 (15 of 16)."""
-    from hyperinterp import sweep
-    from hyperinterp.demo import DEMO_BASE, DEMO_SPEC
+    from hyperinterp.experiments import sweep
+    from hyperinterp.experiments.demo import DEMO_BASE, DEMO_SPEC
 
     for seed in range(16):
         model, cfg, meta = sample.load_model(E59 / f"seed_{seed}")

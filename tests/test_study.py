@@ -9,8 +9,10 @@ from pathlib import Path
 import pytest
 from conftest import run_cli
 
-from hyperinterp import checkpoint, cli, config, demo, study, sweep
+from hyperinterp import cli
 from hyperinterp.errors import UserError
+from hyperinterp.experiments import demo, study, sweep
+from hyperinterp.generate import checkpoint, config
 
 STUDIES = Path(__file__).resolve().parents[1] / "configs" / "studies"
 MULTI_N_SIZES = [6, 8, 10, 12, 14, 16, 18, 20, 22, 24, 26]  # what the sweep mode multi_n trained over

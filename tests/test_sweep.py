@@ -12,9 +12,12 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from hyperinterp import classify, config, executor, netfile, report, sweep
-from hyperinterp.classify import ALGORITHMS, LABELS
 from hyperinterp.errors import UserError
+from hyperinterp.experiments import executor, sweep
+from hyperinterp.generate import config, netfile
+from hyperinterp.read import classify
+from hyperinterp.read.classify import ALGORITHMS, LABELS
+from hyperinterp.report import build as report
 
 STUDIES = Path(__file__).resolve().parents[1] / "configs" / "studies"
 TINY = ["hyper.layers=1", "hyper.width=8", "optim.nets_per_step=4", "optim.inputs_per_step=32",
@@ -62,7 +65,7 @@ def test_plan_has_every_cell_once():
 def test_betas_that_one_digit_would_merge_get_distinct_names_and_the_grid_keeps_its_own():
     """Folders, network files and report pages are named by β: 1.2e-3 must not land on 1e-3's, while the values of
     the default grid keep the one-digit names that shipped/ and existing sweep folders have."""
-    from hyperinterp.report_stats import Cell
+    from hyperinterp.report.stats import Cell
 
     assert sweep.beta_name(1e-3) == "1e-03" and sweep.beta_name(1.2e-3) == "1.2e-03"
     assert [sweep.beta_name(b) for b in sweep.DEFAULT_BETAS] == [f"{b:.0e}" for b in sweep.DEFAULT_BETAS]
@@ -174,7 +177,7 @@ def test_report_says_per_seed_what_the_table_says(tiny_sweep: Path, tiny_report:
 
 
 def test_pooled_interval_widens_when_seeds_disagree():
-    from hyperinterp.report_stats import pooled
+    from hyperinterp.report.stats import pooled
 
     agree = pooled([0.5, 0.5], 16)
     split = pooled([1.0, 0.0], 16)
@@ -188,7 +191,7 @@ def test_pooled_interval_widens_when_seeds_disagree():
 def test_examples_follow_the_stated_rule(tiny_sweep: Path, tiny_report: Path):
     """Each example is in the cell where its label has the most draws, nearest that label's median error;
     and every (mode, algorithm) found among the final cells has one."""
-    from hyperinterp import netfile
+    from hyperinterp.generate import netfile
 
     summary = json.loads((tiny_report.parent / "summary.json").read_text())
     counts = {(c["mode"], c["seed"], c["beta"]): c["counts"] for c in summary["cells"]}
@@ -277,7 +280,7 @@ def test_cli_sweep_bad_input_one_line(tmp_path: Path):
 def test_a_training_continues_the_multi_n_run_with_wider_targets(tiny_sweep: Path):
     """What the mode `wide` did, as a named training: it starts where the multi_n training of its seed ended, keeps its
     sizes, and trains at m = 7n with its own steps and learning rate."""
-    from hyperinterp import checkpoint
+    from hyperinterp.generate import checkpoint
 
     wide, parent = tiny_sweep / "train" / "wide" / "seed_0", tiny_sweep / "train" / "multi_n" / "seed_0"
     first, _, meta = checkpoint.load(checkpoint.list_steps(wide)[0])
@@ -337,7 +340,7 @@ def test_report_shows_a_studys_named_training_per_seed(tmp_path: Path):
 def test_report_figures_fonts_are_at_least_9pt(tiny_sweep: Path, tmp_path: Path, monkeypatch):
     from matplotlib.text import Text
 
-    from hyperinterp import report_figures
+    from hyperinterp.report import figures as report_figures
 
     sizes: dict[str, float] = {}
     save = report_figures._save
@@ -356,8 +359,8 @@ def test_sweep_saves_a_readout_reused_only_for_the_same_file_and_code(tiny_sweep
     """Every saved cell has its labels and fingerprints beside it, equal to computing them afresh from the
     file; the report's loader and `families` take them while they belong to the file and the code, and
     recompute once the file's bytes or the code's hash change."""
-    from hyperinterp import families, readout
-    from hyperinterp.report_stats import load_cell
+    from hyperinterp.read import families, readout
+    from hyperinterp.report.stats import load_cell
 
     files = sorted((tiny_sweep / "networks").glob("*/beta_*.npz"))
     assert files and all(readout.path(f).is_file() for f in files)
@@ -396,8 +399,8 @@ def test_report_families_section_per_seed_with_links_and_agreement(tiny_sweep: P
     fam = summary["families"]
     assert fam["families"] and 0.0 <= fam["families"][0]["fraction"] <= 1.0
     # the agreement pairs each network's family with that same network's rule label
-    from hyperinterp import families, readout
-    from hyperinterp.report_stats import cell_files
+    from hyperinterp.read import families, readout
+    from hyperinterp.report.stats import cell_files
 
     files = cell_files(tiny_sweep)
     clustered = families.summarise(files)
@@ -457,8 +460,8 @@ def test_a_run_folder_is_trained_by_one_worker_at_a_time(tmp_path: Path):
     replacing its checkpoints under a reader (CI once read a multi_n cell at step 10 of 20 that way)."""
     import threading
 
-    from hyperinterp import checkpoint
-    from hyperinterp.train import train
+    from hyperinterp.generate import checkpoint
+    from hyperinterp.generate.train import train
 
     cfg = sweep.job_config(config.load(None, TINY), SPEC, sweep.Job("range", 0))
     run_dir = tmp_path / "train" / "range" / "seed_0"
@@ -478,7 +481,7 @@ def test_a_mode_decays_the_noise_skip_over_the_same_share_of_its_own_steps():
     """The default generator's skip is gone by half-way: a per_beta run (4,000 steps) decays it over 2,000; the
     wide continuation (configs/studies/multi_n.toml) starts from a run whose skip has decayed, so keeps it off; the
     plain generator is untouched, its wide continuation (configs/studies/plain.toml) included."""
-    from hyperinterp import study
+    from hyperinterp.experiments import study
 
     base, spec = config.Config(), sweep.SweepSpec(per_beta_steps=4000)
     assert base.hyper.skip_until * 2 == base.optim.steps

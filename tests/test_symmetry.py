@@ -7,7 +7,7 @@ import json
 import pytest
 from conftest import run_cli
 
-from hyperinterp import symmetry
+from hyperinterp.generate import symmetry
 
 BUILT_IN = {
     "l1": {"flip_each", "flip_all", "permutation", "separable"},

@@ -7,9 +7,9 @@ import numpy as np
 import pytest
 import torch
 
-from hyperinterp import config
 from hyperinterp.errors import UserError
-from hyperinterp.tasks import TASKS, check_task, make_task
+from hyperinterp.generate import config
+from hyperinterp.generate.tasks import TASKS, check_task, make_task
 
 MODULE = '''import numpy as np
 import torch

@@ -54,7 +54,7 @@ _seed = _int_at_least(0)
 
 
 def cmd_train(args: argparse.Namespace) -> None:
-    from . import config, train
+    from .generate import config, train
 
     if args.resume and (args.config or args.set):
         raise UserError("--resume continues with the run's saved configuration: drop --config/--set")
@@ -68,7 +68,7 @@ def cmd_train(args: argparse.Namespace) -> None:
 
 
 def cmd_train_batch(args: argparse.Namespace) -> None:
-    from . import batched, config
+    from .generate import batched, config
 
     if args.resume and (args.config or args.set):
         raise UserError("--resume continues with the batch's saved configuration: drop --config/--set")
@@ -83,7 +83,7 @@ def cmd_train_batch(args: argparse.Namespace) -> None:
 
 def beta_table(run_dir: str) -> str:
     """Median relative MSE and bits of 16 draws across the trained beta range (last checkpoint)."""
-    from . import sample
+    from .generate import sample
 
     model, cfg, _ = sample.load_model(run_dir)
     b = cfg.budget
@@ -97,7 +97,7 @@ def beta_table(run_dir: str) -> str:
 
 
 def cmd_sample(args: argparse.Namespace) -> None:
-    from . import netfile, sample
+    from .generate import netfile, sample
 
     out = netfile.check_out_path(args.out)
     model, cfg, meta = sample.load_model(args.checkpoint)
@@ -116,28 +116,28 @@ def cmd_sample(args: argparse.Namespace) -> None:
 
 
 def cmd_classify(args: argparse.Namespace) -> None:
-    from . import classify
+    from .read import classify
 
     results = classify.classify_file(args.file)
     print(json.dumps(results, indent=1) if args.json else classify.format_table(results))
 
 
 def cmd_symmetries(args: argparse.Namespace) -> None:
-    from . import symmetry
+    from .generate import symmetry
 
     result = symmetry.detect(args.task, args.input_dist, args.n)
     print(json.dumps(result, indent=1) if args.json else symmetry.words(result))
 
 
 def cmd_families(args: argparse.Namespace) -> None:
-    from . import families
+    from .read import families
 
     summary = families.summarise(args.files, distance=args.distance)
     print(json.dumps(summary, indent=1) if args.json else families.format_text(summary))
 
 
 def cmd_draw(args: argparse.Namespace) -> None:
-    from . import draw
+    from .read import draw
 
     out = Path(args.out)
     if not out.parent.is_dir():
@@ -158,7 +158,7 @@ def _ints(text: str) -> tuple[int, ...]:
 
 
 def _sweep_spec(args: argparse.Namespace):
-    from . import sweep
+    from .experiments import sweep
 
     seeds = tuple(range(sweep.PAPER_SEEDS if args.paper else args.seeds))
     modes = tuple(m.strip() for m in args.modes.split(",") if m.strip())
@@ -173,7 +173,8 @@ def _sweep_spec(args: argparse.Namespace):
 
 
 def cmd_sweep(args: argparse.Namespace) -> None:
-    from . import config, executor
+    from .experiments import executor
+    from .generate import config
 
     base = config.load(args.config, args.set or [])
     rows = executor.run_sweep(args.out_dir, _sweep_spec(args), base, args.workers, args.retries, args.ray_address,
@@ -182,7 +183,7 @@ def cmd_sweep(args: argparse.Namespace) -> None:
 
 
 def cmd_study(args: argparse.Namespace) -> None:
-    from . import executor, study, sweep
+    from .experiments import executor, study, sweep
 
     spec, base, description = study.load(args.file)
     if description:
@@ -195,14 +196,14 @@ def cmd_study(args: argparse.Namespace) -> None:
 
 
 def cmd_report(args: argparse.Namespace) -> None:
-    from . import report
+    from .report import build as report
 
     path = report.write_report(args.sweep_dir, args.out)
     print(f"wrote {path}")
 
 
 def cmd_demo(args: argparse.Namespace) -> None:
-    from . import demo
+    from .experiments import demo
 
     if args.out == DEMO_OUT:  # the default folder: runs/ is not in a fresh clone
         Path(DEMO_OUT).parent.mkdir(exist_ok=True)
@@ -339,7 +340,8 @@ def parser() -> argparse.ArgumentParser:
     w.set_defaults(func=cmd_sweep)
 
     st = sub.add_parser("study", help="run a study file: named trainings and their evaluations (configs/studies/)")
-    st.add_argument("file", help="a study TOML file (format: src/hyperinterp/study.py; examples in configs/studies/)")
+    st.add_argument("file", help="a study TOML file (format: src/hyperinterp/experiments/study.py; "
+                                 "examples in configs/studies/)")
     st.add_argument("out_dir", help="study folder (rerunning the same command skips finished jobs)")
     st.add_argument("--workers", type=_positive_int, help="local processes (none: the CPU count)")
     st.add_argument("--ray-address", help="run jobs as Ray tasks on this cluster ('auto' for a local one)")
@@ -372,7 +374,7 @@ def parser() -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else list(argv)
     if argv[:1] == ["bench"]:  # the benchmark parses its own flags (bench --help lists them)
-        from . import bench
+        from .experiments import bench
 
         return bench.main(argv[1:])
     p = parser()

@@ -19,7 +19,7 @@ from functools import cache
 
 import torch
 
-from .errors import UserError
+from ..errors import UserError
 
 INPUT_DISTRIBUTIONS = ("normal", "uniform")
 

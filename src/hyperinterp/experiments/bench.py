@@ -48,14 +48,16 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves
 from torch.utils.flop_counter import FlopCounterMode
 
-from . import __version__, curriculum, threads
-from .config import Config, resolve_device
-from .config import load as load_config
-from .errors import UserError
-from .hypernet import HyperNetwork
-from .target import Nets, forward, forward_loop
-from .tasks import Task, make_task
-from .train import build_model, draw_step, keep_freed_memory, network_bits, step_loss
+from .. import __version__
+from ..errors import UserError
+from ..generate import curriculum
+from ..generate.config import Config, resolve_device
+from ..generate.config import load as load_config
+from ..generate.hypernet import HyperNetwork
+from ..generate.target import Nets, forward, forward_loop
+from ..generate.tasks import Task, make_task
+from ..generate.train import build_model, draw_step, keep_freed_memory, network_bits, step_loss
+from . import threads
 
 PAPER_BETAS, PAPER_SEEDS = 9, 33
 BATCHED_SEEDS = 8
@@ -161,8 +163,8 @@ class Workload:
 def stacked_steps(cfg: Config, device: torch.device, seeds: int, compiled: bool) -> Callable[[], None]:
     """One call: one training step of `seeds` seeds as one stacked computation (`batched.SeedStack.step`, what
     `train-batch` runs; `compiled`: the whole stacked objective compiled, its `optim.compile`)."""
-    from .batched import SeedStack, seed_config
-    from .train import draw_step
+    from ..generate.batched import SeedStack, seed_config
+    from ..generate.train import draw_step
 
     together = [Workload(seed_config(cfg, s), device) for s in range(seeds)]
     stack = SeedStack([w.model for w in together], [w.opt for w in together], cfg, together[0].task, compiled)
@@ -183,8 +185,8 @@ def batched_seeds_rates(cfg: Config, device: torch.device, seeds: int, rounds: i
     after one warm-up call, median time per call; and each method's median minor page faults per call. `compile` adds
     both compiled: each seed's blocks (`optim.compile` of `train`) and the whole stacked objective (`optim.compile`
     of `train-batch`)."""
-    from .batched import seed_config
-    from .train import compile_blocks
+    from ..generate.batched import seed_config
+    from ..generate.train import compile_blocks
 
     cfgs = [seed_config(cfg, s) for s in range(seeds)]
 
@@ -316,8 +318,8 @@ def copy_bytes_per_second(numel: int, seconds: float, device: torch.device) -> f
 
 def _parallel_worker(cfg_dict: dict[str, Any], seconds: float, barrier: Any, queue: Any,
                      compiled: bool = False, batch: int = 0) -> None:
-    from .config import from_dict
-    from .train import compile_blocks, keep_freed_memory
+    from ..generate.config import from_dict
+    from ..generate.train import compile_blocks, keep_freed_memory
 
     threads.limit(1)  # one thread in every pool, as a sweep's workers run
     keep_freed_memory()  # as train and train-batch do
@@ -462,7 +464,7 @@ def run(quick: bool = False, device: str = "cpu", demo_seconds: float | None = N
         compile_seconds = sps_compiled = None
         if compile:
             _log("training step, torch.compile'd blocks (compiling...)")
-            from .train import compile_blocks
+            from ..generate.train import compile_blocks
 
             comp = Workload(cfg, dev)
             t0 = time.perf_counter()
@@ -586,10 +588,10 @@ def readout_cells(model: HyperNetwork, cfg: Config, cells: int = 4) -> list[tupl
     """`cells` networks files of 16 draws each, at betas across the default grid: of the demo's shipped range
     generator when the checkout has it (the read-out's real mix: double-sided, pudding, convexity, constant),
     else of `model`."""
-    from .sample import load_model, sample
+    from ..generate.sample import load_model, sample
     from .sweep import DEFAULT_BETAS
 
-    shipped = Path(__file__).resolve().parents[2] / "shipped" / "train" / "range" / "seed_0"
+    shipped = Path(__file__).resolve().parents[3] / "shipped" / "train" / "range" / "seed_0"
     if shipped.is_dir():
         model, cfg, _ = load_model(shipped)
     betas = [DEFAULT_BETAS[round(i * (len(DEFAULT_BETAS) - 1) / max(cells - 1, 1))] for i in range(cells)]
@@ -598,7 +600,7 @@ def readout_cells(model: HyperNetwork, cfg: Config, cells: int = 4) -> list[tupl
 
 def _readout(result: dict[str, Any], model: HyperNetwork, cfg: Config, budget: float) -> None:
     """Read-out cells per second at one thread, batched and per network, side by side."""
-    from . import classify, fingerprint, readout
+    from ..read import classify, fingerprint, readout
 
     _log("read-out: batched and per network")
     files = readout_cells(model, cfg)

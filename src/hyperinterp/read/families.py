@@ -41,7 +41,8 @@ import numpy as np
 from sklearn.cluster import AgglomerativeClustering
 from sklearn.metrics import adjusted_rand_score, homogeneity_score, pairwise_distances
 
-from . import directions, netfile, readout
+from ..generate import netfile
+from . import directions, readout
 from .classify import _linear_fit, classify, file_options, sample_inputs
 from .decode import decode, quadratic_form
 from .fingerprint import fingerprint, vector

@@ -15,13 +15,13 @@ from __future__ import annotations
 import shutil
 from pathlib import Path
 
+from ..errors import UserError
+from ..report.build import write_report
 from . import executor, study, sweep
-from .errors import UserError
-from .report import write_report
 
 # The package is installed editable from the repository (Makefile: pip install -e): its data (shipped/, configs/)
 # lies beside src/, not inside the package.
-REPO = Path(__file__).resolve().parents[2]
+REPO = Path(__file__).resolve().parents[3]
 SHIPPED = REPO / "shipped"
 DEMO_STUDY = REPO / "configs" / "studies" / "demo.toml"
 

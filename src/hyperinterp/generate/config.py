@@ -16,8 +16,8 @@ from typing import Any
 
 import torch
 
+from ..errors import UserError
 from .complexity import PRIORS
-from .errors import UserError
 from .hypernet import HyperConfig
 from .target import ACTIVATIONS
 from .tasks import INPUT_DISTRIBUTIONS, check_task

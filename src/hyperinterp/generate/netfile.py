@@ -20,7 +20,7 @@ from typing import Any
 
 import numpy as np
 
-from .errors import UserError
+from ..errors import UserError
 
 WEIGHT_KEYS = ("W", "b", "a", "c")
 PER_NET_KEYS = ("beta", "bits", "mse", "rel_mse")

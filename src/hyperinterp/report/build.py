@@ -5,10 +5,10 @@ trained on); writes report/index.html, its PNG figures, summary.json, and report
 page per final (mode, seed, beta) cell with every network in it.
 
 Per-seed truth comes first: a seed × beta grid of majority labels with counts (each cell linked to
-its page), sentences generated from stated rules (`report_stats.RULES`), per-seed phase portraits;
+its page), sentences generated from stated rules (`stats.RULES`), per-seed phase portraits;
 pooled fractions appear only with the number of seeds and a 95% interval. Examples are chosen by a
-stated rule. The pieces: `report_stats` (what is said), `report_figures` (the figures and their
-captions), `report_pages` (HTML, examples, cell pages).
+stated rule. The pieces: `stats` (what is said), `figures` (the figures and their captions),
+`pages` (HTML, examples, cell pages), `families` (the families section).
 """
 
 from __future__ import annotations
@@ -24,10 +24,12 @@ from typing import Any
 
 import matplotlib.pyplot as plt
 
-from . import netfile, report_families
-from .classify import LABELS
-from .errors import UserError
-from .report_figures import (
+from ..errors import UserError
+from ..experiments.sweep import beta_name, load_spec, with_every_label
+from ..generate import netfile
+from ..read.classify import LABELS
+from . import families as report_families
+from .figures import (
     STYLE,
     fig_baselines,
     fig_composition,
@@ -37,8 +39,8 @@ from .report_figures import (
     fig_phase_portraits,
     ordered_modes,
 )
-from .report_pages import cell_page, example_html, figure, page, seed_grid_html, table
-from .report_stats import (
+from .pages import cell_page, example_html, figure, page, seed_grid_html, table
+from .stats import (
     RULES,
     Cell,
     aggregate,
@@ -51,7 +53,6 @@ from .report_stats import (
     seed_grid,
     seed_sentences,
 )
-from .sweep import beta_name, load_spec, with_every_label
 
 __all__ = ["aggregate", "write_report"]  # aggregate: also used by scripts/results_table.py
 

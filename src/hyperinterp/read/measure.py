@@ -18,8 +18,8 @@ from functools import lru_cache
 import numpy as np
 import torch
 
+from ..generate.tasks import make_task
 from .netmath import Design, participation_ratio, phi
-from .tasks import make_task
 
 # Neurons evaluated at once: with 4,096 inputs one (inputs, neurons) float64 array of the block is 64 MiB.
 BLOCK_NEURONS = 2048

@@ -14,12 +14,13 @@ from typing import Any
 import matplotlib.pyplot as plt
 import numpy as np
 
-from . import netfile, readout
-from .decode import decode
-from .draw import draw_graph, draw_heatmap, draw_heatmaps
-from .report_figures import COLORS, MODE_NAMES, Figure, _save, ordered_modes
-from .report_stats import SHORT, Cell, is_tie, majority_count, nearest_median
-from .sweep import beta_name
+from ..experiments.sweep import beta_name
+from ..generate import netfile
+from ..read import readout
+from ..read.decode import decode
+from ..read.draw import draw_graph, draw_heatmap, draw_heatmaps
+from .figures import COLORS, MODE_NAMES, Figure, _save, ordered_modes
+from .stats import SHORT, Cell, is_tie, majority_count, nearest_median
 
 CSS = """body{font-family:sans-serif;max-width:1150px;margin:2em auto;padding:0 1em;color:#222;line-height:1.4}
 .scroll{overflow-x:auto;max-width:100%;margin:1em 0}

@@ -7,7 +7,7 @@ from typing import NamedTuple
 import torch
 import torch.nn.functional as F
 
-from .errors import UserError
+from ..errors import UserError
 
 ACTIVATIONS = {"silu": F.silu, "relu": F.relu}
 

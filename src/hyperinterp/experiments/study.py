@@ -35,8 +35,8 @@ import dataclasses
 from pathlib import Path
 from typing import Any
 
-from . import config
-from .errors import UserError
+from ..errors import UserError
+from ..generate import config
 from .sweep import RETIRED_SPEC_KEYS, SweepSpec, training_overrides
 
 TRAINING_KEYS = {"name": str, "seeds": list, "set": dict, "init_from": str, "phases": bool, "generalization": bool}

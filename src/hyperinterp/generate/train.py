@@ -22,13 +22,14 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from . import __version__, checkpoint, complexity, curriculum
+from .. import __version__
+from ..errors import UserError
+from ..experiments.threads import limit as limit_threads
+from . import checkpoint, complexity, curriculum
 from .config import Config, from_dict, resolve_device
-from .errors import UserError
 from .hypernet import HyperNetwork, NetDistribution, gate_noise, presence, randn
 from .target import Nets, forward
 from .tasks import Task, make_task
-from .threads import limit as limit_threads
 
 MAX_DIVERGENCE_RETRIES = 3
 M_TRIM_THRESHOLD, M_MMAP_THRESHOLD = -1, -3  # glibc's mallopt parameters (malloc.h)

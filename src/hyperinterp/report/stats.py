@@ -16,9 +16,10 @@ from typing import Any
 
 import numpy as np
 
-from . import checkpoint, netfile, readout
-from .classify import ALGORITHMS, LABELS
-from .sweep import beta_name
+from ..experiments.sweep import beta_name
+from ..generate import checkpoint, netfile
+from ..read import readout
+from ..read.classify import ALGORITHMS, LABELS
 
 SHORT = {"double_sided": "ds", "pudding_pos": "pud+", "pudding_neg": "pud−", "convexity": "conv", "constant": "const",
          "other": "other"}

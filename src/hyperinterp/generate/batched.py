@@ -32,9 +32,9 @@ import torch
 from torch.func import functional_call
 from tqdm import tqdm
 
+from ..errors import UserError
 from . import curriculum
 from .config import Config, from_dict, resolve_device
-from .errors import UserError
 from .hypernet import HyperNetwork, NetDistribution
 from .target import Nets
 from .tasks import Task

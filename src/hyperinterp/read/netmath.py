@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 import scipy.optimize
 
-from .errors import UserError
+from ..errors import UserError
 
 ACTIVATIONS = ("silu", "relu")
 

@@ -11,9 +11,9 @@ from typing import Any
 import numpy as np
 import torch
 
+from ..errors import UserError
 from . import checkpoint, curriculum
 from .config import Config, check_positive, from_dict, resolve_device
-from .errors import UserError
 from .hypernet import HyperNetwork, NetDistribution
 from .target import Nets, forward
 from .tasks import make_task

@@ -24,10 +24,10 @@ from matplotlib.colors import to_rgb  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 
-from . import netfile  # noqa: E402
-from .classify import LABELS  # noqa: E402
-from .report_stats import majority_count  # noqa: E402
-from .sweep import beta_name  # noqa: E402
+from ..experiments.sweep import beta_name  # noqa: E402
+from ..generate import netfile  # noqa: E402
+from ..read.classify import LABELS  # noqa: E402
+from .stats import majority_count  # noqa: E402
 
 COLORS = {"double_sided": "#1b9e77", "pudding_pos": "#d95f02", "pudding_neg": "#e7298a",
           "convexity": "#7570b3", "constant": "#e0d6b8",

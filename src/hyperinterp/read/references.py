@@ -33,8 +33,8 @@ from typing import Any
 
 import numpy as np
 
-from . import netfile
-from .errors import UserError
+from ..errors import UserError
+from ..generate import netfile
 from .netmath import (  # noqa: F401  (re-exported: the references' users call R.forward, R.phi)
     ACTIVATIONS,
     Net,

@@ -32,9 +32,9 @@ import matplotlib.pyplot as plt  # noqa: E402
 import networkx as nx  # noqa: E402
 import numpy as np  # noqa: E402
 
-from . import netfile  # noqa: E402
+from ..errors import UserError  # noqa: E402
+from ..generate import netfile  # noqa: E402
 from .classify import classify_arrays  # noqa: E402
-from .errors import UserError  # noqa: E402
 
 EDGE_MIN = 0.02  # input edges below 2% of the largest |W| are not drawn
 POS, NEG = "#c0392b", "#2471a3"

@@ -18,13 +18,13 @@ from typing import Any
 import numpy as np
 import torch
 
-from .config import Config
-from .curriculum import cosine_lr
-from .hypernet import NetDistribution
-from .sample import evaluate
-from .target import Nets, forward
-from .tasks import make_task
-from .train import mean_network, network_bits
+from ..generate.config import Config
+from ..generate.curriculum import cosine_lr
+from ..generate.hypernet import NetDistribution
+from ..generate.sample import evaluate
+from ..generate.target import Nets, forward
+from ..generate.tasks import make_task
+from ..generate.train import mean_network, network_bits
 
 
 def _init(k: int, n: int, m: int, c0: float, gen: torch.Generator) -> Nets:

@@ -12,11 +12,11 @@ from typing import Any
 
 import matplotlib.pyplot as plt
 
-from . import families
-from .report_figures import Figure, _save, ordered_modes
-from .report_pages import figure, table
-from .report_stats import Cell
-from .sweep import beta_name
+from ..experiments.sweep import beta_name
+from ..read import families
+from .figures import Figure, _save, ordered_modes
+from .pages import figure, table
+from .stats import Cell
 
 BASELINE_MODES = ("direct", "adam")
 

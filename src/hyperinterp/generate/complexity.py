@@ -18,7 +18,7 @@ import math
 import torch
 import torch.nn.functional as F
 
-from .errors import UserError
+from ..errors import UserError
 
 PRIORS = ("gaussian", "log_uniform")
 LN2 = math.log(2.0)

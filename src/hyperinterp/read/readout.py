@@ -15,7 +15,8 @@ from typing import Any
 
 import numpy as np
 
-from . import classify, decode, directions, fingerprint, measure, netfile, netmath
+from ..generate import netfile
+from . import classify, decode, directions, fingerprint, measure, netmath
 
 
 def _source_id(*modules: Any) -> str:

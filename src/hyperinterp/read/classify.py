@@ -44,7 +44,8 @@ from typing import Any
 
 import numpy as np
 
-from . import measure, netfile
+from ..generate import netfile
+from . import measure
 from .measure import sample_inputs  # noqa: F401 - where decode, families and the tests read it
 from .netmath import Design, nnls, phi, random_dense_directions
 from .references import ALGORITHMS

@@ -41,10 +41,12 @@ from typing import Any
 
 import numpy as np
 
-from . import checkpoint, directions, netfile, readout, tasks, threads
-from .classify import LABELS, classify_arrays
-from .config import Config, from_dict
-from .errors import UserError
+from ..errors import UserError
+from ..generate import checkpoint, netfile, tasks
+from ..generate.config import Config, from_dict
+from ..read import directions, readout
+from ..read.classify import LABELS, classify_arrays
+from . import threads
 
 DEFAULT_BETAS = (1e-6, 1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 2e-3, 3e-3, 5e-3, 1e-2)
 GENERALIZATION_SIZES = (2, 4, 8, 12, 16, 20, 24, 32, 48, 64)
@@ -226,7 +228,7 @@ def cell_row(arrays: dict[str, np.ndarray], results: list[dict[str, Any]], readi
 def sample_cell(model, cfg: Config, beta: float, n: int, m: int, count: int, seed: int,
                 ) -> tuple[dict[str, np.ndarray], dict[str, Any]]:
     """K draws at beta, plus the fresh-data error of their mean networks (DESIGN §4: both count)."""
-    from .sample import sample
+    from ..generate.sample import sample
 
     return sample(model, cfg, beta, n, m, count, seed, weights="draw", mean_error=True)
 
@@ -278,7 +280,7 @@ def _training_lock(run_dir: Path):
 
 
 def _train(cfg: Config, run_dir: Path, init_root: Path | None = None) -> None:
-    from .train import train
+    from ..generate.train import train
 
     if _trained(cfg, run_dir):
         return
@@ -321,8 +323,8 @@ def packs(out_dir: str | Path, spec: SweepSpec, base: Config, jobs: list[Job], s
 
 def train_pack(out_dir: str | Path, spec: SweepSpec, base: Config, pack: Pack) -> None:
     """Train (or resume) a pack's hypernetworks as one batched computation; idempotent."""
-    from .batched import train_runs
-    from .train import Run
+    from ..generate.batched import train_runs
+    from ..generate.train import Run
 
     out = Path(out_dir)
     threads.limit(1)  # a worker beside others: one thread in every pool (torch, BLAS, OpenMP)
@@ -356,8 +358,8 @@ def run_task(out_dir: str | Path, spec: SweepSpec, base: Config, task: Job | Pac
 
 def run_job(out_dir: str | Path, spec: SweepSpec, base: Config, job: Job) -> list[dict[str, Any]]:
     """Run one job to the end and write its cell file; returns its rows. Idempotent."""
+    from ..generate.sample import load_model
     from .baselines import train_direct
-    from .sample import load_model
 
     out = Path(out_dir)
     cell_file = out / "cells" / f"{job.name}.json"
