@@ -9,7 +9,8 @@ from pathlib import Path
 import numpy as np
 from conftest import TINY, run_cli
 
-from hyperinterp.experiments import executor, study, sweep, threads
+from hyperinterp import threads
+from hyperinterp.experiments import executor, study, sweep
 from hyperinterp.generate import config, netfile
 
 BRANCHY = '''

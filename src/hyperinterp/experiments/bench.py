@@ -48,7 +48,7 @@ from torch.utils._python_dispatch import TorchDispatchMode
 from torch.utils._pytree import tree_leaves
 from torch.utils.flop_counter import FlopCounterMode
 
-from .. import __version__
+from .. import __version__, threads
 from ..errors import UserError
 from ..generate import curriculum
 from ..generate.config import Config, resolve_device
@@ -57,7 +57,6 @@ from ..generate.hypernet import HyperNetwork
 from ..generate.target import Nets, forward, forward_loop
 from ..generate.tasks import Task, make_task
 from ..generate.train import build_model, draw_step, keep_freed_memory, network_bits, step_loss
-from . import threads
 
 PAPER_BETAS, PAPER_SEEDS = 9, 33
 BATCHED_SEEDS = 8

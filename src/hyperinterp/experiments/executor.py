@@ -18,9 +18,9 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from .. import threads
 from ..errors import UserError
 from ..generate.config import Config
-from . import threads
 from .sweep import Job, Pack, SweepSpec, collect, done, packs, plan, prepare, run_task, waves
 
 

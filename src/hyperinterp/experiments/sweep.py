@@ -41,12 +41,12 @@ from typing import Any
 
 import numpy as np
 
+from .. import threads
 from ..errors import UserError
 from ..generate import checkpoint, netfile, tasks
 from ..generate.config import Config, from_dict
 from ..read import directions, readout
 from ..read.classify import LABELS, classify_arrays
-from . import threads
 
 DEFAULT_BETAS = (1e-6, 1e-5, 3e-5, 1e-4, 3e-4, 1e-3, 2e-3, 3e-3, 5e-3, 1e-2)
 GENERALIZATION_SIZES = (2, 4, 8, 12, 16, 20, 24, 32, 48, 64)

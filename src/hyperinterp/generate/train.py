@@ -24,7 +24,7 @@ from tqdm import tqdm
 
 from .. import __version__
 from ..errors import UserError
-from ..experiments.threads import limit as limit_threads
+from ..threads import limit as limit_threads
 from . import checkpoint, complexity, curriculum
 from .config import Config, from_dict, resolve_device
 from .hypernet import HyperNetwork, NetDistribution, gate_noise, presence, randn
