@@ -195,11 +195,16 @@ def test_weights_mode_is_recorded_and_mean_is_the_distributions_centre(tiny_run,
     draw, mean = _npz(files["draw"]), _npz(files["mean"])
     assert json.loads(str(draw["meta"]))["weights"] == "draw"
     assert json.loads(str(mean["meta"]))["weights"] == "mean"
-    # same seed, same noise: the draw is the mean plus Gaussian noise of the generated sigma
+    # same seed, same noise: the draw is the mean plus Gaussian noise of the generated sigma; the mean network is the
+    # distribution's centre, with the weights that are noise (log alpha > 3) zeroed under the log-uniform prior
+    from hyperinterp.generate.complexity import log_alpha
+
     model, cfg, _ = sample.load_model(run)
     dist = model.generate(torch.full((4,), math.log(1e-3)), 4, 8, torch.Generator().manual_seed(5))
-    np.testing.assert_array_equal(mean["W"], dist.mu.W.detach().numpy())
-    z = (draw["W"] - mean["W"]) / np.exp(dist.log_sigma.W.detach().numpy())
+    mu, log_sigma = dist.mu.W.detach(), dist.log_sigma.W.detach()
+    noise = (log_alpha(mu, log_sigma) > 3).numpy() if cfg.budget.prior == "log_uniform" else np.zeros(mu.shape, bool)
+    np.testing.assert_array_equal(mean["W"], np.where(noise, 0.0, mu.numpy()))
+    z = (draw["W"] - mu.numpy()) / np.exp(log_sigma.numpy())
     assert not np.allclose(draw["W"], mean["W"])
     assert abs(z.mean()) < 0.5 and 0.6 < z.std() < 1.4
     np.testing.assert_array_equal(draw["bits"], mean["bits"])  # bits measure the distribution, not the draw
@@ -236,13 +241,15 @@ def _random_model(seed: int, **kw) -> HyperNetwork:
     return model
 
 
-E24_GENERATOR = {f: getattr(config.DEFAULT_HYPER, f)  # the slot keys E24 set (E30 kept them)
+E24_GENERATOR = {f: getattr(config.E59_HYPER, f)  # the slot keys E24 set (E30 kept them)
                  for f in ("sign_split", "slot_sinkhorn", "slot_temperature", "slot_magnitude", "slot_signs",
                            "slot_balance")}
-# the default generator (E59) at _random_model's small size
-DEFAULT_GENERATOR = {k: v for k, v in dataclasses.asdict(config.DEFAULT_HYPER).items() if k not in ("layers", "width")}
+# E59's generator (the L1-shaped default before E75) at _random_model's small size
+E59_GENERATOR = {k: v for k, v in dataclasses.asdict(config.E59_HYPER).items() if k not in ("layers", "width")}
 # E41's generator (the default before E59): one magnitude per input, no free weights for the idle neurons, one share
-E41_GENERATOR = {**DEFAULT_GENERATOR, "sign_share_by_beta": (), "slot_magnitude": "input", "idle_plain": False}
+E41_GENERATOR = {**E59_GENERATOR, "sign_share_by_beta": (), "slot_magnitude": "input", "idle_plain": False}
+# today's default (E75): the plain head with neuron places and the nested cut
+DEFAULT_GENERATOR = {k: v for k, v in dataclasses.asdict(config.DEFAULT_HYPER).items() if k not in ("layers", "width")}
 
 
 @pytest.mark.parametrize("kw", [{"pools": ("mean", "max")}, {"pools": ("mean",)}, {"sign_split": True},
@@ -251,7 +258,8 @@ E41_GENERATOR = {**DEFAULT_GENERATOR, "sign_share_by_beta": (), "slot_magnitude"
                                 E41_GENERATOR,  # E30
                                 {**E41_GENERATOR, "slot_magnitude": "input_sign"},  # E45
                                 {**E41_GENERATOR, "idle_plain": True, "slot_magnitude": "input_sign"},  # E50
-                                DEFAULT_GENERATOR])  # E59: E50's with a sign share per beta
+                                E59_GENERATOR,  # E59: E50's with a sign share per beta
+                                DEFAULT_GENERATOR])  # today's default (E75)
 def test_hypernetwork_is_equivariant_to_input_and_neuron_permutations(kw):
     model = _random_model(0, **kw)
     k, m, n = 3, 7, 5
@@ -398,7 +406,8 @@ def test_sign_plus_share_outside_0_1_is_one_line_error():
         config.load(None, ["hyper.sign_plus_share=1.0"])
 
 
-NO_BY_BETA = "hyper.sign_share_by_beta=[]"  # the default's per-beta schedule off, for one common to every beta
+NO_BY_BETA = "hyper.sign_share_by_beta=[]"  # E59's per-beta schedule off, for one common to every beta
+E59 = "configs/e59.toml"  # E59's generator: signs of their own, slots, a sign curriculum per beta
 
 
 def test_a_sign_share_schedule_sets_the_plus_count_along_training_and_a_checkpoint_samples_with_its_steps(tmp_path):
@@ -408,18 +417,18 @@ def test_a_sign_share_schedule_sets_the_plus_count_along_training_and_a_checkpoi
     from hyperinterp.generate import train
     from hyperinterp.generate.curriculum import plus_share
 
-    jump = config.load(None, [*TINY, "task.m=48", "optim.steps=100",
+    jump = config.load(E59, [*TINY, "task.m=48", "optim.steps=100",
                               "hyper.sign_share_by_beta=[[1e-3, [[0, 0.98], [0.5, 0.98], [0.5, 0.5]]]]"])
     gen, task = torch.Generator().manual_seed(0), train.make_task("l1", "normal")
     model = train.build_model(jump)
     counts = [int((train.draw_step(model, jump, task, s, gen, torch.device("cpu")).z[:, :, 0, -1] == 1).sum(1)[0])
               for s in (0, 49, 50, 99)]
     assert counts == [47, 47, 24, 24]              # floor(0.98 * 48) before the jump, half after
-    ramp = config.load(None, ["hyper.sign_share_by_beta=[[1e-3, [[0.2, 0.9], [0.6, 0.5]]]]"]).hyper
+    ramp = config.load(E59, ["hyper.sign_share_by_beta=[[1e-3, [[0.2, 0.9], [0.6, 0.5]]]]"]).hyper
     one = torch.tensor([1e-5]).log()
     assert [round(float(plus_share(ramp, p, one)[0]), 6) for p in (0, 0.2, 0.4, 0.6, 1)] == [0.9, 0.9, 0.7, 0.5, 0.5]
     assert plus_share(config.load("configs/e41.toml").hyper, 0.3) == 0.5   # off in E41: sign_plus_share throughout
-    cfg = config.load(None, [*TINY, "optim.steps=10",
+    cfg = config.load(E59, [*TINY, "optim.steps=10",
                              "hyper.sign_share_by_beta=[[1e-3, [[0, 0.75], [0.5, 0.75], [1, 0.5]]]]"])
     train.train(cfg, tmp_path / "run", progress=False)
     for step, share, plus in ((5, 0.75, 6), (10, 0.5, 4)):   # m = 8
@@ -441,7 +450,7 @@ def test_sign_share_by_beta_gives_each_network_the_share_of_its_beta_along_train
 
     by_beta = ("hyper.sign_share_by_beta=[[1e-4, [[0, 0.9], [0.5, 0.9], [0.5, 0.5]]], "
                "[1e-2, [[0, 0.9], [0.25, 0.9], [0.75, 0.5]]]]")
-    cfg = config.load(None, [*TINY, "task.m=40", "optim.steps=10", by_beta])
+    cfg = config.load(E59, [*TINY, "task.m=40", "optim.steps=10", by_beta])
     log_beta = torch.tensor([1e-6, 1e-4, 1e-3, 1e-2, 1.0]).log()
     assert np.allclose(plus_share(cfg.hyper, 0.25, log_beta), 0.9)
     assert np.allclose(plus_share(cfg.hyper, 0.5, log_beta), [0.5, 0.5, 0.6, 0.7, 0.7])   # 1e-3: half-way in log
@@ -449,7 +458,7 @@ def test_sign_share_by_beta_gives_each_network_the_share_of_its_beta_along_train
     assert plus_share(cfg.hyper, 1.0) == 0.5
     with pytest.raises(ValueError, match="depends on beta"):
         plus_share(cfg.hyper, 0.5)
-    own_end = config.load(None, ["hyper.sign_share_by_beta=[[1e-4, [[0, 0.9], [0.5, 0.5]]], [1e-2, [[0, 0.9]]]]"])
+    own_end = config.load(E59, ["hyper.sign_share_by_beta=[[1e-4, [[0, 0.9], [0.5, 0.5]]], [1e-2, [[0, 0.9]]]]"])
     assert np.allclose(plus_share(own_end.hyper, 1.0, log_beta), [0.5, 0.5, 0.7, 0.9, 0.9])  # each beta its own end
     with pytest.raises(ValueError, match="depends on beta"):
         plus_share(own_end.hyper, 1.0)
@@ -475,7 +484,7 @@ def test_sign_share_by_beta_gives_each_network_the_share_of_its_beta_along_train
     ("[[1e-3, [[0, 1.0], [1, 0.5]]]]", "shares in"), ("[[1e-3, [0.5]]]", "fractions rising")])
 def test_a_bad_sign_share_by_beta_is_a_one_line_error(value, match):
     with pytest.raises(UserError, match=match):
-        config.load(None, [f"hyper.sign_share_by_beta={value}"])
+        config.load(E59, [f"hyper.sign_share_by_beta={value}"])
 
 
 def test_a_runaway_log_sigma_is_capped_so_bits_and_draws_stay_finite():
@@ -486,7 +495,7 @@ def test_a_runaway_log_sigma_is_capped_so_bits_and_draws_stay_finite():
     from hyperinterp.generate.train import network_bits
 
     torch.manual_seed(0)
-    model = HyperNetwork(HyperConfig(layers=2, width=8, **DEFAULT_GENERATOR))  # as initialised: log sigma ~ -3
+    model = HyperNetwork(HyperConfig(layers=2, width=8, **E59_GENERATOR))  # as initialised: log sigma ~ -3
     z, log_beta = model.noise(2, 6, 4, torch.Generator().manual_seed(0)), torch.full((2,), -9.0)
     before = model(z, log_beta)
     assert all((t < LOG_SIGMA_MAX).all() for t in before.log_sigma)
@@ -569,7 +578,7 @@ def test_magnitude_per_input_and_sign_is_each_signs_mean_written_out():
     magnitude over the neurons of j's sign, written out neuron by neuron; the two signs of an input differ."""
     from hyperinterp.generate.slots import sinkhorn_split
 
-    model = _random_model(2, **{**DEFAULT_GENERATOR, "slot_magnitude": "input_sign"})
+    model = _random_model(2, **{**E59_GENERATOR, "slot_magnitude": "input_sign"})
     k, m, n = 2, 9, 4
     gen = torch.Generator().manual_seed(3)
     h = torch.randn(k, m, n, model.cfg.width, generator=gen)
@@ -723,15 +732,15 @@ def test_idle_plain_adds_the_plain_head_times_each_neurons_idle_mass():
 
 def test_a_negative_slot_sinkhorn_is_a_one_line_error():
     with pytest.raises(UserError, match="hyper.slot_sinkhorn"):
-        config.load(None, ["hyper.slot_sinkhorn=-1"])
+        config.load(E59, ["hyper.slot_sinkhorn=-1"])
     with pytest.raises(UserError, match="hyper.slot_temperature"):
-        config.load(None, ["hyper.slot_temperature=0"])
+        config.load(E59, ["hyper.slot_temperature=0"])
     with pytest.raises(UserError, match="hyper.slot_magnitude"):
-        config.load(None, ["hyper.slot_magnitude=neuron"])
+        config.load(E59, ["hyper.slot_magnitude=neuron"])
     with pytest.raises(UserError, match="hyper.slot_signs"):
-        config.load(None, ["hyper.sign_split=false"])  # the default's split slots need sign_split
+        config.load(E59, ["hyper.sign_split=false"])  # E59's split slots need sign_split
     with pytest.raises(UserError, match="hyper.slot_balance"):
-        config.load(None, ["hyper.slot_balance=ceiling"])
+        config.load(E59, ["hyper.slot_balance=ceiling"])
     with pytest.raises(UserError, match="hyper.skip_until"):
         config.load(None, ["hyper.skip_until=-5"])
 
@@ -760,31 +769,48 @@ def test_noise_skip_decays_to_zero_and_a_checkpoint_generates_with_its_steps_sha
         torch.testing.assert_close(full - loaded, sign * (cfg.hyper.skip * (1 - share)) * z[..., 0], rtol=0, atol=1e-5)
 
 
-def test_the_default_generator_is_e59s_and_a_stored_configuration_keeps_its_own():
-    """configs/default.toml is the default generator (E59); a configuration saved before a switch lacks the keys
-    added since, and means the generator it was trained with, not today's default."""
+def test_the_default_generator_holds_no_l1_device_and_a_stored_configuration_keeps_its_own():
+    """configs/default.toml is the default generator (E75: the plain head, neuron places, the nested cut, the
+    log-uniform prior), with none of E59's L1-shaped devices; configs/e59.toml is E59's, and e41/e24/plain are stated
+    against it (`base`). A configuration saved before a switch lacks the keys added since, and means the generator it
+    was trained with, not today's default."""
     assert config.load("configs/default.toml") == config.Config()
-    assert config.Config().hyper == config.DEFAULT_HYPER != HyperConfig()
+    default = config.Config()
+    assert default.hyper == config.DEFAULT_HYPER == HyperConfig(neuron_rank=True, nested=0.25)
+    assert (default.budget.prior, default.optim.steps, default.optim.nets_per_step) == ("log_uniform", 12000, 16)
+    plain = HyperConfig()
+    l1_devices = ("sign_split", "sign_share_by_beta", "slot_sinkhorn", "slot_signs", "slot_balance", "slot_idle",
+                  "slot_readout", "idle_plain", "slot_magnitude")
+    assert all(getattr(default.hyper, k) == getattr(plain, k) for k in l1_devices)
+    e59 = config.load("configs/e59.toml")
+    assert e59.hyper == config.E59_HYPER and (e59.budget.prior, e59.optim.steps, e59.optim.nets_per_step) == (
+        "gaussian", 24000, 8)
     assert config.load("configs/plain.toml").hyper == HyperConfig()  # the ablation: every field default
+    assert config.load("configs/plain.toml").budget.prior == "gaussian"
     e41 = config.load("configs/e41.toml").hyper  # the default before E59: E30's generator, one sign share throughout
-    assert e41 == dataclasses.replace(config.DEFAULT_HYPER, sign_share_by_beta=(), slot_magnitude="input",
+    assert e41 == dataclasses.replace(config.E59_HYPER, sign_share_by_beta=(), slot_magnitude="input",
                                       idle_plain=False)
     e24 = config.load("configs/e24.toml").hyper  # the default before E30: its read-out keys off, the rest E41's
     assert e24 == dataclasses.replace(e41, out_per_norm=False, c_per_neuron=False, slot_idle=False,
                                       slot_readout=False)
     before_e28 = config.Config(hyper=e24).to_dict()  # an E24 run saved before the read-out keys existed
-    for key in ("out_per_norm", "c_per_neuron", "slot_idle", "slot_readout"):
+    for key in ("out_per_norm", "c_per_neuron", "slot_idle", "slot_readout", "neuron_rank", "nested"):
         del before_e28["hyper"][key]
     assert config.from_dict(before_e28, stored=True).hyper == e24
+    e59_run = e59.to_dict()  # an E59 run saved before the gates, places and the cut existed
+    for key in ("neuron_gate", "gate_decided", "neuron_rank", "nested"):
+        del e59_run["hyper"][key]
+    assert config.from_dict(e59_run, stored=True) == e59
     old = config.Config(hyper=HyperConfig()).to_dict()
     for key in ("sign_split", "slot_sinkhorn", "slot_temperature", "slot_magnitude", "slot_signs", "slot_balance",
                 "skip_until", "out_per_norm", "c_per_neuron", "slot_idle", "slot_readout",
-                "sign_share_by_beta", "idle_plain"):
+                "sign_share_by_beta", "idle_plain", "neuron_rank", "nested"):
         del old["hyper"][key]
     assert config.from_dict(old, stored=True).hyper == HyperConfig()
     assert config.from_dict(old).hyper == config.DEFAULT_HYPER  # a user's partial file: today's defaults
     new = config.Config().to_dict()  # saved today: every key named, read back the same either way
     assert config.from_dict(new, stored=True) == config.from_dict(new) == config.Config()
+
     # saved before E64's keys retired: at their inert values they load as before; a run that used one names the tag
     retired = {**new, "hyper": {**new["hyper"], "attention_every": 0, "attention_heads": 2, "marked_neurons": 0,
                                 "linear_pair": False, "sign_share_schedule": [], "slot_plain": False,
@@ -793,6 +819,21 @@ def test_the_default_generator_is_e59s_and_a_stored_configuration_keeps_its_own(
     for key, value in (("linear_pair", True), ("sign_share_schedule", [[0, 0.9], [1, 0.5]]), ("slot_plain", True)):
         with pytest.raises(UserError, match=f"hyper.{key} = .*git checkout residue-e64"):
             config.from_dict({**retired, "hyper": {**retired["hyper"], key: value}}, stored=True)
+
+def test_a_config_file_may_start_from_another(tmp_path):
+    """`base = "other.toml"` starts from that file's keys (relative to the file), section by section; a loop or a
+    base that is not a file name is one line."""
+    (tmp_path / "a.toml").write_text('[hyper]\nlayers = 3\nwidth = 8\n[optim]\nsteps = 7\n')
+    (tmp_path / "b.toml").write_text('base = "a.toml"\n[hyper]\nwidth = 12\n')
+    cfg = config.load(tmp_path / "b.toml", ["optim.lr=1e-3"])
+    assert (cfg.hyper.layers, cfg.hyper.width, cfg.optim.steps, cfg.optim.lr) == (3, 12, 7, 1e-3)
+    (tmp_path / "c.toml").write_text('base = "d.toml"\n')
+    (tmp_path / "d.toml").write_text('base = "c.toml"\n')
+    with pytest.raises(UserError, match="loop"):
+        config.load(tmp_path / "c.toml")
+    (tmp_path / "e.toml").write_text('base = 3\n')
+    with pytest.raises(UserError, match="base must be a file name"):
+        config.load(tmp_path / "e.toml")
 
 
 @pytest.mark.parametrize("n,m", [(3, 9), (5, 7), (16, 48), (9, 2)])

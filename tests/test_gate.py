@@ -196,7 +196,7 @@ def test_a_nested_cut_needs_the_places():
     from hyperinterp.errors import UserError
 
     with pytest.raises(UserError, match="hyper.neuron_rank"):
-        config.load(None, ["hyper.nested=0.5"])
+        config.load(None, ["hyper.neuron_rank=false"])  # the default cuts: it needs the places
     with pytest.raises(UserError, match="hyper.nested"):
         config.load(None, ["hyper.neuron_rank=true", "hyper.nested=1.5"])
 

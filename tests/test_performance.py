@@ -228,7 +228,7 @@ def test_bench_cli_rejects_a_missing_output_folder(tmp_path, capsys):
 
 
 def test_bench_set_measures_the_configuration_it_names(capsys, monkeypatch):
-    """`bench --set optim.nets_per_step=16` hands its first timing E30's configuration while the default stays 8;
+    """`bench --set optim.nets_per_step=4` hands its first timing that configuration while the default stays 16;
     an unknown key is one line and exit 2, before any timing."""
     seen = {}
 
@@ -237,8 +237,8 @@ def test_bench_set_measures_the_configuration_it_names(capsys, monkeypatch):
         raise UserError("stopped after reading the configuration")
 
     monkeypatch.setattr(bench, "Workload", stop)
-    assert bench.main(["--quick", "--set", "optim.nets_per_step=16"]) == 2
-    assert seen["cfg"].optim.nets_per_step == 16 and Config().optim.nets_per_step == 8
+    assert bench.main(["--quick", "--set", "optim.nets_per_step=4"]) == 2
+    assert seen["cfg"].optim.nets_per_step == 4 and Config().optim.nets_per_step == 16
     assert bench.main(["--quick", "--set", "optim.nets_per_stepp=16"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1].startswith("hyperinterp: error:") and "nets_per_stepp" in err[-1]

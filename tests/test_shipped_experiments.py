@@ -290,19 +290,20 @@ def test_e51_one_sign_phase_makes_pudding_then_convexity_and_both_signs_keep_pud
     assert cfg.hyper.sign_plus_share == 0.5
 
 
-def test_e59s_sixteen_seeds_are_the_default_configuration_double_sided_or_pudding_then_convexity():
-    """The README's 16-seed table of the default configuration (E59: configs/studies/sign_by_beta_edge.toml's
-    edge_mid) reads shipped/experiments/sign_by_beta: each seed is the default configuration as the demo trains it,
-    with its own seed, and samples with half of its neurons - (every schedule's end). Seed 0 is double-sided at
+def test_e59s_sixteen_seeds_are_e59s_configuration_double_sided_or_pudding_then_convexity():
+    """The README's 16-seed table of the ladder's top rung (E59: configs/studies/sign_by_beta_edge.toml's edge_mid)
+    reads shipped/experiments/sign_by_beta: each seed is configs/e59.toml as the demo trained it (compiled), with its
+    own seed, and samples with half of its neurons - (every schedule's end). Seed 0 is double-sided at
     beta = 1e-6 (measured, 16 draws: ds 16 of 16, pairs 1.00, rel 0.0001), seed 1 pudding+ at 1e-4 (16 of 16, rel
     0.001) and convexity at 2e-3 (15 of 16)."""
     from hyperinterp.experiments import sweep
-    from hyperinterp.experiments.demo import DEMO_BASE, DEMO_SPEC
+    from hyperinterp.generate import config
 
+    e59 = config.load(SHIPPED.parent / "configs/e59.toml", ["optim.compile=true"])
     for seed in range(16):
         model, cfg, meta = sample.load_model(E59 / f"seed_{seed}")
         assert meta["step"] == cfg.optim.steps == 24000 and model.stage.progress == 1
-        assert cfg == sweep.job_config(DEMO_BASE, DEMO_SPEC, sweep.Job("range", seed)), seed
+        assert cfg == sweep.job_config(e59, sweep.SweepSpec(), sweep.Job("range", seed)), seed
     labels, pairs, rel, _ = _cell(E59 / "seed_0", 1e-6)
     assert labels["double_sided"] >= 13 and pairs >= 0.97 and rel < 1e-3, (labels, rel)
     labels, pairs, rel, _ = _cell(E59 / "seed_1", 1e-4)

@@ -3,6 +3,7 @@ sweep and the demo are study files; a bad study file is one line and exit 2."""
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 
@@ -53,14 +54,20 @@ def test_the_default_sweep_is_a_study_file():
 
 def test_the_demo_runs_its_study_file():
     """`hyperinterp demo` reads configs/studies/demo.toml (no second copy in the code), and the file states what the
-    shipped runs were trained as: E30's range seeds 0 and 1 compiled, per_beta seed 0, E24's generator over sizes."""
+    shipped runs were trained as: the default generator's 16 range seeds compiled, per_beta seed 0, E24's generator
+    over sizes (its own base config, configs/e24.toml, read into explicit overrides)."""
     assert demo.DEMO_STUDY == STUDIES / "demo.toml"
     spec, base = demo.DEMO_SPEC, demo.DEMO_BASE
-    assert spec.modes == ("range", "per_beta", "direct", "adam") and spec.seeds == (0, 1)
+    assert spec.modes == ("range", "per_beta", "direct", "adam") and spec.seeds == tuple(range(16))
     assert spec.per_beta_seeds == 1 and spec.betas == sweep.DEFAULT_BETAS and base.optim.compile
+    assert base == dataclasses.replace(config.Config(), optim=dataclasses.replace(config.Config().optim, compile=True))
     (e24,) = spec.trainings
-    assert e24["name"] == "multi_n_e24" and e24["seeds"] == [0] and e24["generalization"]
+    assert e24["name"] == "multi_n_e24" and e24["seeds"] == [0] and e24["generalization"] and "config" not in e24
     assert e24["set"]["task.train_sizes"] == MULTI_N_SIZES and e24["set"]["optim.compile"] is False
+    e24_config = sweep.job_config(base, spec, sweep.Job("multi_n_e24", 0, extra=e24))
+    expected = config.load("configs/e24.toml", ["optim.seed=0", "optim.threads=1", "task.train_sizes=" +
+                                                str(MULTI_N_SIZES)])
+    assert e24_config == expected
 
 
 def _old_mode_config(base: config.Config, seed: int, wide: bool) -> config.Config:
@@ -89,7 +96,7 @@ def test_the_multi_n_study_trains_what_the_modes_multi_n_and_wide_did():
     multi_n, wide = (sweep.job_config(base, spec, j) for j in jobs)
     assert multi_n == _old_mode_config(base, 0, wide=False) and wide == _old_mode_config(base, 0, wide=True)
     assert multi_n.task.train_sizes == tuple(MULTI_N_SIZES) and multi_n.task.m_per_n == 3.0
-    assert wide.task.train_sizes == tuple(MULTI_N_SIZES) and wide.task.m_per_n == 7.0 and wide.hyper.skip == 0.0
+    assert wide.task.train_sizes == tuple(MULTI_N_SIZES) and wide.task.m_per_n == 7.0 and wide.hyper.skip == 0.5
     assert wide.optim.steps == 12000 and wide.optim.lr == base.optim.lr / 2 == 1e-3
     assert wide.optim.init_from == "train/multi_n/seed_0"
     assert all(t["generalization"] and not t["phases"] for t in spec.trainings)

@@ -478,19 +478,21 @@ def test_a_run_folder_is_trained_by_one_worker_at_a_time(tmp_path: Path):
 
 
 def test_a_mode_decays_the_noise_skip_over_the_same_share_of_its_own_steps():
-    """The default generator's skip is gone by half-way: a per_beta run (4,000 steps) decays it over 2,000; the
-    wide continuation (configs/studies/multi_n.toml) starts from a run whose skip has decayed, so keeps it off; the
-    plain generator is untouched, its wide continuation (configs/studies/plain.toml) included."""
+    """E59's generator's skip is gone by half-way: a per_beta run (4,000 steps) decays it over 2,000; today's default
+    keeps its skip throughout (skip_until = 0), its wide continuation (configs/studies/multi_n.toml) too; the plain
+    generator is untouched, its wide continuation (configs/studies/plain.toml) included."""
     from hyperinterp.experiments import study
 
-    base, spec = config.Config(), sweep.SweepSpec(per_beta_steps=4000)
+    base, spec = config.load("configs/e59.toml"), sweep.SweepSpec(per_beta_steps=4000)
     assert base.hyper.skip_until * 2 == base.optim.steps
     per_beta = sweep.job_config(base, spec, sweep.Job("per_beta", 0, 1e-3))
     assert per_beta.optim.steps == 4000 and per_beta.hyper.skip_until == 2000 and per_beta.hyper.skip == 0.5
+    assert sweep.job_config(base, spec, sweep.Job("range", 0)).hyper == base.hyper
+    default = config.Config()
+    assert sweep.job_config(default, spec, sweep.Job("per_beta", 0, 1e-3)).hyper == default.hyper
     wide_spec, wide_base, _ = study.load(STUDIES / "multi_n.toml")
     wide = sweep.job_config(wide_base, wide_spec, sweep.Job("wide", 0, extra=wide_spec.trainings[1]))
-    assert wide.hyper.skip == 0.0
-    assert sweep.job_config(base, spec, sweep.Job("range", 0)).hyper == base.hyper
+    assert wide.hyper == default.hyper
     plain = config.load("configs/plain.toml")
     assert sweep.job_config(plain, spec, sweep.Job("per_beta", 0, 1e-3)).hyper == plain.hyper
     plain_spec, plain_base, _ = study.load(STUDIES / "plain.toml")
@@ -499,9 +501,9 @@ def test_a_mode_decays_the_noise_skip_over_the_same_share_of_its_own_steps():
 
 
 def test_a_named_training_with_its_own_steps_decays_the_skip_over_the_same_share():
-    """As a mode's: a study's training of 12,000 steps on the default decays the skip over 6,000 (E32 set that by
-    hand); a training that names skip_until keeps it, one that keeps the steps keeps the base's."""
-    base = config.Config()
+    """As a mode's: a study's training of 12,000 steps on E59's generator decays the skip over 6,000 (E32 set that
+    by hand); a training that names skip_until keeps it, one that keeps the steps keeps the base's."""
+    base = config.load("configs/e59.toml")
     extra = {"name": "short", "seeds": (0,), "set": {"optim.steps": 12000}, "init_from": "", "phases": False,
              "generalization": False}
     named = {**extra, "name": "named", "set": {"optim.steps": 12000, "hyper.skip_until": 9000}}

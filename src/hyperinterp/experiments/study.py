@@ -18,6 +18,8 @@ number of named trainings (a generator variant, a continuation, an ablation), ru
     name = "sign_split"
     seeds = [0, 1, 2, 3]
     set = { "hyper.sign_split" = true }   # its own overrides, on top of the base
+    config = "../e24.toml"                # optional: this training's own base instead of the study's (read
+                                          # here into overrides of every key where the two differ)
     init_from = ""                        # a training defined above (or range): continue its run of the
                                           # same seed, with its overrides and then these
     phases = false                        # also evaluate along training (phase diagram)
@@ -39,8 +41,26 @@ from ..errors import UserError
 from ..generate import config
 from .sweep import RETIRED_SPEC_KEYS, SweepSpec, training_overrides
 
-TRAINING_KEYS = {"name": str, "seeds": list, "set": dict, "init_from": str, "phases": bool, "generalization": bool}
+TRAINING_KEYS = {"name": str, "seeds": list, "set": dict, "init_from": str, "phases": bool, "generalization": bool,
+                 "config": str}
 TOP_KEYS = ("description", "config", "set", "sweep", "training", "tag")
+
+
+def _own_base(t: dict[str, Any], base: config.Config, study_file: Path) -> dict[str, Any]:
+    """A training that names its own base config: that file's keys where they differ from the study's base become
+    overrides of the training (its own `set` still wins), so the sweep records explicit values, never a path."""
+    if "config" not in t:
+        return t
+    own = config.load(study_file.parent / t.pop("config")).to_dict()
+    ref = base.to_dict()
+    diff = {f"{sec}.{key}": _plain(value) for sec, values in own.items() for key, value in values.items()
+            if value != ref[sec][key]}
+    return {**t, "set": {**diff, **t["set"]}}
+
+
+def _plain(value: Any) -> Any:
+    """Tuples as lists, as a TOML file would give them (the spec is saved as JSON)."""
+    return [_plain(v) for v in value] if isinstance(value, (list, tuple)) else value
 
 
 def _training(raw: Any, where: str) -> dict[str, Any]:
@@ -53,6 +73,8 @@ def _training(raw: Any, where: str) -> dict[str, Any]:
         raise UserError(f"{where}: a training needs a name and seeds")
     t = {"set": {}, "init_from": "", "phases": False, "generalization": False, **raw}
     for key, kind in TRAINING_KEYS.items():
+        if key not in t:  # config: optional, no default
+            continue
         if not isinstance(t[key], kind):
             raise UserError(f"{where}: training {t['name']!r}: {key} must be a {kind.__name__}")
     if not t["seeds"] or not all(isinstance(s, int) and not isinstance(s, bool) and s >= 0 for s in t["seeds"]):
@@ -93,7 +115,7 @@ def load(path: str | Path) -> tuple[SweepSpec, config.Config, str]:
         if key not in sweep_keys:
             raise UserError(f"{p}: unknown sweep key {key!r} (known: {', '.join(sweep_keys)})")
         kwargs[key] = tuple(value) if isinstance(value, list) else value
-    trainings = tuple(_training(t, str(p)) for t in data.get("training", []))
+    trainings = tuple(_own_base(_training(t, str(p)), base, p) for t in data.get("training", []))
     try:
         spec = SweepSpec(**kwargs, trainings=trainings)
     except TypeError as e:

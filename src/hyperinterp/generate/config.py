@@ -77,28 +77,36 @@ class OptimConfig:
     init_from: str = ""              # a run or checkpoint whose hypernetwork weights start this run
 
 
-# The default generator (E59, docs/experiments/E59.md): E30's (neurons hold a sign of their own and compete for the
-# inputs, each sign Sinkhorn-balanced with a floor of one whole neuron per input and an idle slot for the spare neurons,
-# the noise skip decayed to 0 over the first half of the training (E24), a read-out that reads the slots each neuron
-# serves, scaled per neuron: E28-E30), with E50's free dense weights for the idle neurons, a magnitude per (input,
-# sign) (E45), and a curriculum over the signs that depends on beta: 47 of 48 neurons + at first, the - neurons
-# arriving at once at half-way for beta <= 1e-5 and one by one from 40% to 70% of the steps for beta >= 3e-4 (E59's
-# edge_mid). Over 16 seeds double-sided or pudding+ at low beta, then convexity. The field defaults stay the plain
-# head: every key was introduced against it, so a stored configuration that lacks a key meant its field default. E41,
-# the default before, is configs/e41.toml; E24 configs/e24.toml.
+# The default: a generator with no L1 answer built in (issue 37, docs/experiments/E75.md). The plain equivariant head
+# (no slots, no floor, no sign curriculum), each neuron told its place in a random order (E69), the log-uniform prior,
+# under which an unused weight is free (E70), and a quarter of the training networks cut to their first k places,
+# k uniform in 1..m (nested dropout, E71, E74): the first places must carry the function alone, so a computation a few
+# neurons can do is done by a few. 12,000 steps at 16 networks a step (E59's compute: 24,000 at 8). Every bias is one a
+# researcher would choose for any task; the L1-shaped devices are ablations (configs/e59.toml, the ladder's top rung).
+DEFAULT_HYPER = HyperConfig(neuron_rank=True, nested=0.25)
+DEFAULT_BUDGET = BudgetConfig(prior="log_uniform")
+DEFAULT_OPTIM = OptimConfig(steps=12000, nets_per_step=16)
+
+# E59's generator, the default from 2026-12-05 to 2026-12-07 (docs/experiments/E59.md; configs/e59.toml): E30's
+# (neurons hold a sign of their own and compete for the inputs, each sign Sinkhorn-balanced with a floor of one whole
+# neuron per input and an idle slot for the spare neurons, the noise skip decayed to 0 over the first half of the
+# training, a read-out that reads the slots each neuron serves: E24, E28-E30), E50's free dense weights for the idle
+# neurons, a magnitude per (input, sign) (E45), and a curriculum over the signs per beta picked by the L1 mix it gives
+# (E59's edge_mid). The field defaults stay the plain head: every key was introduced against it, so a stored
+# configuration that lacks a key meant its field default.
 SIGN_SHARE_BY_BETA = ((1e-5, ((0, 0.98), (0.5, 0.98), (0.5, 0.5))), (3e-4, ((0, 0.98), (0.4, 0.98), (0.7, 0.5))))
-DEFAULT_HYPER = HyperConfig(sign_split=True, sign_share_by_beta=SIGN_SHARE_BY_BETA, slot_sinkhorn=5,
-                            slot_temperature=0.25, slot_magnitude="input_sign", slot_signs="split",
-                            slot_balance="floor", skip_until=12000, out_per_norm=True, c_per_neuron=True,
-                            slot_idle=True, slot_readout=True, idle_plain=True)
+E59_HYPER = HyperConfig(sign_split=True, sign_share_by_beta=SIGN_SHARE_BY_BETA, slot_sinkhorn=5,
+                        slot_temperature=0.25, slot_magnitude="input_sign", slot_signs="split",
+                        slot_balance="floor", skip_until=12000, out_per_norm=True, c_per_neuron=True,
+                        slot_idle=True, slot_readout=True, idle_plain=True)
 
 
 @dataclass(frozen=True)
 class Config:
     task: TaskConfig = field(default_factory=TaskConfig)
     hyper: HyperConfig = field(default_factory=lambda: DEFAULT_HYPER)
-    budget: BudgetConfig = field(default_factory=BudgetConfig)
-    optim: OptimConfig = field(default_factory=OptimConfig)
+    budget: BudgetConfig = field(default_factory=lambda: DEFAULT_BUDGET)
+    optim: OptimConfig = field(default_factory=lambda: DEFAULT_OPTIM)
 
     def to_dict(self) -> dict[str, Any]:
         return dataclasses.asdict(self)
@@ -156,10 +164,10 @@ def _retired(key: str, value: Any, stored: bool) -> None:
 
 def from_dict(data: dict[str, Any], stored: bool = False) -> Config:
     """A configuration from nested dicts; what they leave out is the default. `stored`: a configuration saved
-    with a run or sweep, which names every key of its day, so a key it lacks was added later and meant the
-    plain generator's value (HyperConfig's field defaults), not today's default generator."""
+    with a run or sweep, which names every key of its day, so a key it lacks was added later and meant its field
+    default (the plain generator's value), not today's default."""
     sections = {f.name: f for f in dataclasses.fields(Config)}
-    start = Config(hyper=HyperConfig()) if stored else Config()
+    start = Config(TaskConfig(), HyperConfig(), BudgetConfig(), OptimConfig()) if stored else Config()
     built = {}
     for sec, values in data.items():
         if sec not in sections:
@@ -236,6 +244,9 @@ def validate(cfg: Config) -> Config:
     if not 0 < h.sign_plus_share < 1:
         raise UserError(f"hyper.sign_plus_share (the share of + neurons) must be in (0, 1), got {h.sign_plus_share}")
     _check_share_by_beta(h.sign_share_by_beta)
+    if h.sign_share_by_beta and not h.sign_split:
+        raise UserError("hyper.sign_share_by_beta sets the share of + neurons: it needs hyper.sign_split = true (a "
+                        "neuron's sign of its own; configs/e59.toml)")
     if h.slot_balance not in ("equal", "floor"):
         raise UserError(f"hyper.slot_balance must be 'equal' or 'floor', got {h.slot_balance!r}")
     if h.slot_idle and not (h.slot_signs == "split" and h.slot_balance == "floor"):
@@ -333,8 +344,29 @@ def read_toml(path: str | Path, what: str = "config file") -> dict[str, Any]:
         raise UserError(f"{what} {p} is not valid TOML: {e}") from None
 
 
+def read_config(path: str | Path, seen: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """A configuration file's sections; `base = "other.toml"` (relative to the file) starts from that file's, so an
+    ablation states only what it changes from the generator it ablates."""
+    p = Path(path).resolve()
+    if p in seen:
+        raise UserError(f"config file {path}: its bases form a loop")
+    data = read_toml(path)
+    base = data.pop("base", None)
+    if base is None:
+        return data
+    if not isinstance(base, str):
+        raise UserError(f"config file {path}: base must be a file name, got {base!r}")
+    merged = read_config(p.parent / base, (*seen, p))
+    for sec, values in data.items():
+        if isinstance(values, dict) and isinstance(merged.get(sec), dict):
+            merged[sec] = {**merged[sec], **values}
+        else:
+            merged[sec] = values
+    return merged
+
+
 def load(path: str | Path | None = None, overrides: list[str] = ()) -> Config:
-    data: dict[str, dict[str, Any]] = read_toml(path) if path is not None else {}
+    data: dict[str, dict[str, Any]] = read_config(path) if path is not None else {}
     for text in overrides:
         sec, key, value = parse_override(text)
         data.setdefault(sec, {})

@@ -117,7 +117,9 @@ def _count_text(ax, x: float, y: float, count: int, rgb: np.ndarray) -> None:
 def fig_phase_portraits(rows: list[dict[str, Any]], out: Path) -> Figure | None:
     """Per (mode, seed) with checkpoints along training: range mode, and a study's trainings with phases."""
     modes = ordered_modes(r["mode"] for r in rows if r["kind"] == "phase")
-    phase = [r for r in rows if r["mode"] in modes and r["kind"] in ("phase", "sweep")]
+    # a run kept with its final checkpoint only (a shipped seed beside the ones with a history) has no portrait
+    along = {(r["mode"], r["seed"]) for r in rows if r["kind"] == "phase"}
+    phase = [r for r in rows if (r["mode"], r["seed"]) in along and r["kind"] in ("phase", "sweep")]
     if not phase:
         return None
     panels = sorted({(r["mode"], r["seed"]) for r in phase}, key=lambda p: (modes.index(p[0]), p[1]))
