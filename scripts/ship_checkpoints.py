@@ -3,10 +3,10 @@
     .venv/bin/python scripts/ship_checkpoints.py runs/main
 
 Replaces shipped/train with, from SWEEP/train, every hypernetwork the demo's sweep trains (sweep.plan(DEMO_SPEC):
-today range seeds 0 and 1, with the checkpoints the phase diagram reads, its named trainings, and per_beta seed 0;
-final checkpoints). Each checkpoint's meta.json keeps the command and seed that made it. shipped/figures.json records,
-per final checkpoint, the median relative error and bits of 16 draws at each beta of the demo grid (its entries
-for shipped/experiments are kept); tests/test_shipped.py reproduces them.
+today range seeds 0..15, seeds 0 and 1 with the checkpoints the phase portraits read, its named trainings, and
+per_beta seed 0; final checkpoints). Each checkpoint's meta.json keeps the command and seed that made it.
+shipped/figures.json records, per final checkpoint, the median relative error and bits of 16 draws at each beta of
+the demo grid (its entries for shipped/experiments are kept); tests/test_shipped.py reproduces them.
 """
 
 from __future__ import annotations
@@ -42,6 +42,9 @@ def demo_runs(sweep_dir: Path) -> list[Path]:
     return [r for r in runs if r.parent.name != "per_beta"] + sorted(r for r in runs if r.parent.name == "per_beta")
 
 
+PHASE_SEEDS = (0, 1)  # the range seeds shipped with their history (the others' checkpoints would be 8x the size)
+
+
 def main(sweep_dir: str) -> None:
     src = Path(sweep_dir) / "train"
     runs = demo_runs(src.parent)
@@ -54,7 +57,8 @@ def main(sweep_dir: str) -> None:
         if record.exists() else {}
     for run in runs:
         steps = [p for p in checkpoint.list_steps(run)]
-        keep = set(sweep._phase_steps(run, DEMO_SPEC.phase_points)) if run.parent.name == "range" else set()
+        along = run.parent.name == "range" and int(run.name.rsplit("_", 1)[1]) in PHASE_SEEDS
+        keep = set(sweep._phase_steps(run, DEMO_SPEC.phase_points)) if along else set()
         keep.add(checkpoint.step_of(steps[-1]))
         dest = SHIPPED / run.relative_to(src.parent)
         for p in steps:

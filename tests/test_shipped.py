@@ -32,7 +32,8 @@ def test_shipped_checkpoint_reproduces_its_figures(run, record):
 
 def test_demo_spec_matches_shipped_runs():
     runs = {r for r, _ in _records()}
-    assert {"train/range/seed_0", "train/range/seed_1", "train/multi_n_e24/seed_0"} <= runs
+    assert {f"train/range/seed_{s}" for s in DEMO_SPEC.seeds} | {"train/multi_n_e24/seed_0"} <= runs
+    assert len(DEMO_SPEC.seeds) == 16  # the default generator's 16 seeds (issue 37: the demo uses them)
     assert {f"train/per_beta/beta_{b:.0e}_seed_0" for b in DEMO_SPEC.betas} <= runs
     assert {"experiments/plain/range/seed_0", "experiments/plain/wide/seed_0"} <= runs  # the plain generator
 
