@@ -61,6 +61,8 @@ def test_the_demo_runs_its_study_file():
     assert spec.modes == ("range", "per_beta", "direct", "adam") and spec.seeds == tuple(range(16))
     assert spec.per_beta_seeds == 1 and spec.betas == sweep.DEFAULT_BETAS and base.optim.compile
     assert base == dataclasses.replace(config.Config(), optim=dataclasses.replace(config.Config().optim, compile=True))
+    baselines = [j for j in sweep.plan(spec) if j.mode in ("direct", "adam")]  # direct_seeds = 1: both on seed 0
+    assert {j.seed for j in baselines} == {0} and sum(j.mode == "adam" for j in baselines) == 1
     (e24,) = spec.trainings
     assert e24["name"] == "multi_n_e24" and e24["seeds"] == [0] and e24["generalization"] and "config" not in e24
     assert e24["set"]["task.train_sizes"] == MULTI_N_SIZES and e24["set"]["optim.compile"] is False

@@ -232,7 +232,8 @@ def _add_sweep_args(w: argparse.ArgumentParser) -> None:
                    "--steps)")
     w.add_argument("--direct-steps", type=_positive_int, default=4000, help="Adam steps of the baselines")
     w.add_argument("--per-beta-seeds", type=_positive_int, help="per_beta runs on the first S seeds only (none: all)")
-    w.add_argument("--direct-seeds", type=_positive_int, help="direct baseline on the first S seeds only (none: all)")
+    w.add_argument("--direct-seeds", type=_positive_int,
+                   help="the baselines (direct, adam) on the first S seeds only (none: all)")
     w.add_argument("--generalization-sizes", type=_ints, help="comma-separated n (none: 2,4,...,64)")
     w.add_argument("--workers", type=_positive_int, help="local processes (none: the CPU count)")
     w.add_argument("--ray-address", help="run jobs as Ray tasks on this cluster ('auto' for a local one)")

@@ -77,7 +77,7 @@ class SweepSpec:
     generalization_sizes: tuple[int, ...] = GENERALIZATION_SIZES
     generalization_betas: tuple[float, ...] = (1e-6, 1e-4)
     per_beta_seeds: int | None = None     # None: every seed
-    direct_seeds: int | None = None       # direct baseline on the first seeds only (None: every seed)
+    direct_seeds: int | None = None       # the baselines (direct, adam) on the first seeds only (None: every seed)
     sample_seed: int = 0
     # named trainings: {"name", "seeds", "set": {"section.key": value}, "init_from": a training of this sweep
     # or range, continued per seed ("" for none), "phases": bool, "generalization": bool}; see study.py
@@ -134,14 +134,15 @@ def plan(spec: SweepSpec) -> list[Job]:
     """Every job of the sweep, in a fixed order."""
     jobs: list[Job] = []
     per_beta_seeds = spec.seeds[: spec.per_beta_seeds] if spec.per_beta_seeds else spec.seeds
+    baseline_seeds = spec.seeds[: spec.direct_seeds or len(spec.seeds)]
     for mode in spec.modes:
         if mode == "range":
             jobs += [Job(mode, s) for s in spec.seeds]
         elif mode in ("per_beta", "direct"):
-            seeds = per_beta_seeds if mode == "per_beta" else spec.seeds[: spec.direct_seeds or len(spec.seeds)]
+            seeds = per_beta_seeds if mode == "per_beta" else baseline_seeds
             jobs += [Job(mode, s, b) for b in spec.betas for s in seeds]
         elif mode == "adam":
-            jobs += [Job(mode, s) for s in spec.seeds]
+            jobs += [Job(mode, s) for s in baseline_seeds]
     for t in spec.trainings:
         jobs += [Job(t["name"], s, extra=t) for s in t["seeds"]]
     return jobs
