@@ -186,6 +186,10 @@ def test_pooled_interval_widens_when_seeds_disagree():
     assert split[2] - split[1] > 0.8 > 0.4 > agree[2] - agree[1]
     one = pooled([1.0], 16)  # one seed: the binomial interval of its draws
     assert one[2] == 1.0 and 0.75 < one[1] < 0.85
+    for n_seeds in range(1, 40):  # every seed at 1 (or 0): the interval still holds p, past rounding (the demo's
+        for p in (0.0, 1.0):      # 16 seeds all constant at beta = 1e-2 once gave hi = 1 - 1e-16 < p)
+            mean, lo, hi, _ = pooled([p] * n_seeds, 16)
+            assert lo <= mean <= hi
 
 
 def test_examples_follow_the_stated_rule(tiny_sweep: Path, tiny_report: Path):

@@ -60,7 +60,8 @@ def wilson(p: float, n: float) -> tuple[float, float]:
     den = 1 + Z95 ** 2 / n
     centre = (p + Z95 ** 2 / (2 * n)) / den
     half = Z95 * np.sqrt(p * (1 - p) / n + Z95 ** 2 / (4 * n ** 2)) / den
-    return max(0.0, centre - half), min(1.0, centre + half)
+    # the interval holds p; at p = 0 or 1 rounding can leave an end a hair inside it (1 - 1e-16 at p = 1)
+    return max(0.0, min(p, centre - half)), min(1.0, max(p, centre + half))
 
 
 def pooled(fracs: list[float], count: int) -> tuple[float, float, float, float]:
