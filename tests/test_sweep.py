@@ -356,7 +356,7 @@ def test_report_figures_fonts_are_at_least_9pt(tiny_sweep: Path, tmp_path: Path,
 
     monkeypatch.setattr(report_figures, "_save", spy)
     report.write_report(tiny_sweep, tmp_path / "r", workers=1)
-    assert len(sizes) == 6 and min(sizes.values()) >= 9, sizes
+    assert len(sizes) == 7 and min(sizes.values()) >= 9, sizes
 
 
 def test_sweep_saves_a_readout_reused_only_for_the_same_file_and_code(tiny_sweep: Path, tmp_path: Path):
@@ -543,3 +543,30 @@ def test_a_task_without_labels_gets_mechanism_columns_and_a_report(tmp_path: Pat
     assert next(r["mechanism"] for r in abs_rows if r["kind"] == "sweep") in page
     cell_page = next((index.parent / "cells").glob("abs_*.html")).read_text()  # each draw's mechanism in words
     assert "<th>mechanism (by direction)</th>" in cell_page
+
+
+def test_a_sweep_of_a_task_without_labels_gets_every_figure_it_can(tmp_path: Path):
+    """A sweep whose only task has no named labels (|Σx|, two seeds) gets its frontier, its concentration along beta,
+    its phase portraits and its generalization figure, coloured by majority mechanism, and a pooled table with each
+    (mode, beta)'s seeds' mechanisms and empty label columns; only the label-only figures are absent."""
+    training = {"name": "abs", "seeds": [0, 1], "set": {"task.name": "abs_sum", "optim.steps": 20},
+                "init_from": "", "phases": True, "generalization": True}
+    spec = sweep.SweepSpec(betas=(1e-5, 1e-3), seeds=(0,), count=3, modes=(), generalization_sizes=(3,),
+                           generalization_betas=(1e-5,), trainings=(training,))
+    out = tmp_path / "abs"
+    rows = run_tiny(out, spec)
+    index = report.write_report(out, workers=1)
+    page = index.read_text()
+    summary = json.loads((index.parent / "summary.json").read_text())
+    assert set(summary["figures"]) == {"phase", "frontier", "concentration", "generalization", "composition"}
+    series = {name: v for fig in page.split("data-series=")[1:]
+              for name, v in json.loads(html.unescape(fig.split('"')[1])).items()}
+    final = sorted((r for r in rows if r["kind"] == "sweep" and r["seed"] == 1), key=lambda r: r["beta"])
+    assert series["abs seed 1: carrying_median"] == [r["carrying_median"] for r in final]
+    assert series["abs seed 1: effective_median"] == [r["effective_median"] for r in final]
+    assert series["abs seed 0 beta 1e-05: median relative MSE"]  # generalization
+    assert "abs seed 1: majority count" in series  # phase portrait, by mechanism
+    pooled = page[page.index('<h2 id="tables">'):]
+    mechanisms = [r["mechanism"] for r in rows if r["kind"] == "sweep" and r["beta"] == 1e-5]
+    top = max(set(mechanisms), key=mechanisms.count)
+    assert f"{top} ×{mechanisms.count(top)}" in pooled and "<th>double_sided</th>" in pooled

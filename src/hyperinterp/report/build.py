@@ -33,6 +33,7 @@ from .figures import (
     STYLE,
     fig_baselines,
     fig_composition,
+    fig_concentration,
     fig_fractions,
     fig_frontier,
     fig_generalization,
@@ -63,7 +64,9 @@ def _pooled_rows(agg: list[dict[str, Any]]) -> list[dict[str, Any]]:
     for a in agg:
         row = {k: a[k] for k in ("mode", "beta", "seeds", "count")}
         for lab in LABELS:
-            row[lab] = f"{a[f'frac_{lab}']:.2f} [{a[f'frac_{lab}_lo']:.2f}, {a[f'frac_{lab}_hi']:.2f}]"
+            row[lab] = "" if a[f"frac_{lab}"] is None else \
+                f"{a[f'frac_{lab}']:.2f} [{a[f'frac_{lab}_lo']:.2f}, {a[f'frac_{lab}_hi']:.2f}]"
+        row["mechanisms"] = a["mechanisms"]
         row.update({k: a[k] for k in ("rel_mse_median", "rel_mse_mean_weights_median", "bits_median",
                                       "active_median", "effective_median", "carrying_median", "loss_median")})
         out.append(row)
@@ -142,10 +145,11 @@ def _write(sweep_dir: Path, out: Path, spec, base, rows: list[dict[str, Any]], w
     facts = run_facts(sweep_dir, cells)
     grid, named_grid = seed_grid(sweep_rows), seed_grid(named_sweep)
     comp = composition(cells)
-    figs = {"phase": fig_phase_portraits(named, out), "fractions": fig_fractions(agg_sweep, named_sweep, out),
-            "composition": fig_composition(comp, out), "frontier": fig_frontier(named_sweep, out),
-            "generalization": fig_generalization(named_gen, facts, out),
-            "baselines": fig_baselines(named_sweep, facts, out)}
+    figs = {"phase": fig_phase_portraits(rows, out), "fractions": fig_fractions(agg_sweep, named_sweep, out),
+            "composition": fig_composition(comp, out), "frontier": fig_frontier(sweep_rows, out),
+            "concentration": fig_concentration(sweep_rows, out),
+            "generalization": fig_generalization(gen_rows, facts, out),
+            "baselines": fig_baselines(sweep_rows, facts, out)}
     pages = {(c.mode, c.seed, c.beta): c.page for c in cells}
     examples = [example_html(c, lab, k, out, c.page) for c, lab, k in choose_examples(cells)]
     sentences = {mode: seed_sentences(mode, named_grid[mode]) for mode in ordered_modes(named_grid) if mode != "adam"}
@@ -158,12 +162,13 @@ def _write(sweep_dir: Path, out: Path, spec, base, rows: list[dict[str, Any]], w
     netfile.atomic_write(out / "summary.json", lambda fh: fh.write(json.dumps(summary, indent=1).encode()))
     netfile.atomic_write(out / "index.html", lambda fh: fh.write(
         page(f"hyperinterp report: {sweep_dir.name}", _index(spec, base, figs, grid, pages, sentences, examples,
-                                                              agg_sweep, gen_rows, comp, facts, fam_html))))
+                                                              sweep_rows, gen_rows, comp, facts, fam_html))))
     return out / "index.html"
 
 
-def _index(spec, base, figs, grid, pages, sentences, examples, agg_sweep, gen_rows, comp, facts, fam_html) -> str:
+def _index(spec, base, figs, grid, pages, sentences, examples, sweep_rows, gen_rows, comp, facts, fam_html) -> str:
     cfg = base.to_dict()
+    pooled_rows = _pooled_rows(aggregate(sweep_rows, ("mode", "beta")))
     rules = "".join(f"<li><b>{k}</b>: {html.escape(v)}</li>" for k, v in RULES.items())
     said = "".join(f"<li>{html.escape(s)}</li>" for mode in sentences for s in sentences[mode])
     runs = "; ".join(f"{mode}: seeds {', '.join(map(str, f['seeds']))}, "
@@ -181,7 +186,7 @@ Statistics count <i>draws</i> of the generated distribution (what the objective 
 networks is in the tables.</p>
 <p>Sections: <a href="#rules">rules</a> · <a href="#grid">per seed</a> · <a href="#phases">phases</a> ·
 <a href="#pooled">pooled</a> · <a href="#composition">inputs</a> · <a href="#frontier">frontier</a> ·
-<a href="#examples">examples</a> · <a href="#families">families</a> ·
+<a href="#concentration">neurons</a> · <a href="#examples">examples</a> · <a href="#families">families</a> ·
 <a href="#generalization">generalization</a> · <a href="#baselines">baselines</a> ·
 <a href="#tables">tables</a></p>
 <h2 id="rules">How this page summarises</h2><ul class="rules">{rules}</ul>
@@ -199,13 +204,16 @@ networks.</p>
 hybrid (<code>other</code>). The share of inputs served by each mechanism shows them, per seed:</p>
 {figure(figs['composition'], 'input composition')}
 <h2 id="frontier">Bits-accuracy frontier</h2>{figure(figs['frontier'], 'frontier')}
+<h2 id="concentration">Concentration: how many neurons carry the computation</h2>
+{figure(figs['concentration'], 'concentration')}
 <h2 id="examples">Examples, chosen by rule</h2><p>{html.escape(RULES['example'])}</p>{ex_html}
 <h2 id="families">Families found without labels (any task)</h2>{fam_html}
 <h2 id="generalization">Systematic generalization</h2>{figure(figs['generalization'], 'generalization')}
 {table(gen_rows, gen_cols)}
 <h2 id="baselines">Baselines: direct training</h2>{figure(figs['baselines'], 'baselines')}
 <h2 id="tables">Tables</h2><p>Pooled over seeds (rule <b>pooled</b>): each label's share with its 95% interval,
-medians over seeds of each cell's median.</p>{table(_pooled_rows(agg_sweep), list(_pooled_rows(agg_sweep)[0]))}
+medians over seeds of each cell's median; for a task without named labels, its seeds' majority mechanisms.</p>
+{table(pooled_rows, list(pooled_rows[0]) if pooled_rows else [])}
 <p>Input composition per cell:</p>
 {table(comp, ['mode', 'seed', 'beta', 'networks', 'pair_share', 'pos_only_share', 'neg_only_share', 'none_share'])}
 <p>Every cell: <a href="../table.csv">table.csv</a>, <a href="../table.json">table.json</a>;

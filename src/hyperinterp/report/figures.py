@@ -27,7 +27,6 @@ from matplotlib.patches import Patch  # noqa: E402
 from ..experiments.sweep import beta_name  # noqa: E402
 from ..generate import netfile  # noqa: E402
 from ..read.classify import LABELS  # noqa: E402
-from .stats import majority_count  # noqa: E402
 
 COLORS = {"double_sided": "#1b9e77", "pudding_pos": "#d95f02", "pudding_neg": "#e7298a",
           "convexity": "#7570b3", "constant": "#e0d6b8",
@@ -102,9 +101,38 @@ def _grid(k: int, cols: int, w: float, h: float):
     return fig, list(axes.flat[:k])
 
 
-def _cell_colour(label: str, frac: float) -> np.ndarray:
+def _cell_colour(label: str, frac: float, colours: dict[str, str] = COLORS) -> np.ndarray:
     """The label's colour, paler when the majority is smaller (a bare majority is 25% opaque)."""
-    return 1 - (1 - np.array(to_rgb(COLORS[label]))) * (0.25 + 0.75 * frac)
+    return 1 - (1 - np.array(to_rgb(colours[label]))) * (0.25 + 0.75 * frac)
+
+
+# A task without named labels (any task but L1) is read by direction: its cells' majority mechanism (e.g. `all:abs`)
+# takes the place of the label, with colours of its own given in the order the mechanisms sort.
+MECHANISM_COLORS = ("#66c2a5", "#fc8d62", "#8da0cb", "#e78ac3", "#a6d854", "#ffd92f", "#e5c494", "#1f78b4",
+                    "#b2df8a", "#fb9a99")
+
+
+def verdict(row: dict[str, Any]) -> str:
+    """A cell's majority: its named label where the task has them, else its majority mechanism by direction."""
+    return row["majority"] if row.get("majority") is not None else (row.get("mechanism") or "other")
+
+
+def verdict_share(row: dict[str, Any]) -> float:
+    return row[f"frac_{row['majority']}"] if row.get("majority") is not None else (row.get("frac_mechanism") or 0.0)
+
+
+def verdict_colours(rows: Iterable[dict[str, Any]]) -> dict[str, str]:
+    """A colour for every verdict among `rows`: a label keeps its own; mechanisms share the palette in sorted order."""
+    names = {verdict(r) for r in rows}
+    mechanisms = sorted(names - set(COLORS))
+    return {**{k: COLORS[k] for k in names & set(COLORS)},
+            **{m: MECHANISM_COLORS[i % len(MECHANISM_COLORS)] for i, m in enumerate(mechanisms)}}
+
+
+def _verdict_legend(colours: dict[str, str]) -> list[Patch]:
+    """Labels in their usual order, then mechanisms."""
+    return [Patch(color=colours[k], label=k) for k in [*(lab for lab in COLORS if lab in colours),
+                                                       *sorted(set(colours) - set(COLORS))]]
 
 
 def _count_text(ax, x: float, y: float, count: int, rgb: np.ndarray) -> None:
@@ -123,6 +151,7 @@ def fig_phase_portraits(rows: list[dict[str, Any]], out: Path) -> Figure | None:
     if not phase:
         return None
     panels = sorted({(r["mode"], r["seed"]) for r in phase}, key=lambda p: (modes.index(p[0]), p[1]))
+    colours = verdict_colours(phase)
     fig, axes = _grid(len(panels), 2, 5.3, 3.9)
     series = {}
     for ax, (mode, seed) in zip(axes, panels, strict=True):
@@ -132,8 +161,8 @@ def fig_phase_portraits(rows: list[dict[str, Any]], out: Path) -> Figure | None:
         counts = []
         for r in rs:
             x, y = betas.index(r["beta"]), steps.index(r["step"])
-            img[y, x] = _cell_colour(r["majority"], r[f"frac_{r['majority']}"])
-            counts.append(majority_count(r))
+            img[y, x] = _cell_colour(verdict(r), verdict_share(r), colours)
+            counts.append(round(verdict_share(r) * r["count"]))
             _count_text(ax, x, y, counts[-1], img[y, x])
         ax.imshow(img, origin="lower", aspect="auto", interpolation="nearest")
         _beta_ticks(ax, betas)
@@ -142,14 +171,15 @@ def fig_phase_portraits(rows: list[dict[str, Any]], out: Path) -> Figure | None:
         ax.set_ylabel("training step")
         ax.set_title(f"{mode}, seed {seed}")
         series[f"{mode} seed {seed}: majority count"] = counts
-    _label_legend(fig)
+    fig.legend(handles=_verdict_legend(colours), loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=4,
+               frameon=False)
     K = phase[0]["count"]
     caption = (f"Phases over training, per seed: {', '.join(modes)} only (the runs evaluated at checkpoints along "
                f"training; one beta-conditioned hypernetwork per seed, n = {phase[0]['n']}, m = {phase[0]['m']}; "
-               f"{len(panels)} run(s), K = {K} draws per cell). Each cell: the run's majority label at that checkpoint "
-               f"and beta (colour; paler when the majority is smaller) and how many of the {K} draws carry it. Seeds "
-               f"are not pooled: a cell that differs between panels is a difference between seeds, not a phase "
-               f"change.")
+               f"{len(panels)} run(s), K = {K} draws per cell). Each cell: the run's majority label (for a task "
+               f"without named labels, its majority mechanism by direction) at that checkpoint and beta (colour; "
+               f"paler when the majority is smaller) and how many of the {K} draws carry it. Seeds are not pooled: a "
+               f"cell that differs between panels is a difference between seeds, not a phase change.")
     return Figure(_save(fig, out / "phase_portraits.png"), caption, series)
 
 
@@ -240,23 +270,72 @@ def fig_frontier(sweep_rows: list[dict[str, Any]], out: Path) -> Figure | None:
         return None
     fig, ax = plt.subplots(figsize=(6.5, 4.2), layout="constrained")
     series = {}
+    colours = verdict_colours(pts)
     markers = {m: MARKERS.get(m, "X") for m in ordered_modes(r["mode"] for r in pts)}  # X: a named training
     for mode, mk in markers.items():
         rs = [r for r in pts if r["mode"] == mode]
         if rs:
             ax.scatter([r["bits_median"] for r in rs], [r["rel_mse_median"] for r in rs], marker=mk, s=36, alpha=0.85,
-                       c=[COLORS[r["majority"]] for r in rs], edgecolors="k", linewidths=0.4)
+                       c=[colours[verdict(r)] for r in rs], edgecolors="k", linewidths=0.4)
             series[f"{mode}: median relative MSE"] = [r["rel_mse_median"] for r in rs]
     ax.set_xscale("symlog", linthresh=10)
     ax.set_yscale("log")
     ax.set_xlabel("median bits of the cell's draws")
     ax.set_ylabel("median MSE / Var(y) of the draws")
     extra = [Line2D([], [], marker=mk, ls="", color="k", mfc="w", label=m) for m, mk in markers.items()]
-    _label_legend(fig, extra=extra, below=False)
+    fig.legend(handles=_verdict_legend(colours) + extra, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
     caption = ("Bits against accuracy: one point per final (mode, seed, beta) cell (median over its draws), colour: "
-               "the cell's majority label, marker: the mode. Lower left is better. Plain Adam has no bits "
-               "(deterministic weights) and is left out.")
+               "the cell's majority label (for a task without named labels, its majority mechanism by direction), "
+               "marker: the mode. Lower left is better. Plain Adam has no bits (deterministic weights) and is left "
+               "out.")
     return Figure(_save(fig, out / "frontier.png"), caption, series)
+
+
+# ---------------------------------------------------------------- concentration, any task
+
+def fig_concentration(sweep_rows: list[dict[str, Any]], out: Path) -> Figure | None:
+    """Per mode: how many neurons carry each seed's cells along beta, beside their error; any task."""
+    pts = [r for r in sweep_rows if r["mode"] != "adam"
+           and len(_finite([r.get("effective_median"), r.get("carrying_median"), r["rel_mse_median"]])) == 3]
+    if not pts:
+        return None
+    modes = ordered_modes(r["mode"] for r in pts)
+    colours = verdict_colours(pts)
+    fig, axes = _grid(2 * len(modes), 2, 4.6, 3.2)
+    series = {}
+    for mode, ax, err in zip(modes, axes[0::2], axes[1::2], strict=True):
+        rs = [r for r in pts if r["mode"] == mode]
+        for seed in sorted({r["seed"] for r in rs}):
+            line = sorted((r for r in rs if r["seed"] == seed), key=lambda r: r["beta"])
+            betas = [r["beta"] for r in line]
+            for key, style in (("effective_median", "-"), ("carrying_median", "--")):
+                ax.plot(betas, [r[key] for r in line], style, color="0.55", lw=1, zorder=1)
+                series[f"{mode} seed {seed}: {key}"] = [float(r[key]) for r in line]
+            err.plot(betas, [r["rel_mse_median"] for r in line], "-", color="0.55", lw=1, zorder=1)
+            series[f"{mode} seed {seed}: median relative MSE"] = [float(r["rel_mse_median"]) for r in line]
+            for target, key in ((ax, "effective_median"), (ax, "carrying_median"), (err, "rel_mse_median")):
+                target.scatter(betas, [r[key] for r in line], c=[colours[verdict(r)] for r in line], s=22,
+                               edgecolors="k", linewidths=0.3, zorder=2)
+        for a in (ax, err):
+            a.set_xscale("log")
+            a.set_xlabel("beta (price per bit)")
+            a.grid(alpha=0.3)
+        ax.set_ylim(bottom=0)
+        ax.set_ylabel("neurons (median of draws)")
+        ax.set_title(f"{mode}: neurons, {len({r['seed'] for r in rs})} seed(s)")
+        err.set_yscale("log")
+        err.set_ylabel("median MSE / Var(y)")
+        err.set_title(f"{mode}: error")
+    lines = [Line2D([], [], color="0.55", ls="-", label="effective neurons"),
+             Line2D([], [], color="0.55", ls="--", label="carrying neurons (95% of the output's variation)")]
+    fig.legend(handles=lines + _verdict_legend(colours), loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=3,
+               frameon=False)
+    caption = ("Concentration along beta, any task: per mode (left) the median over a cell's draws of its effective "
+               "neurons (solid; participation ratio of the neurons' output variation) and of its carrying neurons "
+               "(dashed; the fewest neurons that carry 95% of that variation), one line per seed, and (right) the "
+               "cell's median relative error. Colour: the cell's majority label, or for a task without named labels "
+               "its majority mechanism by direction. Seeds are not pooled. Plain Adam is left out.")
+    return Figure(_save(fig, out / "concentration.png"), caption, series)
 
 
 # ---------------------------------------------------------------- generalization
@@ -271,6 +350,7 @@ def fig_generalization(gen_rows: list[dict[str, Any]], facts: dict[str, dict[str
     fig, (ax, strip) = plt.subplots(2, 1, figsize=(7.5, 4.6 + 0.32 * len(lines)), layout="constrained",
                                     gridspec_kw={"height_ratios": [4.2, 0.32 * len(lines) + 0.3]})
     series = {}
+    colours = verdict_colours(gen_rows)
     img = np.ones((len(lines), len(sizes), 3))
     for row, (mode, seed, beta) in enumerate(lines):
         pts = sorted((r for r in gen_rows if (r["mode"], r["seed"], r["beta"]) == (mode, seed, beta)),
@@ -287,8 +367,8 @@ def fig_generalization(gen_rows: list[dict[str, Any]], facts: dict[str, dict[str
         series[f"{mode} seed {seed} beta {beta_name(beta)}: median relative MSE"] = y
         for r in pts:
             col = sizes.index(r["n"])
-            img[row, col] = _cell_colour(r["majority"], r[f"frac_{r['majority']}"])
-            _count_text(strip, col, row, majority_count(r), img[row, col])
+            img[row, col] = _cell_colour(verdict(r), verdict_share(r), colours)
+            _count_text(strip, col, row, round(verdict_share(r) * r["count"]), img[row, col])
     ax.set_yscale("log")
     ax.set_xticks(range(len(sizes)), [str(n) for n in sizes])
     ax.set_xlim(-0.5, len(sizes) - 0.5)
@@ -298,7 +378,7 @@ def fig_generalization(gen_rows: list[dict[str, Any]], facts: dict[str, dict[str
     strip.set_xticks(range(len(sizes)), [str(n) for n in sizes])
     strip.set_yticks(range(len(lines)), [f"{m} s{s} β {beta_name(b)}" for m, s, b in lines])
     strip.set_xlabel("input size n")
-    strip.set_title("majority label and its count at each n", fontsize=10)
+    strip.set_title("majority label (or mechanism) and its count at each n", fontsize=10)
     modes = list(dict.fromkeys(m for m, _, _ in lines))
     handles = [Line2D([], [], color=mode_color(m), lw=2, label=f"{m} (m = {_width(facts, m)})")
                for m in modes]
@@ -307,15 +387,15 @@ def fig_generalization(gen_rows: list[dict[str, Any]], facts: dict[str, dict[str
     handles += [Line2D([], [], marker="o", ls="", color="k", label="trained size of that mode"),
                 Line2D([], [], marker="o", ls="", color="k", mfc="white", label="size it never trained on"),
                 Line2D([], [], marker="^", ls="", color="k", mfc="white", label=f"error above {CLIP:g}")]
-    handles += [Patch(color=COLORS[lab], label=lab) for lab in LABELS]
+    handles += _verdict_legend(colours)
     fig.legend(handles=handles, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
     trained_text = "; ".join(f"{m}: n = {_sizes_text(facts.get(m, {}).get('train_sizes', []))}" for m in modes)
     K = gen_rows[0]["count"]
     caption = (f"Systematic generalization: networks generated at input sizes n by the final checkpoint of each "
                f"hypernetwork run, {K} draws per point, one line per (mode, seed, beta) — seeds are not pooled. "
                f"Top: median relative error; filled markers are sizes the mode was trained on ({trained_text}), "
-               f"hollow ones sizes it never saw. Bottom: the majority label at each n and how many of the {K} "
-               f"draws carry it.")
+               f"hollow ones sizes it never saw. Bottom: the majority label at each n (for a task without named "
+               f"labels, the majority mechanism by direction) and how many of the {K} draws carry it.")
     return Figure(_save(fig, out / "generalization.png"), caption, series)
 
 

@@ -8,7 +8,7 @@ each sentence against the per-seed grid it comes from.
 from __future__ import annotations
 
 import json
-from collections import defaultdict
+from collections import Counter, defaultdict
 from dataclasses import dataclass
 from pathlib import Path
 from statistics import NormalDist
@@ -80,7 +80,8 @@ def pooled(fracs: list[float], count: int) -> tuple[float, float, float, float]:
 
 def aggregate(rows: list[dict[str, Any]], keys: tuple[str, ...]) -> list[dict[str, Any]]:
     """Per group of `keys`: the number of seeds, each label's pooled fraction with its 95% interval
-    (frac_<label>, frac_<label>_lo/_hi), the pooled majority, and median figures over seeds."""
+    (frac_<label>, frac_<label>_lo/_hi; None for a task without named labels), the pooled majority, how many seeds
+    have each majority mechanism, and median figures over seeds."""
     groups: dict[tuple, list[dict[str, Any]]] = defaultdict(list)
     for r in rows:
         groups[tuple(r[k] for k in keys)].append(r)
@@ -89,10 +90,13 @@ def aggregate(rows: list[dict[str, Any]], keys: tuple[str, ...]) -> list[dict[st
         agg = dict(zip(keys, key, strict=True))
         agg["seeds"] = len(rs)
         agg["count"] = int(rs[0]["count"])
+        named = all(r.get("majority") is not None for r in rs)  # a task without named labels: no label shares
         for lab in LABELS:
-            p, lo, hi, _ = pooled([r[f"frac_{lab}"] for r in rs], agg["count"])
+            p, lo, hi, _ = pooled([r[f"frac_{lab}"] for r in rs], agg["count"]) if named else (None,) * 4
             agg[f"frac_{lab}"], agg[f"frac_{lab}_lo"], agg[f"frac_{lab}_hi"] = p, lo, hi
-        agg["majority"] = max(LABELS, key=lambda lab: agg[f"frac_{lab}"])
+        agg["majority"] = max(LABELS, key=lambda lab: agg[f"frac_{lab}"]) if named else None
+        mechanisms = Counter(r.get("mechanism") for r in rs if r.get("mechanism"))
+        agg["mechanisms"] = ", ".join(f"{m} ×{k}" for m, k in mechanisms.most_common())  # seeds per majority
         for f in ("rel_mse_median", "rel_mse_mean_weights_median", "bits_median", "active_median", "effective_median",
                   "carrying_median", "loss_median", "mse_median"):
             vals = [r[f] for r in rs if r.get(f) is not None and np.isfinite(r[f])]
