@@ -248,7 +248,7 @@ E24_GENERATOR = {f: getattr(config.E59_HYPER, f)  # the slot keys E24 set (E30 k
 E59_GENERATOR = {k: v for k, v in dataclasses.asdict(config.E59_HYPER).items() if k not in ("layers", "width")}
 # E41's generator (the default before E59): one magnitude per input, no free weights for the idle neurons, one share
 E41_GENERATOR = {**E59_GENERATOR, "sign_share_by_beta": (), "slot_magnitude": "input", "idle_plain": False}
-# today's default (E75): the plain head with neuron places and the nested cut
+# today's default (E75, E76): the plain head with neuron places and the nested cut
 DEFAULT_GENERATOR = {k: v for k, v in dataclasses.asdict(config.DEFAULT_HYPER).items() if k not in ("layers", "width")}
 
 
@@ -770,14 +770,14 @@ def test_noise_skip_decays_to_zero_and_a_checkpoint_generates_with_its_steps_sha
 
 
 def test_the_default_generator_holds_no_l1_device_and_a_stored_configuration_keeps_its_own():
-    """configs/default.toml is the default generator (E75: the plain head, neuron places, the nested cut, the
-    log-uniform prior), with none of E59's L1-shaped devices; configs/e59.toml is E59's, and e41/e24/plain are stated
+    """configs/default.toml is the default generator (E75's plain head, neuron places and nested cut under the
+    Gaussian prior: E76), with none of E59's L1-shaped devices; configs/e59.toml is E59's, and e41/e24/plain are stated
     against it (`base`). A configuration saved before a switch lacks the keys added since, and means the generator it
     was trained with, not today's default."""
     assert config.load("configs/default.toml") == config.Config()
     default = config.Config()
     assert default.hyper == config.DEFAULT_HYPER == HyperConfig(neuron_rank=True, nested=0.25)
-    assert (default.budget.prior, default.optim.steps, default.optim.nets_per_step) == ("log_uniform", 12000, 16)
+    assert (default.budget.prior, default.optim.steps, default.optim.nets_per_step) == ("gaussian", 12000, 16)
     plain = HyperConfig()
     l1_devices = ("sign_split", "sign_share_by_beta", "slot_sinkhorn", "slot_signs", "slot_balance", "slot_idle",
                   "slot_readout", "idle_plain", "slot_magnitude")

@@ -20,7 +20,7 @@ DESCRIPTION = ("Generate interpretable networks with a hypernetwork under a comp
                "then classify, decode and draw them.")
 START_HERE = """start here (from the repository root):
   make demo                                  the main job: sweep from the shipped hypernetworks and the report
-  hyperinterp sample shipped/train/range/seed_6 --beta 1e-6 --out pud.npz
+  hyperinterp sample shipped/train/range/seed_0 --beta 1e-6 --out pud.npz
                                              16 networks from a shipped hypernetwork (a few seconds)
   hyperinterp classify pud.npz               their algorithms (double_sided, pudding_pos/neg, convexity, constant, ...)
 """

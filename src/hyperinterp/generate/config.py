@@ -77,14 +77,16 @@ class OptimConfig:
     init_from: str = ""              # a run or checkpoint whose hypernetwork weights start this run
 
 
-# The default: a generator with no L1 answer built in (issue 37, docs/experiments/E75.md). The plain equivariant head
-# (no slots, no floor, no sign curriculum), each neuron told its place in a random order (E69), the log-uniform prior,
-# under which an unused weight is free (E70), and a quarter of the training networks cut to their first k places,
-# k uniform in 1..m (nested dropout, E71, E74): the first places must carry the function alone, so a computation a few
-# neurons can do is done by a few. 12,000 steps at 16 networks a step (E59's compute: 24,000 at 8). Every bias is one a
-# researcher would choose for any task; the L1-shaped devices are ablations (configs/e59.toml, the ladder's top rung).
+# The default: a generator with no L1 answer built in (issue 37, docs/experiments/E75.md, E76.md, E77.md). The plain
+# equivariant head (no slots, no floor, no sign curriculum), each neuron told its place in a random order (E69), and a
+# quarter of the training networks cut to their first k places, k uniform in 1..m (nested dropout, E71, E74): the first
+# places must carry the function alone, so a computation a few neurons can do is done by a few. The Gaussian prior
+# N(0, 1), the design's own: under it convexity has its edge in bits at high beta (E76: pudding then convexity along
+# beta in 12 of 16 seeds; the log-uniform prior of E75 gave no convexity) and the cut still concentrates (E77). 12,000
+# steps at 16 networks a step (E59's compute: 24,000 at 8). Every bias is one a researcher would choose for any task;
+# the L1-shaped devices are ablations (configs/e59.toml, the ladder's top rung).
 DEFAULT_HYPER = HyperConfig(neuron_rank=True, nested=0.25)
-DEFAULT_BUDGET = BudgetConfig(prior="log_uniform")
+DEFAULT_BUDGET = BudgetConfig(prior="gaussian")
 DEFAULT_OPTIM = OptimConfig(steps=12000, nets_per_step=16)
 
 # E59's generator, the default from 2026-12-05 to 2026-12-07 (docs/experiments/E59.md; configs/e59.toml): E30's
