@@ -26,7 +26,7 @@ SHIPPED = REPO / "shipped"
 DEMO_STUDY = REPO / "configs" / "studies" / "demo.toml"
 
 # The study file is the demo's single statement: modes range, per_beta and the baselines with the default generator
-# (E75; its 16 range seeds were trained compiled in stacks of 8, notebook E75); over sizes the E24 generator, as the
+# (E76; its 16 range seeds were trained compiled in stacks of 8, notebook E76); over sizes the E24 generator, as the
 # named training `multi_n_e24` shipped in shipped/train (notebook E31, E33).
 DEMO_SPEC, DEMO_BASE, _ = study.load(DEMO_STUDY)
 
