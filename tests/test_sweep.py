@@ -14,7 +14,7 @@ import pytest
 
 from hyperinterp.errors import UserError
 from hyperinterp.experiments import executor, sweep
-from hyperinterp.generate import config, netfile
+from hyperinterp.generate import checkpoint, config, netfile
 from hyperinterp.read import classify
 from hyperinterp.read.classify import ALGORITHMS, LABELS
 from hyperinterp.report import build as report
@@ -570,3 +570,13 @@ def test_a_sweep_of_a_task_without_labels_gets_every_figure_it_can(tmp_path: Pat
     mechanisms = [r["mechanism"] for r in rows if r["kind"] == "sweep" and r["beta"] == 1e-5]
     top = max(set(mechanisms), key=mechanisms.count)
     assert f"{top} ×{mechanisms.count(top)}" in pooled and "<th>double_sided</th>" in pooled
+
+
+@pytest.mark.parametrize("points, expected", [(1, [12000]), (3, [1000, 3000, 12000]),
+                                              (20, list(range(1000, 13000, 1000)))])
+def test_phase_steps_end_on_the_final_checkpoint(tmp_path: Path, points: int, expected: list[int]):
+    """The checkpoints evaluated along training: spread geometrically, from the first after step 0, always ending on
+    the final one (its cells are the sweep's); one point is the final checkpoint alone."""
+    for step in range(0, 13000, 1000):
+        checkpoint.step_path(tmp_path, step).mkdir(parents=True)
+    assert sweep._phase_steps(tmp_path, points) == expected

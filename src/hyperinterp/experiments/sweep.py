@@ -95,8 +95,8 @@ class SweepSpec:
                             f"{RETIRED_MODES[unknown[0]]} OUT_DIR")
         if unknown:
             raise UserError(f"unknown sweep mode {unknown[0]!r} (known: {', '.join(MODES)})")
-        if self.count < 1 or any(n < 1 for n in self.generalization_sizes):
-            raise UserError("count and every generalization size must be >= 1")
+        if self.count < 1 or self.phase_points < 1 or any(n < 1 for n in self.generalization_sizes):
+            raise UserError("count, phase_points and every generalization size must be >= 1")
         names: list[str] = []
         for t in self.trainings:
             name = t["name"]
@@ -239,6 +239,8 @@ def _phase_steps(run_dir: Path, points: int) -> list[int]:
     steps = [s for s in steps if s > 0]
     if len(steps) <= points:
         return steps
+    if points <= 1:  # the final checkpoint alone (geomspace would give the first)
+        return steps[-1:]
     idx = np.unique(np.round(np.geomspace(1, len(steps), points)).astype(int) - 1)
     return [steps[i] for i in idx]
 
