@@ -15,7 +15,7 @@ import collections
 import json
 from pathlib import Path
 
-from scipy.stats import beta as beta_dist
+from scipy.stats import binomtest
 
 # the fewest hidden neurons known to compute each task at n = 16 (docs/experiments/E66.md); None: no small network
 # known (the criterion does not apply; the seeds' cells are still listed)
@@ -24,9 +24,8 @@ MINIMAL: dict[str, int | None] = {"abs_sum": 2, "relu_sum": 16, "sum_squares": 1
 
 
 def interval(k: int, n: int) -> tuple[float, float]:
-    lo = beta_dist.ppf(0.025, k, n - k + 1) if k > 0 else 0.0
-    hi = beta_dist.ppf(0.975, k + 1, n - k) if k < n else 1.0
-    return float(lo), float(hi)
+    ci = binomtest(k, n).proportion_ci(method="exact")  # Clopper-Pearson, 95%
+    return float(ci.low), float(ci.high)
 
 
 def split(mode: str) -> tuple[str, str]:

@@ -14,19 +14,18 @@ import json
 from collections import defaultdict
 from pathlib import Path
 
-from scipy.stats import beta as beta_dist
+from scipy.stats import binomtest
+
+from hyperinterp.report.stats import verdict, verdict_count
 
 
 def interval(k: int, n: int) -> tuple[float, float]:
-    lo = beta_dist.ppf(0.025, k, n - k + 1) if k > 0 else 0.0
-    hi = beta_dist.ppf(0.975, k + 1, n - k) if k < n else 1.0
-    return float(lo), float(hi)
+    ci = binomtest(k, n).proportion_ci(method="exact")  # Clopper-Pearson, 95%
+    return float(ci.low), float(ci.high)
 
 
 def majority(row: dict) -> str:
-    if row.get("majority") is not None:
-        return f"{row['majority']} {round(row['frac_' + row['majority']] * row['count'])}"
-    return f"{row['mechanism']} {round((row['frac_mechanism'] or 0) * row['count'])}"
+    return f"{verdict(row)} {verdict_count(row)}"
 
 
 def main() -> None:
@@ -61,7 +60,7 @@ def main() -> None:
         for n in sorted(by_n):
             r = by_n[n]
             seen = n in trained[mode]
-            ok = r["rel_mse_median"] <= bound and majority(r).split()[0] == majority(ref).split()[0]
+            ok = r["rel_mse_median"] <= bound and verdict(r) == verdict(ref)
             if not seen:
                 met[(mode, n)].append(ok)
             parts.append(f"n={n}{'' if seen else '*'} {r['rel_mse_median']:.3g} {majority(r)}"

@@ -132,12 +132,12 @@ def write_report(sweep_dir: str | Path, out_dir: str | Path | None = None, worke
 
 def _write(sweep_dir: Path, out: Path, spec, base, rows: list[dict[str, Any]], workers: int | None) -> Path:
     sweep_rows = [r for r in rows if r["kind"] == "sweep"]
-    # the label figures, pooled fractions and sentences read the cells of tasks with named labels (L1's rules); the
-    # grid, the families and the tables show every task (its mechanism where it has no labels)
-    named = [r for r in rows if r.get("majority") is not None]
+    # the pooled label fractions and the sentences read the cells of tasks with named labels (L1's rules); every other
+    # figure, the grid, the families and the tables show every task (its majority mechanism where it has no labels)
+    named_sweep = [r for r in sweep_rows if r.get("majority") is not None]
     gen_rows = [r for r in rows if r["kind"] == "generalization"]
-    named_sweep, named_gen = ([r for r in named if r["kind"] == kind] for kind in ("sweep", "generalization"))
-    agg_sweep = aggregate(named_sweep, ("mode", "beta"))
+    agg_all = aggregate(sweep_rows, ("mode", "beta"))  # every task; a (mode, beta) holds one task's cells
+    agg_sweep = [a for a in agg_all if a["majority"] is not None]
     fam_summary = report_families.summarise(cell_files(sweep_dir))
     cells, cell_records = cells_and_pages(sweep_dir, out / "cells", spec.betas, spec.count, workers,
                                           fam_summary["by_file"])
@@ -162,13 +162,13 @@ def _write(sweep_dir: Path, out: Path, spec, base, rows: list[dict[str, Any]], w
     netfile.atomic_write(out / "summary.json", lambda fh: fh.write(json.dumps(summary, indent=1).encode()))
     netfile.atomic_write(out / "index.html", lambda fh: fh.write(
         page(f"hyperinterp report: {sweep_dir.name}", _index(spec, base, figs, grid, pages, sentences, examples,
-                                                              sweep_rows, gen_rows, comp, facts, fam_html))))
+                                                              agg_all, gen_rows, comp, facts, fam_html))))
     return out / "index.html"
 
 
-def _index(spec, base, figs, grid, pages, sentences, examples, sweep_rows, gen_rows, comp, facts, fam_html) -> str:
+def _index(spec, base, figs, grid, pages, sentences, examples, agg_all, gen_rows, comp, facts, fam_html) -> str:
     cfg = base.to_dict()
-    pooled_rows = _pooled_rows(aggregate(sweep_rows, ("mode", "beta")))
+    pooled_rows = _pooled_rows(agg_all)
     rules = "".join(f"<li><b>{k}</b>: {html.escape(v)}</li>" for k, v in RULES.items())
     said = "".join(f"<li>{html.escape(s)}</li>" for mode in sentences for s in sentences[mode])
     runs = "; ".join(f"{mode}: seeds {', '.join(map(str, f['seeds']))}, "

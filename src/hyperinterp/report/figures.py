@@ -27,6 +27,7 @@ from matplotlib.patches import Patch  # noqa: E402
 from ..experiments.sweep import beta_name  # noqa: E402
 from ..generate import netfile  # noqa: E402
 from ..read.classify import LABELS  # noqa: E402
+from .stats import verdict, verdict_count, verdict_share  # noqa: E402
 
 COLORS = {"double_sided": "#1b9e77", "pudding_pos": "#d95f02", "pudding_neg": "#e7298a",
           "convexity": "#7570b3", "constant": "#e0d6b8",
@@ -83,11 +84,12 @@ def _beta_ticks(ax, betas: list[float], axis: str = "x") -> None:
         ax.set_yticks(range(len(betas)), labels)
 
 
-def _label_legend(fig, labels: Iterable[str] = LABELS, extra: list | None = None, below: bool = True):
+def _label_legend(fig, labels: Iterable[str] = LABELS, extra: list | None = None, below: bool = True,
+                  colours: dict[str, str] = COLORS, ncol: int = 4):
     """The label colours (and `extra` entries) outside the axes: below the panels, or to the right."""
-    handles = [Patch(color=COLORS[lab], label=lab) for lab in labels] + (extra or [])
+    handles = [Patch(color=colours[lab], label=lab) for lab in labels] + (extra or [])
     if below:
-        fig.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=4, frameon=False)
+        fig.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=ncol, frameon=False)
     else:
         fig.legend(handles=handles, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
 
@@ -112,15 +114,6 @@ MECHANISM_COLORS = ("#66c2a5", "#fc8d62", "#8da0cb", "#e78ac3", "#a6d854", "#ffd
                     "#b2df8a", "#fb9a99")
 
 
-def verdict(row: dict[str, Any]) -> str:
-    """A cell's majority: its named label where the task has them, else its majority mechanism by direction."""
-    return row["majority"] if row.get("majority") is not None else (row.get("mechanism") or "other")
-
-
-def verdict_share(row: dict[str, Any]) -> float:
-    return row[f"frac_{row['majority']}"] if row.get("majority") is not None else (row.get("frac_mechanism") or 0.0)
-
-
 def verdict_colours(rows: Iterable[dict[str, Any]]) -> dict[str, str]:
     """A colour for every verdict among `rows`: a label keeps its own; mechanisms share the palette in sorted order."""
     names = {verdict(r) for r in rows}
@@ -129,10 +122,9 @@ def verdict_colours(rows: Iterable[dict[str, Any]]) -> dict[str, str]:
             **{m: MECHANISM_COLORS[i % len(MECHANISM_COLORS)] for i, m in enumerate(mechanisms)}}
 
 
-def _verdict_legend(colours: dict[str, str]) -> list[Patch]:
-    """Labels in their usual order, then mechanisms."""
-    return [Patch(color=colours[k], label=k) for k in [*(lab for lab in COLORS if lab in colours),
-                                                       *sorted(set(colours) - set(COLORS))]]
+def verdict_order(colours: dict[str, str]) -> list[str]:
+    """The verdicts of `verdict_colours` for a legend: labels in their usual order, then mechanisms."""
+    return [*(lab for lab in COLORS if lab in colours), *sorted(set(colours) - set(COLORS))]
 
 
 def _count_text(ax, x: float, y: float, count: int, rgb: np.ndarray) -> None:
@@ -162,7 +154,7 @@ def fig_phase_portraits(rows: list[dict[str, Any]], out: Path) -> Figure | None:
         for r in rs:
             x, y = betas.index(r["beta"]), steps.index(r["step"])
             img[y, x] = _cell_colour(verdict(r), verdict_share(r), colours)
-            counts.append(round(verdict_share(r) * r["count"]))
+            counts.append(verdict_count(r))
             _count_text(ax, x, y, counts[-1], img[y, x])
         ax.imshow(img, origin="lower", aspect="auto", interpolation="nearest")
         _beta_ticks(ax, betas)
@@ -171,8 +163,7 @@ def fig_phase_portraits(rows: list[dict[str, Any]], out: Path) -> Figure | None:
         ax.set_ylabel("training step")
         ax.set_title(f"{mode}, seed {seed}")
         series[f"{mode} seed {seed}: majority count"] = counts
-    fig.legend(handles=_verdict_legend(colours), loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=4,
-               frameon=False)
+    _label_legend(fig, verdict_order(colours), colours=colours)
     K = phase[0]["count"]
     caption = (f"Phases over training, per seed: {', '.join(modes)} only (the runs evaluated at checkpoints along "
                f"training; one beta-conditioned hypernetwork per seed, n = {phase[0]['n']}, m = {phase[0]['m']}; "
@@ -283,7 +274,7 @@ def fig_frontier(sweep_rows: list[dict[str, Any]], out: Path) -> Figure | None:
     ax.set_xlabel("median bits of the cell's draws")
     ax.set_ylabel("median MSE / Var(y) of the draws")
     extra = [Line2D([], [], marker=mk, ls="", color="k", mfc="w", label=m) for m, mk in markers.items()]
-    fig.legend(handles=_verdict_legend(colours) + extra, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
+    _label_legend(fig, verdict_order(colours), extra, below=False, colours=colours)
     caption = ("Bits against accuracy: one point per final (mode, seed, beta) cell (median over its draws), colour: "
                "the cell's majority label (for a task without named labels, its majority mechanism by direction), "
                "marker: the mode. Lower left is better. Plain Adam has no bits (deterministic weights) and is left "
@@ -328,8 +319,7 @@ def fig_concentration(sweep_rows: list[dict[str, Any]], out: Path) -> Figure | N
         err.set_title(f"{mode}: error")
     lines = [Line2D([], [], color="0.55", ls="-", label="effective neurons"),
              Line2D([], [], color="0.55", ls="--", label="carrying neurons (95% of the output's variation)")]
-    fig.legend(handles=lines + _verdict_legend(colours), loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=3,
-               frameon=False)
+    _label_legend(fig, verdict_order(colours), lines, colours=colours, ncol=3)
     caption = ("Concentration along beta, any task: per mode (left) the median over a cell's draws of its effective "
                "neurons (solid; participation ratio of the neurons' output variation) and of its carrying neurons "
                "(dashed; the fewest neurons that carry 95% of that variation), one line per seed, and (right) the "
@@ -368,7 +358,7 @@ def fig_generalization(gen_rows: list[dict[str, Any]], facts: dict[str, dict[str
         for r in pts:
             col = sizes.index(r["n"])
             img[row, col] = _cell_colour(verdict(r), verdict_share(r), colours)
-            _count_text(strip, col, row, round(verdict_share(r) * r["count"]), img[row, col])
+            _count_text(strip, col, row, verdict_count(r), img[row, col])
     ax.set_yscale("log")
     ax.set_xticks(range(len(sizes)), [str(n) for n in sizes])
     ax.set_xlim(-0.5, len(sizes) - 0.5)
@@ -387,7 +377,7 @@ def fig_generalization(gen_rows: list[dict[str, Any]], facts: dict[str, dict[str
     handles += [Line2D([], [], marker="o", ls="", color="k", label="trained size of that mode"),
                 Line2D([], [], marker="o", ls="", color="k", mfc="white", label="size it never trained on"),
                 Line2D([], [], marker="^", ls="", color="k", mfc="white", label=f"error above {CLIP:g}")]
-    handles += _verdict_legend(colours)
+    handles += [Patch(color=colours[k], label=k) for k in verdict_order(colours)]
     fig.legend(handles=handles, loc="center left", bbox_to_anchor=(1.0, 0.5), frameon=False)
     trained_text = "; ".join(f"{m}: n = {_sizes_text(facts.get(m, {}).get('train_sizes', []))}" for m in modes)
     K = gen_rows[0]["count"]

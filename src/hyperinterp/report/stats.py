@@ -119,6 +119,20 @@ def majority_count(row: dict[str, Any]) -> int:
     return round(row[f"frac_{row['majority']}"] * row["count"])
 
 
+def verdict(row: dict[str, Any]) -> str:
+    """A cell's majority: its named label where the task has them, else its majority mechanism by direction."""
+    return row["majority"] if row.get("majority") is not None else (row.get("mechanism") or "other")
+
+
+def verdict_share(row: dict[str, Any]) -> float:
+    return row[f"frac_{row['majority']}"] if row.get("majority") is not None else (row.get("frac_mechanism") or 0.0)
+
+
+def verdict_count(row: dict[str, Any]) -> int:
+    """How many of the cell's draws carry its verdict (`majority_count` for a task with named labels)."""
+    return round(verdict_share(row) * row["count"])
+
+
 def is_tie(row: dict[str, Any]) -> bool:
     """Another label has as many draws as the majority (which the tie rule then picked)."""
     return sum(row[f"frac_{lab}"] == row[f"frac_{row['majority']}"] for lab in LABELS) > 1
