@@ -70,18 +70,18 @@ def main() -> None:
                 met[(mode, n)].append(ok)
                 if verdict(ref) not in UNNAMED:
                     met_named[(mode, n)].append(ok)
-            parts.append(f"n={n}{'' if seen else '*'} {r['rel_mse_median']:.3g} {majority(r)}"
-                         + ("" if seen else (" ok" if ok else " no")))
+            verdict_word = "" if seen or n == args.reference else (" ok" if ok else " no")
+            parts.append(f"n={n}{'' if seen else '*'} {r['rel_mse_median']:.3g} {majority(r)}{verdict_word}")
         print(f"{mode} seed {seed}: " + " | ".join(parts))
     print("(* a size the training never saw)")
     for (mode, n), oks in sorted(met.items()):
         k = sum(oks)
         lo, hi = interval(k, len(oks))
         named = met_named.get((mode, n), [])
-        kn = sum(named)
-        lo_n, hi_n = interval(kn, len(named)) if named else (0.0, 1.0)
+        of_named = "none" if not named else f"{sum(named)}/{len(named)} [{interval(sum(named), len(named))[0]:.2f}, " \
+                                            f"{interval(sum(named), len(named))[1]:.2f}]"
         print(f"{mode} n = {n}: {k}/{len(oks)} seeds meet it [{lo:.2f}, {hi:.2f}]; of the seeds on a named algorithm "
-              f"at n = {args.reference}: {kn}/{len(named)} [{lo_n:.2f}, {hi_n:.2f}]")
+              f"at n = {args.reference}: {of_named}")
 
 
 if __name__ == "__main__":
