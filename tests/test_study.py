@@ -56,7 +56,7 @@ def test_the_demo_runs_its_study_file():
     """`hyperinterp demo` reads configs/studies/demo.toml (no second copy in the code), and the file states what the
     shipped runs were trained as: the default generator's 16 range seeds compiled, per_beta seed 0, E24's generator
     over sizes (its own base config, configs/e24.toml, read into explicit overrides), and the default's range seed 0
-    continued over sizes (E79)."""
+    continued over sizes (E79), then over a wider range (E81), each found finished in shipped/."""
     assert demo.DEMO_STUDY == STUDIES / "demo.toml"
     spec, base = demo.DEMO_SPEC, demo.DEMO_BASE
     assert spec.modes == ("range", "per_beta", "direct", "adam") and spec.seeds == tuple(range(16))
@@ -64,17 +64,23 @@ def test_the_demo_runs_its_study_file():
     assert base == dataclasses.replace(config.Config(), optim=dataclasses.replace(config.Config().optim, compile=True))
     baselines = [j for j in sweep.plan(spec) if j.mode in ("direct", "adam")]  # direct_seeds = 1: both on seed 0
     assert {j.seed for j in baselines} == {0} and sum(j.mode == "adam" for j in baselines) == 1
-    e24, sizes = spec.trainings
+    e24, sizes, grown = spec.trainings
     assert e24["name"] == "multi_n_e24" and e24["seeds"] == [0] and e24["generalization"] and "config" not in e24
     assert e24["set"]["task.train_sizes"] == MULTI_N_SIZES and e24["set"]["optim.compile"] is False
     e24_config = sweep.job_config(base, spec, sweep.Job("multi_n_e24", 0, extra=e24))
     expected = config.load("configs/e24.toml", ["optim.seed=0", "optim.threads=1", "task.train_sizes=" +
                                                 str(MULTI_N_SIZES)])
     assert e24_config == expected
-    assert sizes["name"] == "sizes_cont" and sizes["init_from"] == "range" and sizes["generalization"]
+    assert sizes["name"] == "sizes_cont" and sizes["init_from"] == "range" and not sizes["generalization"]
     sizes_config = sweep.job_config(base, spec, sweep.Job("sizes_cont", 0, extra=sizes))
     assert sizes_config.optim.init_from == "train/range/seed_0" and sizes_config.hyper == config.DEFAULT_HYPER
     assert sizes_config.task.train_sizes == tuple(range(8, 25, 2)) and sizes_config.optim.steps == 4000
+    assert grown["name"] == "sizes_grown" and grown["init_from"] == "sizes_cont" and grown["generalization"]
+    grown_config = sweep.job_config(base, spec, sweep.Job("sizes_grown", 0, extra=grown))
+    assert grown_config.optim.init_from == "train/sizes_cont/seed_0" and grown_config.hyper == config.DEFAULT_HYPER
+    assert grown_config.task.train_sizes == tuple(range(3, 49, 3)) and grown_config.optim.lr == 5e-4
+    for name, cfg in (("sizes_cont", sizes_config), ("sizes_grown", grown_config)):  # the demo trains neither
+        assert sweep._trained(cfg, demo.SHIPPED / "train" / name / "seed_0") is True
 
 
 def _old_mode_config(base: config.Config, seed: int, wide: bool) -> config.Config:
