@@ -15,17 +15,12 @@ import collections
 import json
 from pathlib import Path
 
-from scipy.stats import binomtest
+from hyperinterp.report.stats import fraction_text
 
 # the fewest hidden neurons known to compute each task at n = 16 (docs/experiments/E66.md); None: no small network
 # known (the criterion does not apply; the seeds' cells are still listed)
 MINIMAL: dict[str, int | None] = {"abs_sum": 2, "relu_sum": 16, "sum_squares": 16, "l1": 17, "linf": None,
                                   "count_positive": None}
-
-
-def interval(k: int, n: int) -> tuple[float, float]:
-    ci = binomtest(k, n).proportion_ci(method="exact")  # Clopper-Pearson, 95%
-    return float(ci.low), float(ci.high)
 
 
 def split(mode: str) -> tuple[str, str]:
@@ -68,8 +63,7 @@ def main() -> None:
                          f"{best['carrying_median']:g} / {best['active_median']:g}"
                          + (f" {best['mechanism']}" if best.get("mechanism") else ""))
         n = len(by_seed)
-        cols = [f"{k}/{n} [{interval(k, n)[0]:.2f}, {interval(k, n)[1]:.2f}]" if MINIMAL[task] is not None else
-                "n/a" for k in hits.values()]
+        cols = [fraction_text(k, n) if MINIMAL[task] is not None else "n/a" for k in hits.values()]
         minimal = MINIMAL[task] or "none known"
         print(f"| {arm} | {task} ({minimal}) | {n} | {cols[0]} | {cols[1]} | {'; '.join(words)} |")
 

@@ -15,15 +15,7 @@ import json
 from collections import defaultdict
 from pathlib import Path
 
-from scipy.stats import binomtest
-
-from hyperinterp.report.stats import verdict, verdict_count
-
-
-def interval(k: int, n: int) -> tuple[float, float]:
-    ci = binomtest(k, n).proportion_ci(method="exact")  # Clopper-Pearson, 95%
-    return float(ci.low), float(ci.high)
-
+from hyperinterp.report.stats import clopper_pearson, fraction_text, verdict, verdict_count
 
 UNNAMED = {"other", "constant"}
 
@@ -75,13 +67,11 @@ def main() -> None:
         print(f"{mode} seed {seed}: " + " | ".join(parts))
     print("(* a size the training never saw)")
     for (mode, n), oks in sorted(met.items()):
-        k = sum(oks)
-        lo, hi = interval(k, len(oks))
+        lo, hi = clopper_pearson(sum(oks), len(oks))
         named = met_named.get((mode, n), [])
-        of_named = "none" if not named else f"{sum(named)}/{len(named)} [{interval(sum(named), len(named))[0]:.2f}, " \
-                                            f"{interval(sum(named), len(named))[1]:.2f}]"
-        print(f"{mode} n = {n}: {k}/{len(oks)} seeds meet it [{lo:.2f}, {hi:.2f}]; of the seeds on a named algorithm "
-              f"at n = {args.reference}: {of_named}")
+        of_named = fraction_text(sum(named), len(named)) if named else "none"
+        print(f"{mode} n = {n}: {sum(oks)}/{len(oks)} seeds meet it [{lo:.2f}, {hi:.2f}]; of the seeds on a named "
+              f"algorithm at n = {args.reference}: {of_named}")
 
 
 if __name__ == "__main__":

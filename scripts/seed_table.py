@@ -19,12 +19,10 @@ from collections import Counter
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
-from scipy.stats import binomtest
-
 from hyperinterp.experiments.sweep import beta_name
 from hyperinterp.generate import sample
 from hyperinterp.read import classify
-from hyperinterp.report.stats import SHORT
+from hyperinterp.report.stats import SHORT, fraction_text
 
 THRESHOLDS = (0.3, 0.03, 0.01)  # low-β relative errors whose first step is reported
 
@@ -61,11 +59,6 @@ def majority(cell: dict, label: str) -> bool:
     return cell["labels"].get(label, 0) * 2 > sum(cell["labels"].values())
 
 
-def fraction(hits: list, total: int) -> str:
-    ci = binomtest(len(hits), total).proportion_ci(method="exact")
-    return f"{len(hits)}/{total} [{ci.low:.2f}, {ci.high:.2f}]"
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("runs", nargs="+")
@@ -98,11 +91,12 @@ def main() -> None:
     convexity = [r["seed"] for r in rows if any(majority(c, "convexity") for c in r["cells"])]
     print(f"\nover {total} seeds (cells: labels of {rows[0]['count']} draws; median ± pair coverage; median rel; "
           "median effective / carrying / active neurons):")
-    print(f"- double-sided the majority at β = {beta_name(args.betas[0])}: {fraction(ds_low, total)}, seeds {ds_low}; "
-          f"with ± pairs on ≥ 0.97 of the inputs: {fraction(ds_low97, total)}, seeds {ds_low97}")
-    print(f"- double-sided the majority at some β: {fraction(ds_any, total)}, seeds {ds_any}")
-    print(f"- pudding (either form) the majority at some β: {fraction(pudding, total)}, seeds {pudding}")
-    print(f"- convexity the majority at some β: {fraction(convexity, total)}")
+    print(f"- double-sided the majority at β = {beta_name(args.betas[0])}: {fraction_text(len(ds_low), total)}, "
+          f"seeds {ds_low}; "
+          f"with ± pairs on ≥ 0.97 of the inputs: {fraction_text(len(ds_low97), total)}, seeds {ds_low97}")
+    print(f"- double-sided the majority at some β: {fraction_text(len(ds_any), total)}, seeds {ds_any}")
+    print(f"- pudding (either form) the majority at some β: {fraction_text(len(pudding), total)}, seeds {pudding}")
+    print(f"- convexity the majority at some β: {fraction_text(len(convexity), total)}")
     for i, threshold in enumerate(THRESHOLDS):
         steps = [r["plateau_exit"][i] for r in rows]
         reached = sorted(s for s in steps if s is not None)

@@ -8,6 +8,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from hyperinterp.report.stats import clopper_pearson, fraction_text
+
 SCRIPT = Path(__file__).resolve().parents[1] / "scripts" / "generalization_table.py"
 
 
@@ -39,3 +41,11 @@ def test_the_criterion_per_seed_and_size(tmp_path: Path) -> None:
     assert "2/2 seeds meet it" in summary["grown n = 13"] and summary["grown n = 13"].endswith(": 1/1 [0.03, 1.00]")
     assert "1/2 seeds meet it" in summary["grown n = 40"] and summary["grown n = 40"].endswith(": 1/1 [0.03, 1.00]")
     assert "1/2 seeds meet it" in summary["grown n = 64"] and summary["grown n = 64"].endswith(": 0/1 [0.00, 0.97]")
+
+
+def test_seed_counts_carry_the_exact_binomial_interval() -> None:
+    """The scripts' shared 'k/n [low, high]': Clopper-Pearson, 0/4 -> upper 1 - 0.025^(1/4) = 0.60, symmetric."""
+    assert fraction_text(0, 4) == "0/4 [0.00, 0.60]" and fraction_text(4, 4) == "4/4 [0.40, 1.00]"
+    lo, hi = clopper_pearson(3, 8)
+    assert abs(lo + clopper_pearson(5, 8)[1] - 1) < 1e-12 and abs(hi - 1 + clopper_pearson(5, 8)[0]) < 1e-12
+    assert abs(clopper_pearson(0, 4)[1] - (1 - 0.025 ** 0.25)) < 1e-9

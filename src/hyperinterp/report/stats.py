@@ -64,6 +64,20 @@ def wilson(p: float, n: float) -> tuple[float, float]:
     return max(0.0, min(p, centre - half)), min(1.0, max(p, centre + half))
 
 
+def clopper_pearson(k: int, n: int) -> tuple[float, float]:
+    """The exact 95% interval of k successes in n trials (seeds meeting a criterion): scipy's binomtest."""
+    from scipy.stats import binomtest  # only the scripts' tables need it
+
+    ci = binomtest(k, n).proportion_ci(method="exact")
+    return float(ci.low), float(ci.high)
+
+
+def fraction_text(k: int, n: int) -> str:
+    """'k/n [low, high]' with the Clopper-Pearson interval, as the notebook and the README print seed counts."""
+    lo, hi = clopper_pearson(k, n)
+    return f"{k}/{n} [{lo:.2f}, {hi:.2f}]"
+
+
 def pooled(fracs: list[float], count: int) -> tuple[float, float, float, float]:
     """Mean of the seeds' fractions, its 95% interval and the effective number of draws (`RULES['pooled']`)."""
     f = np.asarray(fracs, float)
